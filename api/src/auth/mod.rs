@@ -1,0 +1,17 @@
+//! Who is calling: WeChat login and refresh tokens for members, passwords and roles for admins,
+//! and the JWTs that carry either.
+
+mod graphql;
+mod guard;
+pub mod jwt;
+pub mod rules;
+mod service;
+pub mod wechat;
+
+pub use graphql::{AdminAuthMutation, AdminAuthQuery, MemberAuthMutation};
+pub use guard::RoleGuard;
+pub use rules::AdminRole;
+pub use service::{
+    AdminPrincipal, admin_from_claims, bootstrap_admin, create_admin, hash_password,
+    member_from_claims,
+};

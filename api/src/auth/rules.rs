@@ -1,0 +1,128 @@
+//! Pure rules of authentication: what each admin role may do, and refresh-token material.
+
+use async_graphql::Enum;
+use base64::Engine;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum AdminRole {
+    /// Everything.
+    Superadmin,
+    /// Catalog, campaigns, members, risk.
+    Operator,
+    /// Read only.
+    Auditor,
+    /// The merchant's order system: recordPurchase / refundPurchase only.
+    Integration,
+}
+
+impl AdminRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AdminRole::Superadmin => "SUPERADMIN",
+            AdminRole::Operator => "OPERATOR",
+            AdminRole::Auditor => "AUDITOR",
+            AdminRole::Integration => "INTEGRATION",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_uppercase().as_str() {
+            "SUPERADMIN" => Some(AdminRole::Superadmin),
+            "OPERATOR" => Some(AdminRole::Operator),
+            "AUDITOR" => Some(AdminRole::Auditor),
+            "INTEGRATION" => Some(AdminRole::Integration),
+            _ => None,
+        }
+    }
+}
+
+/// Roles that may read the operator views (everyone but the integration account).
+pub const READERS: &[AdminRole] = &[AdminRole::Operator, AdminRole::Auditor];
+/// Roles that may change catalog, campaigns, members and risk.
+pub const OPERATORS: &[AdminRole] = &[AdminRole::Operator];
+/// Roles that may post purchases from the merchant's order system.
+pub const INTEGRATIONS: &[AdminRole] = &[AdminRole::Integration];
+/// Every signed-in admin.
+pub const ANY_ADMIN: &[AdminRole] = &[
+    AdminRole::Operator,
+    AdminRole::Auditor,
+    AdminRole::Integration,
+];
+
+/// SUPERADMIN may do everything; the others only what a field lists.
+pub fn role_allows(role: AdminRole, allowed: &[AdminRole]) -> bool {
+    role == AdminRole::Superadmin || allowed.contains(&role)
+}
+
+/// A new refresh token: 256 random bits, URL-safe.
+pub fn new_refresh_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// What is stored of a refresh token: its SHA-256, so a database leak yields no usable token.
+pub fn hash_refresh_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// A random id for a login's family of refresh tokens.
+pub fn new_session_id() -> String {
+    let mut bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+pub fn valid_admin_username(username: &str) -> bool {
+    (3..=64).contains(&username.len())
+        && username
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn superadmin_may_do_everything_and_others_only_what_is_listed() {
+        assert!(role_allows(AdminRole::Superadmin, &[]));
+        assert!(role_allows(AdminRole::Auditor, READERS));
+        assert!(!role_allows(AdminRole::Integration, READERS));
+        assert!(!role_allows(AdminRole::Auditor, OPERATORS));
+        assert!(role_allows(AdminRole::Integration, INTEGRATIONS));
+    }
+
+    #[test]
+    fn roles_round_trip_through_their_names() {
+        for role in [
+            AdminRole::Superadmin,
+            AdminRole::Operator,
+            AdminRole::Auditor,
+            AdminRole::Integration,
+        ] {
+            assert_eq!(AdminRole::parse(role.as_str()), Some(role));
+        }
+        assert_eq!(AdminRole::parse("root"), None);
+    }
+
+    #[test]
+    fn refresh_tokens_are_random_and_stored_hashed() {
+        let (a, b) = (new_refresh_token(), new_refresh_token());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 43);
+        assert_eq!(hash_refresh_token(&a).len(), 64);
+        assert_ne!(hash_refresh_token(&a), a);
+        assert_eq!(hash_refresh_token(&a), hash_refresh_token(&a));
+    }
+
+    #[test]
+    fn admin_usernames_are_plain_lowercase() {
+        assert!(valid_admin_username("ops.team-1"));
+        assert!(!valid_admin_username("Admin"));
+        assert!(!valid_admin_username("ab"));
+        assert!(!valid_admin_username("a b c"));
+    }
+}

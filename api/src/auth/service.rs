@@ -1,0 +1,364 @@
+//! Sign-in use cases: member login through WeChat, refresh-token rotation, logout, and admin
+//! accounts with argon2id passwords.
+
+use std::sync::OnceLock;
+
+use argon2::password_hash::{SaltString, rand_core::OsRng};
+use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
+use chrono::{DateTime, Utc};
+use entity::{admin_user, member, refresh_token};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    PaginatorTrait, QueryFilter, Set, TransactionTrait,
+};
+use secrecy::{ExposeSecret, SecretString};
+
+use super::jwt::{Claims, TokenKind};
+use super::rules::{self, AdminRole};
+use crate::anticheat;
+use crate::error::{AppError, AppResult};
+use crate::member as members;
+use crate::state::AppState;
+
+pub const MIN_PASSWORD_LEN: usize = 8;
+
+/// A signed-in member session as the API answers it.
+pub struct MemberSession {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub expires_at: DateTime<Utc>,
+    pub member: member::Model,
+}
+
+#[derive(Debug, Clone)]
+pub struct AdminPrincipal {
+    pub id: i64,
+    pub username: String,
+    pub role: AdminRole,
+}
+
+pub struct AdminSession {
+    pub access_token: String,
+    pub expires_at: DateTime<Utc>,
+    pub admin: AdminPrincipal,
+}
+
+/// `login(code, inviteCode)`: WeChat first (outside any transaction), then one transaction that
+/// creates or touches the member and opens a refresh-token family.
+pub async fn login(
+    app: &AppState,
+    now: DateTime<Utc>,
+    ip: Option<&str>,
+    code: &str,
+    invite_code: Option<&str>,
+) -> AppResult<MemberSession> {
+    if let Some(ip) = ip {
+        anticheat::enforce(
+            app.limiter.as_ref(),
+            "login",
+            ip,
+            app.settings.rate_limits.login_ip,
+            now,
+        )
+        .await?;
+    }
+    let wechat = app.wechat.code_to_session(code).await?;
+    let txn = app.db.begin().await?;
+    let (member, _created) = members::upsert_on_login(&txn, &wechat, invite_code, now).await?;
+    let session_id = rules::new_session_id();
+    let refresh_token = open_refresh_token(&txn, app, member.id, &session_id, now).await?;
+    txn.commit().await?;
+    member_session(app, member, &session_id, refresh_token, now)
+}
+
+/// `refreshSession`: the presented token is spent and a new one issued in its family. A token
+/// presented again after it was spent means someone else may hold it: the family is revoked.
+pub async fn refresh(app: &AppState, now: DateTime<Utc>, token: &str) -> AppResult<MemberSession> {
+    let hash = rules::hash_refresh_token(token.trim());
+    let txn = app.db.begin().await?;
+    let current = refresh_token::Entity::find()
+        .filter(refresh_token::Column::TokenHash.eq(hash))
+        .one(&txn)
+        .await?
+        .ok_or_else(|| AppError::unauthenticated("invalid refresh token; sign in again"))?;
+    if current.revoked_at.is_some() {
+        revoke_family(&txn, &current.family_id, now).await?;
+        txn.commit().await?;
+        return Err(AppError::unauthenticated(
+            "this refresh token was already used; sign in again",
+        ));
+    }
+    if current.expires_at <= now {
+        return Err(AppError::unauthenticated(
+            "refresh token expired; sign in again",
+        ));
+    }
+    // Conditional: of two concurrent refreshes with one token, exactly one wins.
+    let spent = refresh_token::Entity::update_many()
+        .col_expr(refresh_token::Column::RevokedAt, Expr::value(now))
+        .filter(refresh_token::Column::Id.eq(current.id))
+        .filter(refresh_token::Column::RevokedAt.is_null())
+        .exec(&txn)
+        .await?;
+    if spent.rows_affected != 1 {
+        return Err(AppError::unauthenticated(
+            "this refresh token was already used; sign in again",
+        ));
+    }
+    let member = members::find(&txn, current.member_id)
+        .await?
+        .ok_or_else(|| AppError::unauthenticated("member not found"))?;
+    let refresh_token = open_refresh_token(&txn, app, member.id, &current.family_id, now).await?;
+    txn.commit().await?;
+    member_session(app, member, &current.family_id, refresh_token, now)
+}
+
+/// `logout`: revokes every refresh token of this sign-in. Access tokens run out on their own.
+pub async fn logout(
+    db: &DatabaseConnection,
+    session_id: Option<&str>,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    if let Some(session_id) = session_id {
+        revoke_family(db, session_id, now).await?;
+    }
+    Ok(())
+}
+
+async fn revoke_family(
+    db: &impl ConnectionTrait,
+    family_id: &str,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    refresh_token::Entity::update_many()
+        .col_expr(refresh_token::Column::RevokedAt, Expr::value(now))
+        .filter(refresh_token::Column::FamilyId.eq(family_id))
+        .filter(refresh_token::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+async fn open_refresh_token(
+    db: &impl ConnectionTrait,
+    app: &AppState,
+    member_id: i64,
+    family_id: &str,
+    now: DateTime<Utc>,
+) -> AppResult<String> {
+    let token = rules::new_refresh_token();
+    refresh_token::ActiveModel {
+        member_id: Set(member_id),
+        family_id: Set(family_id.to_string()),
+        token_hash: Set(rules::hash_refresh_token(&token)),
+        expires_at: Set(now + app.settings.refresh_token_ttl),
+        revoked_at: Set(None),
+        created_at: Set(now),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    Ok(token)
+}
+
+fn member_session(
+    app: &AppState,
+    member: member::Model,
+    session_id: &str,
+    refresh_token: String,
+    now: DateTime<Utc>,
+) -> AppResult<MemberSession> {
+    let (access_token, expires_at) = app.jwt.issue(
+        TokenKind::Member,
+        &member.id.to_string(),
+        Some(session_id),
+        now,
+        app.settings.access_token_ttl,
+    )?;
+    Ok(MemberSession {
+        access_token,
+        refresh_token,
+        expires_at,
+        member,
+    })
+}
+
+/// Who a verified member token names. The member must still exist.
+pub fn member_from_claims(claims: &Claims) -> AppResult<(i64, Option<String>)> {
+    let id = claims
+        .sub
+        .parse()
+        .map_err(|_| AppError::unauthenticated("invalid access token"))?;
+    Ok((id, claims.sid.clone()))
+}
+
+/// Who a verified admin token names, with the role as it is now in the database, so a removed
+/// or demoted admin loses access at once rather than when the token expires.
+pub async fn admin_from_claims(
+    db: &DatabaseConnection,
+    claims: &Claims,
+) -> AppResult<AdminPrincipal> {
+    let id: i64 = claims
+        .sub
+        .parse()
+        .map_err(|_| AppError::unauthenticated("invalid access token"))?;
+    let admin = admin_user::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::unauthenticated("this admin account no longer exists"))?;
+    principal(admin)
+}
+
+fn principal(admin: admin_user::Model) -> AppResult<AdminPrincipal> {
+    let role = AdminRole::parse(&admin.role).ok_or_else(|| {
+        AppError::internal(format!(
+            "admin {} has unknown role {}",
+            admin.id, admin.role
+        ))
+    })?;
+    Ok(AdminPrincipal {
+        id: admin.id,
+        username: admin.username,
+        role,
+    })
+}
+
+/// `adminLogin`: limited per address and per username, and as slow for an unknown username as
+/// for a wrong password, so it tells an attacker nothing.
+pub async fn admin_login(
+    app: &AppState,
+    now: DateTime<Utc>,
+    ip: Option<&str>,
+    username: &str,
+    password: &str,
+) -> AppResult<AdminSession> {
+    let username = username.trim().to_ascii_lowercase();
+    let limits = &app.settings.rate_limits;
+    if let Some(ip) = ip {
+        anticheat::enforce(
+            app.limiter.as_ref(),
+            "admin_login",
+            ip,
+            limits.login_ip,
+            now,
+        )
+        .await?;
+    }
+    anticheat::enforce(
+        app.limiter.as_ref(),
+        "admin_login_username",
+        &username,
+        limits.admin_login_username,
+        now,
+    )
+    .await?;
+    let admin = admin_user::Entity::find()
+        .filter(admin_user::Column::Username.eq(&username))
+        .one(&app.db)
+        .await?;
+    let hash = admin
+        .as_ref()
+        .map(|a| a.password_hash.clone())
+        .unwrap_or_else(|| dummy_hash().to_string());
+    let password = password.to_string();
+    let matches = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+        .await
+        .map_err(|e| AppError::internal(format!("password check task failed: {e}")))?;
+    let admin = match admin {
+        Some(admin) if matches => principal(admin)?,
+        _ => return Err(AppError::unauthenticated("wrong username or password")),
+    };
+    let (access_token, expires_at) = app.jwt.issue(
+        TokenKind::Admin,
+        &admin.id.to_string(),
+        None,
+        now,
+        app.settings.access_token_ttl,
+    )?;
+    Ok(AdminSession {
+        access_token,
+        expires_at,
+        admin,
+    })
+}
+
+pub fn hash_password(password: &str) -> AppResult<String> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| AppError::internal(format!("hashing a password failed: {e}")))
+}
+
+fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+/// A hash of nothing anyone knows, verified against when the username does not exist.
+fn dummy_hash() -> &'static str {
+    static HASH: OnceLock<String> = OnceLock::new();
+    HASH.get_or_init(|| hash_password(&rules::new_refresh_token()).unwrap_or_default())
+}
+
+/// Creates an admin account (used by the bootstrap, the `create-admin` command and tests).
+pub async fn create_admin(
+    db: &impl ConnectionTrait,
+    username: &str,
+    password: &SecretString,
+    role: AdminRole,
+    now: DateTime<Utc>,
+) -> AppResult<AdminPrincipal> {
+    let username = username.trim().to_ascii_lowercase();
+    if !rules::valid_admin_username(&username) {
+        return Err(AppError::validation(
+            "username",
+            "3 to 64 characters of a-z, 0-9, '.', '_' or '-'",
+        ));
+    }
+    if password.expose_secret().chars().count() < MIN_PASSWORD_LEN {
+        return Err(AppError::validation(
+            "password",
+            format!("at least {MIN_PASSWORD_LEN} characters"),
+        ));
+    }
+    let password = password.expose_secret().to_string();
+    let password_hash = tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| AppError::internal(format!("password hash task failed: {e}")))??;
+    let admin = admin_user::ActiveModel {
+        username: Set(username),
+        password_hash: Set(password_hash),
+        role: Set(role.as_str().to_string()),
+        created_at: Set(now),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+    .map_err(|e| {
+        AppError::on_unique_violation(e, AppError::Conflict("that username is taken".into()))
+    })?;
+    principal(admin)
+}
+
+/// Creates the SUPERADMIN `admin` when there is no admin at all and a bootstrap password is set.
+pub async fn bootstrap_admin(
+    db: &DatabaseConnection,
+    password: Option<&SecretString>,
+    now: DateTime<Utc>,
+) -> AppResult<bool> {
+    let Some(password) = password else {
+        return Ok(false);
+    };
+    if admin_user::Entity::find().count(db).await? > 0 {
+        return Ok(false);
+    }
+    create_admin(db, "admin", password, AdminRole::Superadmin, now).await?;
+    Ok(true)
+}

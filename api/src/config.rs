@@ -1,0 +1,517 @@
+//! Typed settings, read once from the environment (`.env` is loaded by `main` first).
+//! Validation happens here, so an unsafe production setting stops the process before it binds.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{Duration, FixedOffset};
+use secrecy::{ExposeSecret, SecretString};
+
+/// The JWT secret used when none is set outside production. Production refuses it.
+const DEV_JWT_SECRET: &str = "dev-only-insecure-jwt-secret-do-not-use-in-production";
+/// Shortest JWT secret production accepts, in bytes (HS256 wants at least 256 bits).
+pub const MIN_JWT_SECRET_LEN: usize = 32;
+/// Shortest bootstrap admin password production accepts.
+pub const MIN_ADMIN_PASSWORD_LEN: usize = 12;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppEnv {
+    Development,
+    Test,
+    Production,
+}
+
+impl AppEnv {
+    pub fn is_production(self) -> bool {
+        self == AppEnv::Production
+    }
+}
+
+impl FromStr for AppEnv {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "development" | "dev" => Ok(AppEnv::Development),
+            "test" => Ok(AppEnv::Test),
+            "production" | "prod" => Ok(AppEnv::Production),
+            other => Err(format!(
+                "unknown value {other:?}, expected development, test or production"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for AppEnv {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AppEnv::Development => "development",
+            AppEnv::Test => "test",
+            AppEnv::Production => "production",
+        })
+    }
+}
+
+/// A rate-limit policy: at most `count` hits per `window`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RatePolicy {
+    pub count: u64,
+    pub window: Duration,
+}
+
+impl FromStr for RatePolicy {
+    type Err = String;
+    /// `COUNT/WINDOW`, e.g. `30/60s`, `20/1d`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (count, window) = s
+            .split_once('/')
+            .ok_or_else(|| format!("{s:?} is not COUNT/WINDOW, e.g. 30/60s"))?;
+        let count: u64 = count
+            .trim()
+            .parse()
+            .map_err(|_| format!("{count:?} is not a whole number"))?;
+        if count == 0 {
+            return Err("the count must be at least 1".into());
+        }
+        let window = parse_duration(window)?;
+        Ok(RatePolicy { count, window })
+    }
+}
+
+/// Parses `90s`, `15m`, `2h`, `30d`; a bare number is seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (digits, unit) = s.split_at(split);
+    let n: i64 = digits
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 60s, 15m, 2h or 30d"))?;
+    let d = match unit {
+        "" | "s" => Duration::try_seconds(n),
+        "m" => Duration::try_minutes(n),
+        "h" => Duration::try_hours(n),
+        "d" => Duration::try_days(n),
+        _ => None,
+    };
+    match d {
+        Some(d) if d > Duration::zero() => Ok(d),
+        _ => Err(format!(
+            "{s:?} is not a positive duration like 60s, 15m, 2h or 30d"
+        )),
+    }
+}
+
+/// Parses a fixed UTC offset such as `+08:00`, `-05:30` or `Z`.
+pub fn parse_offset(s: &str) -> Result<FixedOffset, String> {
+    let s = s.trim();
+    if s == "Z" || s.eq_ignore_ascii_case("utc") {
+        return FixedOffset::east_opt(0).ok_or_else(|| "bad offset".into());
+    }
+    let err = || format!("{s:?} is not an offset like +08:00");
+    let (sign, rest) = match s.as_bytes().first() {
+        Some(b'+') => (1, &s[1..]),
+        Some(b'-') => (-1, &s[1..]),
+        _ => return Err(err()),
+    };
+    let (h, m) = rest.split_once(':').ok_or_else(err)?;
+    let h: i32 = h.parse().map_err(|_| err())?;
+    let m: i32 = m.parse().map_err(|_| err())?;
+    if h > 14 || m > 59 {
+        return Err(err());
+    }
+    FixedOffset::east_opt(sign * (h * 3600 + m * 60)).ok_or_else(err)
+}
+
+#[derive(Debug, Clone)]
+pub struct WeChatSettings {
+    /// `None` means the mock login (development and test only).
+    pub appid: Option<String>,
+    pub secret: Option<SecretString>,
+    pub api_base: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct RateLimits {
+    pub login_ip: RatePolicy,
+    pub admin_login_username: RatePolicy,
+}
+
+#[derive(Debug, Clone)]
+pub struct GraphqlLimits {
+    pub max_depth: usize,
+    pub max_complexity: usize,
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub env: AppEnv,
+    pub host: String,
+    pub port: u16,
+    pub database_url: String,
+    pub database_max_connections: u32,
+    pub redis_url: Option<String>,
+    /// Prepended to every Redis key, so several apps (or tests) can share one Redis.
+    pub redis_key_prefix: String,
+    pub jwt_secret: SecretString,
+    pub jwt_issuer: String,
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    pub timezone: FixedOffset,
+    pub wechat: WeChatSettings,
+    pub admin_bootstrap_password: Option<SecretString>,
+    pub graphiql: bool,
+    pub introspection: bool,
+    pub seed_demo_data: bool,
+    pub rate_limits: RateLimits,
+    pub graphql: GraphqlLimits,
+}
+
+/// A setting that could not be used, with the setting's name first so an operator knows what to fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub setting: &'static str,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.setting, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn invalid(setting: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        setting,
+        message: message.into(),
+    }
+}
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|key| std::env::var(key).ok())
+    }
+
+    /// Reads settings from a map; tests use this instead of mutating the process environment.
+    pub fn from_map(map: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        Self::from_lookup(|key| map.get(key).cloned())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        // Empty values count as unset, the way `.env` files are usually written.
+        let get = |key: &str| {
+            lookup(key)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        fn parse<T: FromStr>(
+            setting: &'static str,
+            raw: Option<String>,
+            default: T,
+        ) -> Result<T, ConfigError>
+        where
+            T::Err: fmt::Display,
+        {
+            match raw {
+                None => Ok(default),
+                Some(v) => v
+                    .parse()
+                    .map_err(|e: T::Err| invalid(setting, e.to_string())),
+            }
+        }
+        let flag = |setting: &'static str, default: bool| -> Result<bool, ConfigError> {
+            match get(setting)
+                .as_deref()
+                .map(str::to_ascii_lowercase)
+                .as_deref()
+            {
+                None => Ok(default),
+                Some("1" | "true" | "yes" | "on") => Ok(true),
+                Some("0" | "false" | "no" | "off") => Ok(false),
+                Some(other) => Err(invalid(setting, format!("{other:?} is not true or false"))),
+            }
+        };
+        let duration = |setting: &'static str, default: &str| -> Result<Duration, ConfigError> {
+            parse_duration(&get(setting).unwrap_or_else(|| default.to_string()))
+                .map_err(|e| invalid(setting, e))
+        };
+        let policy = |setting: &'static str, default: &str| -> Result<RatePolicy, ConfigError> {
+            get(setting)
+                .unwrap_or_else(|| default.to_string())
+                .parse()
+                .map_err(|e: String| invalid(setting, e))
+        };
+
+        let env: AppEnv = parse("APP_ENV", get("APP_ENV"), AppEnv::Development)?;
+        let production = env.is_production();
+
+        let database_url =
+            get("DATABASE_URL").unwrap_or_else(|| "sqlite://data/loyalty.db?mode=rwc".to_string());
+        let sqlite = database_url.starts_with("sqlite:");
+        if production && sqlite && !flag("SQLITE_IN_PRODUCTION", false)? {
+            return Err(invalid(
+                "DATABASE_URL",
+                "production refuses SQLite unless SQLITE_IN_PRODUCTION=true is set explicitly",
+            ));
+        }
+
+        let redis_url = get("REDIS_URL");
+        if production && redis_url.is_none() {
+            return Err(invalid(
+                "REDIS_URL",
+                "production needs Redis for rate limits shared by every instance",
+            ));
+        }
+
+        let jwt_secret = match get("JWT_SECRET") {
+            Some(s) => s,
+            None if production => {
+                return Err(invalid("JWT_SECRET", "production needs a JWT secret"));
+            }
+            None => DEV_JWT_SECRET.to_string(),
+        };
+        if production && (jwt_secret == DEV_JWT_SECRET || jwt_secret.len() < MIN_JWT_SECRET_LEN) {
+            return Err(invalid(
+                "JWT_SECRET",
+                format!(
+                    "production needs a secret of at least {MIN_JWT_SECRET_LEN} bytes that is not the development default"
+                ),
+            ));
+        }
+
+        let wechat = WeChatSettings {
+            appid: get("WECHAT_APPID"),
+            secret: get("WECHAT_SECRET").map(SecretString::from),
+            api_base: get("WECHAT_API_BASE")
+                .unwrap_or_else(|| "https://api.weixin.qq.com".to_string())
+                .trim_end_matches('/')
+                .to_string(),
+        };
+        if wechat.appid.is_some() != wechat.secret.is_some() {
+            return Err(invalid(
+                "WECHAT_SECRET",
+                "set both WECHAT_APPID and WECHAT_SECRET, or neither for the mock login",
+            ));
+        }
+        if production && wechat.appid.is_none() {
+            return Err(invalid(
+                "WECHAT_APPID",
+                "production refuses the mock WeChat login; set WECHAT_APPID and WECHAT_SECRET",
+            ));
+        }
+
+        let admin_bootstrap_password = get("ADMIN_BOOTSTRAP_PASSWORD").map(SecretString::from);
+        if production
+            && admin_bootstrap_password
+                .as_ref()
+                .is_some_and(|p| p.expose_secret().chars().count() < MIN_ADMIN_PASSWORD_LEN)
+        {
+            return Err(invalid(
+                "ADMIN_BOOTSTRAP_PASSWORD",
+                format!("production needs at least {MIN_ADMIN_PASSWORD_LEN} characters"),
+            ));
+        }
+
+        let access_token_ttl = duration("ACCESS_TOKEN_TTL", "2h")?;
+        let refresh_token_ttl = duration("REFRESH_TOKEN_TTL", "30d")?;
+        let timezone = parse_offset(&get("APP_TIMEZONE").unwrap_or_else(|| "+08:00".into()))
+            .map_err(|e| invalid("APP_TIMEZONE", e))?;
+
+        Ok(Settings {
+            env,
+            host: get("APP_HOST").unwrap_or_else(|| "127.0.0.1".to_string()),
+            port: parse("APP_PORT", get("APP_PORT"), 8080u16)?,
+            database_max_connections: parse(
+                "DATABASE_MAX_CONNECTIONS",
+                get("DATABASE_MAX_CONNECTIONS"),
+                10u32,
+            )?,
+            database_url,
+            redis_url,
+            redis_key_prefix: get("REDIS_KEY_PREFIX").unwrap_or_else(|| "loyalty:".to_string()),
+            jwt_secret: SecretString::from(jwt_secret),
+            jwt_issuer: get("JWT_ISSUER").unwrap_or_else(|| "loyalty".to_string()),
+            access_token_ttl,
+            refresh_token_ttl,
+            timezone,
+            wechat,
+            admin_bootstrap_password,
+            graphiql: flag("GRAPHIQL", !production)?,
+            introspection: flag("INTROSPECTION", !production)?,
+            seed_demo_data: flag("SEED_DEMO_DATA", env == AppEnv::Development)?,
+            rate_limits: RateLimits {
+                login_ip: policy("LIMIT_LOGIN_IP", "30/60s")?,
+                admin_login_username: policy("LIMIT_ADMIN_LOGIN_USERNAME", "10/15m")?,
+            },
+            graphql: GraphqlLimits {
+                max_depth: parse("GRAPHQL_MAX_DEPTH", get("GRAPHQL_MAX_DEPTH"), 15usize)?,
+                max_complexity: parse(
+                    "GRAPHQL_MAX_COMPLEXITY",
+                    get("GRAPHQL_MAX_COMPLEXITY"),
+                    1000usize,
+                )?,
+                max_body_bytes: parse(
+                    "GRAPHQL_MAX_BODY_BYTES",
+                    get("GRAPHQL_MAX_BODY_BYTES"),
+                    64 * 1024usize,
+                )?,
+            },
+        })
+    }
+
+    pub fn uses_mock_wechat(&self) -> bool {
+        self.wechat.appid.is_none()
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        self.database_url.starts_with("sqlite:")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_map(&map)
+    }
+
+    const SAFE_PRODUCTION: &[(&str, &str)] = &[
+        ("APP_ENV", "production"),
+        ("DATABASE_URL", "postgres://u@localhost/db"),
+        ("REDIS_URL", "redis://127.0.0.1/"),
+        ("JWT_SECRET", "0123456789abcdef0123456789abcdef-long"),
+        ("WECHAT_APPID", "wx123"),
+        ("WECHAT_SECRET", "s3cret"),
+    ];
+
+    fn production_without(setting: &str) -> Vec<(&'static str, &'static str)> {
+        SAFE_PRODUCTION
+            .iter()
+            .copied()
+            .filter(|(k, _)| *k != setting)
+            .collect()
+    }
+
+    #[test]
+    fn defaults_suit_a_fresh_development_machine() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.env, AppEnv::Development);
+        assert_eq!(s.port, 8080);
+        assert_eq!(s.database_url, "sqlite://data/loyalty.db?mode=rwc");
+        assert!(s.redis_url.is_none());
+        assert!(s.uses_mock_wechat());
+        assert!(s.graphiql && s.introspection && s.seed_demo_data);
+        assert_eq!(s.access_token_ttl, Duration::hours(2));
+        assert_eq!(s.refresh_token_ttl, Duration::days(30));
+        assert_eq!(s.timezone.local_minus_utc(), 8 * 3600);
+        assert_eq!(s.rate_limits.login_ip.count, 30);
+    }
+
+    #[test]
+    fn safe_production_settings_are_accepted_with_graphiql_off() {
+        let s = settings(SAFE_PRODUCTION).unwrap();
+        assert!(!s.graphiql && !s.introspection && !s.seed_demo_data);
+    }
+
+    #[test]
+    fn production_refuses_the_mock_wechat_login() {
+        let err = settings(&production_without("WECHAT_APPID")).unwrap_err();
+        assert_eq!(err.setting, "WECHAT_SECRET");
+        let both: Vec<_> = production_without("WECHAT_APPID")
+            .into_iter()
+            .filter(|(k, _)| *k != "WECHAT_SECRET")
+            .collect();
+        assert_eq!(settings(&both).unwrap_err().setting, "WECHAT_APPID");
+    }
+
+    #[test]
+    fn production_refuses_a_missing_short_or_default_jwt_secret() {
+        assert_eq!(
+            settings(&production_without("JWT_SECRET"))
+                .unwrap_err()
+                .setting,
+            "JWT_SECRET"
+        );
+        let mut short = production_without("JWT_SECRET");
+        short.push(("JWT_SECRET", "too-short"));
+        assert_eq!(settings(&short).unwrap_err().setting, "JWT_SECRET");
+        let mut default = production_without("JWT_SECRET");
+        default.push(("JWT_SECRET", DEV_JWT_SECRET));
+        assert_eq!(settings(&default).unwrap_err().setting, "JWT_SECRET");
+    }
+
+    #[test]
+    fn production_refuses_sqlite_without_an_explicit_opt_in() {
+        let mut sqlite = production_without("DATABASE_URL");
+        sqlite.push(("DATABASE_URL", "sqlite://x.db"));
+        assert_eq!(settings(&sqlite).unwrap_err().setting, "DATABASE_URL");
+        sqlite.push(("SQLITE_IN_PRODUCTION", "true"));
+        assert!(settings(&sqlite).is_ok());
+    }
+
+    #[test]
+    fn production_refuses_to_run_without_redis() {
+        assert_eq!(
+            settings(&production_without("REDIS_URL"))
+                .unwrap_err()
+                .setting,
+            "REDIS_URL"
+        );
+    }
+
+    #[test]
+    fn production_refuses_a_short_bootstrap_password() {
+        let mut s = SAFE_PRODUCTION.to_vec();
+        s.push(("ADMIN_BOOTSTRAP_PASSWORD", "short"));
+        assert_eq!(
+            settings(&s).unwrap_err().setting,
+            "ADMIN_BOOTSTRAP_PASSWORD"
+        );
+    }
+
+    #[test]
+    fn a_bad_value_names_its_setting() {
+        let err = settings(&[("APP_PORT", "eighty")]).unwrap_err();
+        assert_eq!(err.setting, "APP_PORT");
+        assert!(err.to_string().starts_with("APP_PORT: "));
+        assert_eq!(
+            settings(&[("APP_ENV", "staging")]).unwrap_err().setting,
+            "APP_ENV"
+        );
+        assert_eq!(
+            settings(&[("LIMIT_LOGIN_IP", "30")]).unwrap_err().setting,
+            "LIMIT_LOGIN_IP"
+        );
+    }
+
+    #[test]
+    fn durations_and_policies_parse_in_the_documented_forms() {
+        assert_eq!(parse_duration("60s").unwrap(), Duration::seconds(60));
+        assert_eq!(parse_duration("90").unwrap(), Duration::seconds(90));
+        assert_eq!(parse_duration("15m").unwrap(), Duration::minutes(15));
+        assert_eq!(parse_duration("1d").unwrap(), Duration::days(1));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("2w").is_err());
+        assert!(parse_duration("h").is_err());
+        let p: RatePolicy = "20/1d".parse().unwrap();
+        assert_eq!((p.count, p.window), (20, Duration::days(1)));
+        assert!("0/60s".parse::<RatePolicy>().is_err());
+    }
+
+    #[test]
+    fn offsets_parse_with_sign_hours_and_minutes() {
+        assert_eq!(parse_offset("+08:00").unwrap().local_minus_utc(), 28800);
+        assert_eq!(parse_offset("-05:30").unwrap().local_minus_utc(), -19800);
+        assert_eq!(parse_offset("Z").unwrap().local_minus_utc(), 0);
+        assert!(parse_offset("08:00").is_err());
+        assert!(parse_offset("+25:00").is_err());
+    }
+}

@@ -1,0 +1,53 @@
+//! Connecting to the database and bringing its schema up to date.
+
+use std::time::Duration;
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+
+use crate::config::Settings;
+
+pub async fn connect(settings: &Settings) -> Result<DatabaseConnection, DbErr> {
+    if settings.is_sqlite() {
+        ensure_sqlite_dir(&settings.database_url);
+    }
+    let mut opts = ConnectOptions::new(settings.database_url.clone());
+    opts.acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false);
+    if settings.is_sqlite() {
+        // One writer at a time is what SQLite can do; a single pooled connection turns
+        // "database is locked" into a short wait for the pool instead.
+        opts.max_connections(1).map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true)
+        });
+    } else {
+        opts.max_connections(settings.database_max_connections)
+            .min_connections(1);
+    }
+    Database::connect(opts).await
+}
+
+pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    Migrator::up(db, None).await
+}
+
+/// `sqlite://data/loyalty.db?mode=rwc` creates the file but not its folder.
+fn ensure_sqlite_dir(url: &str) {
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:")
+        .split('?')
+        .next()
+        .unwrap_or_default();
+    if path.is_empty() || path == ":memory:" {
+        return;
+    }
+    if let Some(dir) = std::path::Path::new(path).parent()
+        && !dir.as_os_str().is_empty()
+        && let Err(e) = std::fs::create_dir_all(dir)
+    {
+        tracing::warn!(dir = %dir.display(), error = %e, "could not create the SQLite folder");
+    }
+}

@@ -1,0 +1,187 @@
+//! The one error type of the API. Each variant knows its `extensions.code` (DESIGN.md s5);
+//! `From<AppError> for async_graphql::Error` is the single place that builds a GraphQL error,
+//! so every `?` in a resolver carries a code and no database text reaches a client.
+
+use async_graphql::ErrorExtensions;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("this member is blacklisted")]
+    Blacklisted,
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{message}")]
+    Validation { field: String, message: String },
+    #[error("not enough points: {needed} needed, {available} available")]
+    InsufficientPoints { needed: i64, available: i64 },
+    #[error("out of stock")]
+    OutOfStock,
+    #[error("{message}")]
+    LimitReached { limit: i64, message: String },
+    #[error("{0}")]
+    AlreadyDone(String),
+    #[error("{0}")]
+    NotAvailable(String),
+    #[error("too many requests; retry in {retry_after_seconds} s")]
+    RateLimited { retry_after_seconds: u64 },
+    #[error("please answer the challenge, then retry")]
+    CaptchaRequired {
+        challenge_id: String,
+        prompt: String,
+    },
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Db(#[from] sea_orm::DbErr),
+    #[error(transparent)]
+    Redis(#[from] redis::RedisError),
+    /// Anything else that is our fault; the text goes to the log only.
+    #[error("{0}")]
+    Internal(String),
+}
+
+pub type AppResult<T> = Result<T, AppError>;
+
+impl AppError {
+    pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
+        AppError::Validation {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn unauthenticated(message: impl Into<String>) -> Self {
+        AppError::Unauthenticated(message.into())
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        AppError::Forbidden(message.into())
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        AppError::Internal(message.into())
+    }
+
+    /// The machine-readable code a client sees in `extensions.code`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::Unauthenticated(_) => "UNAUTHENTICATED",
+            AppError::Forbidden(_) => "FORBIDDEN",
+            AppError::Blacklisted => "BLACKLISTED",
+            AppError::NotFound(_) => "NOT_FOUND",
+            AppError::Validation { .. } => "VALIDATION",
+            AppError::InsufficientPoints { .. } => "INSUFFICIENT_POINTS",
+            AppError::OutOfStock => "OUT_OF_STOCK",
+            AppError::LimitReached { .. } => "LIMIT_REACHED",
+            AppError::AlreadyDone(_) => "ALREADY_DONE",
+            AppError::NotAvailable(_) => "NOT_AVAILABLE",
+            AppError::RateLimited { .. } => "RATE_LIMITED",
+            AppError::CaptchaRequired { .. } => "CAPTCHA_REQUIRED",
+            AppError::Conflict(_) => "CONFLICT",
+            AppError::Db(_) | AppError::Redis(_) | AppError::Internal(_) => "INTERNAL",
+        }
+    }
+
+    /// Maps a unique-key violation to the client error it means (e.g. a second check-in on
+    /// one day is ALREADY_DONE); any other database error stays INTERNAL.
+    pub fn on_unique_violation(err: sea_orm::DbErr, meaning: AppError) -> AppError {
+        match err.sql_err() {
+            Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => meaning,
+            _ => AppError::Db(err),
+        }
+    }
+
+    pub fn is_unique_violation(err: &sea_orm::DbErr) -> bool {
+        matches!(
+            err.sql_err(),
+            Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+        )
+    }
+}
+
+impl From<AppError> for async_graphql::Error {
+    fn from(err: AppError) -> Self {
+        let code = err.code();
+        if code == "INTERNAL" {
+            tracing::error!(error = %err, detail = ?err, "internal error answered as INTERNAL");
+            return async_graphql::Error::new("internal error")
+                .extend_with(|_, ext| ext.set("code", "INTERNAL"));
+        }
+        let message = err.to_string();
+        async_graphql::Error::new(message).extend_with(|_, ext| {
+            ext.set("code", code);
+            match &err {
+                AppError::Validation { field, .. } => ext.set("field", field.as_str()),
+                AppError::InsufficientPoints { needed, available } => {
+                    ext.set("needed", *needed);
+                    ext.set("available", *available);
+                }
+                AppError::LimitReached { limit, .. } => ext.set("limit", *limit),
+                AppError::RateLimited {
+                    retry_after_seconds,
+                } => ext.set("retryAfterSeconds", *retry_after_seconds),
+                AppError::CaptchaRequired {
+                    challenge_id,
+                    prompt,
+                } => {
+                    ext.set("challengeId", challenge_id.as_str());
+                    ext.set("prompt", prompt.as_str());
+                }
+                _ => {}
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn extensions(err: AppError) -> (String, serde_json::Value) {
+        let gql: async_graphql::Error = err.into();
+        let ext = serde_json::to_value(gql.extensions.unwrap()).unwrap();
+        (gql.message, ext)
+    }
+
+    #[test]
+    fn database_errors_are_masked_as_internal() {
+        let (message, ext) = extensions(AppError::Db(sea_orm::DbErr::Custom(
+            "relation \"member\" does not exist".into(),
+        )));
+        assert_eq!(message, "internal error");
+        assert_eq!(ext["code"], "INTERNAL");
+        assert!(!ext.to_string().contains("relation"));
+    }
+
+    #[test]
+    fn client_errors_carry_their_code_and_details() {
+        let (_, ext) = extensions(AppError::InsufficientPoints {
+            needed: 50,
+            available: 20,
+        });
+        assert_eq!(ext["code"], "INSUFFICIENT_POINTS");
+        assert_eq!(ext["needed"], 50);
+        assert_eq!(ext["available"], 20);
+        let (message, ext) = extensions(AppError::validation("nickname", "too long"));
+        assert_eq!(
+            (message.as_str(), &ext["field"]),
+            ("too long", &"nickname".into())
+        );
+        let (_, ext) = extensions(AppError::RateLimited {
+            retry_after_seconds: 7,
+        });
+        assert_eq!(ext["retryAfterSeconds"], 7);
+        let (_, ext) = extensions(AppError::CaptchaRequired {
+            challenge_id: "c1".into(),
+            prompt: "What is 7 + 5?".into(),
+        });
+        assert_eq!(
+            (&ext["challengeId"], &ext["prompt"]),
+            (&"c1".into(), &"What is 7 + 5?".into())
+        );
+    }
+}

@@ -1,0 +1,21 @@
+//! The loyalty backend: a library that `main.rs` and the black-box tests both start.
+
+pub mod anticheat;
+pub mod audit;
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod context;
+pub mod db;
+pub mod error;
+pub mod graphql;
+pub mod http;
+pub mod member;
+pub mod pagination;
+pub mod scalars;
+pub mod seed;
+pub mod startup;
+pub mod state;
+pub mod telemetry;
+
+pub use error::{AppError, AppResult};

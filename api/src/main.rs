@@ -1,0 +1,88 @@
+//! `api` serves the loyalty backend. Other commands:
+//!   api print-schema            write api/schema/{member,admin}.graphql
+//!   api create-admin NAME ROLE  create an admin; the password is read from standard input
+
+use std::io::BufRead;
+use std::process::ExitCode;
+
+use api::auth::{AdminRole, create_admin};
+use api::config::Settings;
+use api::startup::{Application, build_state};
+use secrecy::SecretString;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("print-schema") {
+        return print_schema();
+    }
+    dotenvy::dotenv().ok();
+    api::telemetry::init();
+    let settings = match Settings::from_env() {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("refusing to start: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let outcome = match args.first().map(String::as_str) {
+        None | Some("serve") => serve(settings).await,
+        Some("create-admin") => create_admin_command(settings, &args[1..]).await,
+        Some(other) => Err(format!(
+            "unknown command {other:?}; try serve, print-schema or create-admin"
+        )),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> Result<(), String> {
+    let app = Application::build(settings)
+        .await
+        .map_err(|e| e.to_string())?;
+    app.run_until_stopped().await.map_err(|e| e.to_string())
+}
+
+fn print_schema() -> ExitCode {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schema");
+    let (member, admin) = api::graphql::sdl();
+    let write = |name: &str, sdl: &str| std::fs::write(dir.join(name), sdl);
+    match std::fs::create_dir_all(&dir)
+        .and_then(|_| write("member.graphql", &member))
+        .and_then(|_| write("admin.graphql", &admin))
+    {
+        Ok(()) => {
+            println!("wrote {}/member.graphql and admin.graphql", dir.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: writing the schema files: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn create_admin_command(settings: Settings, args: &[String]) -> Result<(), String> {
+    let [username, role] = args else {
+        return Err("usage: api create-admin USERNAME SUPERADMIN|OPERATOR|AUDITOR|INTEGRATION (password on stdin)".into());
+    };
+    let role = AdminRole::parse(role).ok_or_else(|| format!("unknown role {role:?}"))?;
+    eprintln!("password for {username}:");
+    let mut password = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut password)
+        .map_err(|e| e.to_string())?;
+    let password = SecretString::from(password.trim_end_matches(['\r', '\n']).to_string());
+    let state = build_state(settings).await.map_err(|e| e.to_string())?;
+    let admin = create_admin(&state.db, username, &password, role, state.clock.now())
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("created admin {} ({})", admin.username, admin.role.as_str());
+    Ok(())
+}

@@ -1,0 +1,188 @@
+//! Builds the application for `main.rs` and for the tests alike: connect, migrate, seed, bind.
+//! Binding port 0 works; `port()` says which port was given.
+
+use std::fmt;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, web};
+use tracing_actix_web::TracingLogger;
+
+use crate::anticheat::{InProcessLimiter, Limiter, RedisLimiter};
+use crate::auth::jwt::JwtKeys;
+use crate::auth::wechat::{MockWeChat, WeChatApi, WeChatLogin};
+use crate::clock::Clock;
+use crate::config::{AppEnv, Settings};
+use crate::state::AppState;
+use crate::{auth, db, graphql, http, seed};
+
+/// Why the application could not start, with what it was doing.
+#[derive(Debug)]
+pub struct StartupError(pub String);
+
+impl fmt::Display for StartupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StartupError {}
+
+fn context<E: fmt::Display>(what: &'static str) -> impl FnOnce(E) -> StartupError {
+    move |e| StartupError(format!("{what}: {e}"))
+}
+
+/// Everything but the HTTP server: database (migrated), Redis, limiter, WeChat, keys.
+pub async fn build_state(settings: Settings) -> Result<AppState, StartupError> {
+    let database = db::connect(&settings)
+        .await
+        .map_err(context("connecting to DATABASE_URL"))?;
+    db::migrate(&database)
+        .await
+        .map_err(context("running database migrations"))?;
+
+    let redis = match &settings.redis_url {
+        Some(url) => {
+            let client = redis::Client::open(url.as_str()).map_err(context("REDIS_URL"))?;
+            let config = redis::aio::ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(Duration::from_secs(2)))
+                .set_response_timeout(Some(Duration::from_secs(2)))
+                .set_number_of_retries(1);
+            let manager = client
+                .get_connection_manager_with_config(config)
+                .await
+                .map_err(context("connecting to REDIS_URL"))?;
+            Some(manager)
+        }
+        None => None,
+    };
+    let limiter: Arc<dyn Limiter> = match &redis {
+        Some(manager) => Arc::new(
+            RedisLimiter::new(manager.clone(), settings.redis_key_prefix.clone())
+                .await
+                .map_err(context("loading the Redis limiter script"))?,
+        ),
+        None => {
+            tracing::warn!(
+                "REDIS_URL is not set: rate limits are kept in this process, which is right for \
+                 one instance only"
+            );
+            Arc::new(InProcessLimiter::default())
+        }
+    };
+    let wechat: Arc<dyn WeChatLogin> = match WeChatApi::new(&settings.wechat)
+        .map_err(context("WeChat client"))?
+    {
+        Some(api) => Arc::new(api),
+        None => {
+            tracing::warn!(
+                "WECHAT_APPID is not set: using the mock WeChat login (any code signs in mock_<code>)"
+            );
+            Arc::new(MockWeChat)
+        }
+    };
+
+    let clock = Clock::new(settings.env == AppEnv::Test);
+    let now = clock.now();
+    if auth::bootstrap_admin(&database, settings.admin_bootstrap_password.as_ref(), now)
+        .await
+        .map_err(context("creating the bootstrap admin"))?
+    {
+        tracing::info!(
+            "created the bootstrap admin 'admin' (SUPERADMIN) from ADMIN_BOOTSTRAP_PASSWORD"
+        );
+    }
+    if settings.seed_demo_data
+        && seed::seed_demo_data(&database, now)
+            .await
+            .map_err(context("seeding demo data"))?
+    {
+        tracing::info!("seeded demo data into the empty database");
+    }
+
+    Ok(AppState {
+        jwt: Arc::new(JwtKeys::new(&settings.jwt_secret, &settings.jwt_issuer)),
+        settings: Arc::new(settings),
+        db: database,
+        redis,
+        clock,
+        limiter,
+        wechat,
+    })
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: AppState,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let listener = TcpListener::bind((settings.host.as_str(), settings.port))
+            .map_err(context("binding APP_HOST:APP_PORT"))?;
+        let state = build_state(settings).await?;
+        Self::serve(state, listener)
+    }
+
+    fn serve(state: AppState, listener: TcpListener) -> Result<Self, StartupError> {
+        let port = listener
+            .local_addr()
+            .map_err(context("reading the bound port"))?
+            .port();
+        let settings = &state.settings;
+        let introspection = settings.introspection;
+        let member_schema = web::Data::new(graphql::member_schema(
+            &settings.graphql,
+            introspection,
+            Some(state.clone()),
+        ));
+        let admin_schema = web::Data::new(graphql::admin_schema(
+            &settings.graphql,
+            introspection,
+            Some(state.clone()),
+        ));
+        let max_body = settings.graphql.max_body_bytes;
+        let app_state = web::Data::new(state.clone());
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(TracingLogger::default())
+                .app_data(app_state.clone())
+                .app_data(member_schema.clone())
+                .app_data(admin_schema.clone())
+                .app_data(web::PayloadConfig::new(max_body))
+                .configure(http::routes)
+        })
+        .listen(listener)
+        .map_err(context("listening"))?
+        .shutdown_timeout(30)
+        .run();
+        tracing::info!(
+            port,
+            env = %state.settings.env,
+            limiter = state.limiter.backend(),
+            graphiql = state.settings.graphiql,
+            "serving /graphql, /admin/graphql and /health"
+        );
+        Ok(Application {
+            port,
+            server,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until SIGINT/SIGTERM, then lets requests in flight finish (up to 30 s).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

@@ -1,0 +1,31 @@
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "member")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    /// Short public code shown to friends (transfers, invites).
+    #[sea_orm(unique)]
+    pub member_no: String,
+    #[sea_orm(unique)]
+    pub openid: String,
+    pub unionid: Option<String>,
+    /// WeChat's session key; never leaves the server.
+    pub wechat_session_key: Option<String>,
+    pub nickname: String,
+    pub avatar_url: Option<String>,
+    pub birthday: Option<Date>,
+    #[sea_orm(unique)]
+    pub invite_code: String,
+    /// The member whose invite code brought this one in (single level only).
+    pub invited_by: Option<i64>,
+    pub last_active_at: Option<DateTimeUtc>,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,16 @@
+//! Database migrations, one file per change. A migration that has landed is never edited:
+//! a change to the schema is a new file appended to `Migrator::migrations`.
+
+pub use sea_orm_migration::prelude::*;
+
+mod columns;
+mod m20261124_000001_foundation;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261124_000001_foundation::Migration)]
+    }
+}

@@ -1,0 +1,235 @@
+//! The served schemas: committed as SDL files, and checked against the front-end contract.
+
+use std::path::PathBuf;
+
+use loyalty_tests::contract::{check, excused};
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+#[test]
+fn the_committed_schema_files_match_the_served_schemas() {
+    let (member, admin) = api::graphql::sdl();
+    for (file, served) in [("member.graphql", member), ("admin.graphql", admin)] {
+        let path = repo_root().join("api/schema").join(file);
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == served,
+            "api/schema/{file} is out of date: run `cargo run -p api -- print-schema` and commit it"
+        );
+    }
+}
+
+/// Contract items that no issue has built yet. Each issue that builds some removes them here;
+/// the list is empty when the contract is met.
+const MEMBER_NOT_BUILT: &[&str] = &[
+    // issue 3, points ledger and anti-cheat
+    "LedgerEntry",
+    "LedgerEntryConnection",
+    "LedgerKind",
+    "PageInfo",
+    "PointsTransfer",
+    "Member.points",
+    "Member.pointsExpiringSoon",
+    "Query.pointsLedger",
+    "Mutation.transferPoints",
+    "Mutation.solveCaptcha",
+    // issue 4, member center
+    "Decimal",
+    "Tier",
+    "TierProgress",
+    "Member.growthValue",
+    "Member.tier",
+    "Member.tierValidUntil",
+    "Member.nextTier",
+    "Member.protectionSprint",
+    "Member.downgradePreview",
+    "Query.tiers",
+    // issue 5, check-in and tasks
+    "CheckInCalendar",
+    "CheckInResult",
+    "Task",
+    "TaskClaim",
+    "TaskKind",
+    "TaskProgress",
+    "Member.checkInStreak",
+    "Mutation.checkIn",
+    "Mutation.makeUpCheckIn",
+    "Mutation.reportEvent",
+    "Mutation.claimTask",
+    "Query.checkInCalendar",
+    "Query.tasks",
+    // issue 6, points mall
+    "Coupon",
+    "CouponStatus",
+    "Crowdfund",
+    "CrowdfundContribution",
+    "CrowdfundStatus",
+    "DonationProject",
+    "MallItem",
+    "MallItemConnection",
+    "MallItemKind",
+    "Order",
+    "OrderConnection",
+    "OrderStatus",
+    "RedeemInput",
+    "RedeemQuote",
+    "Mutation.redeem",
+    "Mutation.cancelOrder",
+    "Mutation.startCrowdfund",
+    "Mutation.contributeCrowdfund",
+    "Mutation.donatePoints",
+    "Query.mallItems",
+    "Query.mallItem",
+    "Query.redeemQuote",
+    "Query.myOrders",
+    "Query.myCoupons",
+    "Query.crowdfund",
+    "Query.donationProjects",
+    // issue 7, blind boxes
+    "BlindBox",
+    "BlindBoxPrize",
+    "Draw",
+    "DrawConnection",
+    "DrawResult",
+    "PrizeKind",
+    "Rarity",
+    "Mutation.drawBlindBox",
+    "Query.blindBoxes",
+    "Query.blindBox",
+    "Query.myDraws",
+    // issue 8, achievement wall
+    "Achievement",
+    "AchievementProgress",
+    "AchievementWall",
+    "Leaderboard",
+    "LeaderboardEntry",
+    "LeaderboardKind",
+    "Title",
+    "Member.activeTitle",
+    "Mutation.setShowcase",
+    "Mutation.equipTitle",
+    "Query.achievementWall",
+    "Query.leaderboard",
+];
+const ADMIN_NOT_BUILT: &[&str] = &[
+    // issue 3, points ledger and anti-cheat
+    "Date",
+    "JobName",
+    "JobRun",
+    "LedgerAudit",
+    "PointsDay",
+    "PointsHealth",
+    "RiskAction",
+    "RiskEvent",
+    "RiskEventConnection",
+    "RiskStatus",
+    "Mutation.adjustPoints",
+    "Mutation.blacklistMember",
+    "Mutation.unblacklistMember",
+    "Mutation.resolveRiskEvent",
+    "Mutation.runJob",
+    "Query.pointsHealth",
+    "Query.ledgerAudit",
+    "Query.riskEvents",
+    // issue 4, member center
+    "Decimal",
+    "CategoryMultiplier",
+    "CategoryMultiplierInput",
+    "EarningRules",
+    "EarningRulesInput",
+    "MemberAdminConnection",
+    "MemberAdminView",
+    "PurchaseInput",
+    "PurchaseLineInput",
+    "PurchaseResult",
+    "RfmSegment",
+    "TierAdmin",
+    "TierInput",
+    "Mutation.recordPurchase",
+    "Mutation.refundPurchase",
+    "Mutation.upsertTier",
+    "Mutation.updateEarningRules",
+    "Query.members",
+    "Query.member",
+    "Query.rfmSegments",
+    "Query.earningRules",
+    // issue 5, check-in and tasks
+    "CheckInRules",
+    "CheckInRulesInput",
+    "StreakBonus",
+    "StreakBonusInput",
+    "TaskAdmin",
+    "TaskInput",
+    "Mutation.updateCheckInRules",
+    "Mutation.upsertTask",
+    "Query.checkInRules",
+    // issue 6, points mall
+    "DonationProjectAdmin",
+    "DonationProjectInput",
+    "MallItemAdmin",
+    "MallItemInput",
+    "OrderAdmin",
+    "PriceCampaign",
+    "PriceCampaignInput",
+    "Mutation.upsertMallItem",
+    "Mutation.upsertDonationProject",
+    "Mutation.shipOrder",
+    "Mutation.confirmOrderPayment",
+    "Mutation.upsertPriceCampaign",
+    // issue 7, blind boxes
+    "BlindBoxAdmin",
+    "BlindBoxInput",
+    "BlindBoxPrizeInput",
+    "BlindBoxStats",
+    "PrizeStat",
+    "Mutation.upsertBlindBox",
+    "Mutation.rotateBlindBoxSeed",
+    "Query.blindBoxStats",
+    // issue 8, achievement wall
+    "AchievementAdmin",
+    "AchievementInput",
+    "Mutation.upsertAchievement",
+];
+
+fn check_against_contract(file: &str, served: &str, not_built: &[&str]) {
+    let path = repo_root().join("../shared/contract").join(file);
+    let Ok(contract) = std::fs::read_to_string(&path) else {
+        eprintln!(
+            "no contract beside the checkout at {}; nothing to compare",
+            path.display()
+        );
+        return;
+    };
+    let findings = check(&contract, served);
+    let unexcused: Vec<_> = findings
+        .iter()
+        .filter(|f| !excused(&f.coordinate, not_built))
+        .map(|f| format!("{}: {}", f.coordinate, f.problem))
+        .collect();
+    assert!(
+        unexcused.is_empty(),
+        "{file}: the served schema breaks the contract:\n{}",
+        unexcused.join("\n")
+    );
+    // An entry for something now served must go, so the list only ever shrinks.
+    let stale: Vec<_> = not_built
+        .iter()
+        .filter(|entry| !findings.iter().any(|f| excused(&f.coordinate, &[entry])))
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "{file}: built now, remove from the not-built list: {stale:?}"
+    );
+}
+
+#[test]
+fn the_member_schema_keeps_the_contract() {
+    check_against_contract("member.graphql", &api::graphql::sdl().0, MEMBER_NOT_BUILT);
+}
+
+#[test]
+fn the_admin_schema_keeps_the_contract() {
+    check_against_contract("admin.graphql", &api::graphql::sdl().1, ADMIN_NOT_BUILT);
+}
