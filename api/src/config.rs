@@ -6,6 +6,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use chrono::{Duration, FixedOffset};
+use rust_decimal::Decimal;
 use secrecy::{ExposeSecret, SecretString};
 
 /// The JWT secret used when none is set outside production. Production refuses it.
@@ -134,6 +135,36 @@ pub struct WeChatSettings {
 pub struct RateLimits {
     pub login_ip: RatePolicy,
     pub admin_login_username: RatePolicy,
+    /// Soft: over it, a captcha.
+    pub checkin_device: RatePolicy,
+    pub share_member: RatePolicy,
+    pub transfer_device: RatePolicy,
+    /// Flag only: over it, a risk event for review.
+    pub earn_member: RatePolicy,
+    /// Hard: over it, RATE_LIMITED.
+    pub mutation_member: RatePolicy,
+    pub draw_member: RatePolicy,
+}
+
+#[derive(Debug, Clone)]
+pub struct PointsSettings {
+    /// Points expire this long after they are credited.
+    pub ttl: Duration,
+    /// What one point is worth, for the liability in `pointsHealth`.
+    pub point_value_yuan: Decimal,
+    /// Members holding more than this count as hoarders.
+    pub hoarding_threshold: i64,
+    /// Outstanding points the shop budgets for; 20 % above it raises `budgetExceeded`.
+    pub budget: Option<i64>,
+    /// Most points one transfer may move.
+    pub transfer_max: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct JobSettings {
+    /// Run scheduled jobs in this process (they take a lock, so several instances are fine).
+    pub enabled: bool,
+    pub interval: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -165,6 +196,8 @@ pub struct Settings {
     pub seed_demo_data: bool,
     pub rate_limits: RateLimits,
     pub graphql: GraphqlLimits,
+    pub points: PointsSettings,
+    pub jobs: JobSettings,
 }
 
 /// A setting that could not be used, with the setting's name first so an operator knows what to fix.
@@ -222,6 +255,17 @@ impl Settings {
                     .map_err(|e: T::Err| invalid(setting, e.to_string())),
             }
         }
+        let positive = |setting: &'static str,
+                        raw: Option<String>,
+                        default: i64|
+         -> Result<i64, ConfigError> {
+            let n: i64 = parse(setting, raw, default)?;
+            if n > 0 {
+                Ok(n)
+            } else {
+                Err(invalid(setting, "must be at least 1"))
+            }
+        };
         let flag = |setting: &'static str, default: bool| -> Result<bool, ConfigError> {
             match get(setting)
                 .as_deref()
@@ -345,6 +389,36 @@ impl Settings {
             rate_limits: RateLimits {
                 login_ip: policy("LIMIT_LOGIN_IP", "30/60s")?,
                 admin_login_username: policy("LIMIT_ADMIN_LOGIN_USERNAME", "10/15m")?,
+                checkin_device: policy("LIMIT_CHECKIN_DEVICE", "5/60s")?,
+                share_member: policy("LIMIT_SHARE_MEMBER", "20/1d")?,
+                transfer_device: policy("LIMIT_TRANSFER_DEVICE", "10/1h")?,
+                earn_member: policy("LIMIT_EARN_MEMBER", "120/1h")?,
+                mutation_member: policy("LIMIT_MUTATION_MEMBER", "60/60s")?,
+                draw_member: policy("LIMIT_DRAW_MEMBER", "30/60s")?,
+            },
+            points: PointsSettings {
+                ttl: Duration::days(positive("POINTS_TTL_DAYS", get("POINTS_TTL_DAYS"), 730)?),
+                point_value_yuan: parse(
+                    "POINT_VALUE_YUAN",
+                    get("POINT_VALUE_YUAN"),
+                    Decimal::new(1, 1),
+                )?,
+                hoarding_threshold: parse(
+                    "HOARDING_THRESHOLD",
+                    get("HOARDING_THRESHOLD"),
+                    5000i64,
+                )?,
+                budget: get("POINTS_BUDGET")
+                    .map(|v| {
+                        v.parse::<i64>()
+                            .map_err(|e| invalid("POINTS_BUDGET", e.to_string()))
+                    })
+                    .transpose()?,
+                transfer_max: positive("TRANSFER_MAX_POINTS", get("TRANSFER_MAX_POINTS"), 1000)?,
+            },
+            jobs: JobSettings {
+                enabled: flag("JOBS_ENABLED", env != AppEnv::Test)?,
+                interval: duration("JOB_INTERVAL", "1h")?,
             },
             graphql: GraphqlLimits {
                 max_depth: parse("GRAPHQL_MAX_DEPTH", get("GRAPHQL_MAX_DEPTH"), 15usize)?,
@@ -413,6 +487,18 @@ mod tests {
         assert_eq!(s.refresh_token_ttl, Duration::days(30));
         assert_eq!(s.timezone.local_minus_utc(), 8 * 3600);
         assert_eq!(s.rate_limits.login_ip.count, 30);
+        assert_eq!(s.points.ttl, Duration::days(730));
+        assert_eq!(s.points.point_value_yuan.to_string(), "0.1");
+        assert_eq!(
+            (s.points.hoarding_threshold, s.points.transfer_max),
+            (5000, 1000)
+        );
+        assert!(s.jobs.enabled);
+        assert!(!settings(&[("APP_ENV", "test")]).unwrap().jobs.enabled);
+        assert_eq!(
+            settings(&[("POINTS_TTL_DAYS", "0")]).unwrap_err().setting,
+            "POINTS_TTL_DAYS"
+        );
     }
 
     #[test]

@@ -26,6 +26,19 @@ pub async fn connect(settings: &Settings) -> Result<DatabaseConnection, DbErr> {
         opts.max_connections(settings.database_max_connections)
             .min_connections(1);
     }
+    // InnoDB defaults to REPEATABLE READ, whose snapshot would let a transaction that waited for
+    // a row lock read lots as they were before the wait, and whose gap locks turn concurrent
+    // inserts into deadlocks. PostgreSQL's default, READ COMMITTED, is what the ledger assumes.
+    opts.map_sqlx_mysql_pool_opts(|pool| {
+        pool.after_connect(|conn, _meta| {
+            Box::pin(async move {
+                use sea_orm::sqlx::Executor;
+                conn.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+                    .await
+                    .map(|_| ())
+            })
+        })
+    });
     Database::connect(opts).await
 }
 

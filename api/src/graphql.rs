@@ -4,27 +4,45 @@
 
 use async_graphql::{EmptySubscription, MergedObject, Schema, SchemaBuilder};
 
+use crate::anticheat::{AnticheatAdminMutation, AnticheatAdminQuery, CaptchaMutation};
 use crate::audit::{AuditMutations, AuditQuery};
 use crate::auth::{AdminAuthMutation, AdminAuthQuery, MemberAuthMutation};
 use crate::config::GraphqlLimits;
+use crate::jobs::JobsAdminMutation;
 use crate::member::{MemberQuery as ProfileQuery, ProfileMutation};
+use crate::points::{PointsAdminMutation, PointsAdminQuery, PointsMutation, PointsQuery};
 use crate::state::AppState;
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct MemberQuery(ProfileQuery);
+pub struct MemberQuery(ProfileQuery, PointsQuery);
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MemberMutation(MemberAuthMutation, ProfileMutation);
+pub struct MemberMutation(
+    MemberAuthMutation,
+    ProfileMutation,
+    PointsMutation,
+    CaptchaMutation,
+);
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct AdminQuery(AdminAuthQuery, AuditQuery);
+pub struct AdminQuery(
+    AdminAuthQuery,
+    AuditQuery,
+    PointsAdminQuery,
+    AnticheatAdminQuery,
+);
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct AdminMutation(AdminAuthMutation);
+pub struct AdminMutation(
+    AdminAuthMutation,
+    PointsAdminMutation,
+    AnticheatAdminMutation,
+    JobsAdminMutation,
+);
 
 pub type MemberSchema = Schema<MemberQuery, MemberMutation, EmptySubscription>;
 pub type AdminSchema = Schema<AdminQuery, AdminMutation, EmptySubscription>;

@@ -30,3 +30,10 @@ impl From<NaiveDate> for Date {
         Date(d)
     }
 }
+
+/// The number inside an `ID` argument, or VALIDATION naming the argument.
+pub fn id_number(id: &async_graphql::ID, field: &str) -> crate::AppResult<i64> {
+    id.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+        crate::AppError::validation(field, format!("{field} is not an id from this API"))
+    })
+}

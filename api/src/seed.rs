@@ -1,16 +1,21 @@
 //! Demo data for a fresh development database, so GraphiQL has something to show at once.
 //! Sign in as them with `login(code: "alice")` / `login(code: "bob")`.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use entity::member;
 use sea_orm::{
     ActiveModelTrait, DatabaseConnection, EntityTrait, PaginatorTrait, Set, TransactionTrait,
 };
 
 use crate::error::AppResult;
+use crate::points::{self, Expiry, LedgerKind, Movement};
 
 /// Seeds only an empty database; says whether it did.
-pub async fn seed_demo_data(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<bool> {
+pub async fn seed_demo_data(
+    db: &DatabaseConnection,
+    now: DateTime<Utc>,
+    points_ttl: Duration,
+) -> AppResult<bool> {
     if member::Entity::find().count(db).await? > 0 {
         return Ok(false);
     }
@@ -26,7 +31,7 @@ pub async fn seed_demo_data(db: &DatabaseConnection, now: DateTime<Utc>) -> AppR
     )
     .insert(&txn)
     .await?;
-    demo_member(
+    let bob = demo_member(
         "mock_bob",
         "DEMOB002",
         "BOB002",
@@ -37,6 +42,12 @@ pub async fn seed_demo_data(db: &DatabaseConnection, now: DateTime<Utc>) -> AppR
     )
     .insert(&txn)
     .await?;
+    // Through the ledger, like every other change of points, so the audit holds from day one.
+    for (member_id, amount) in [(alice.id, 1280), (bob.id, 300)] {
+        let gift =
+            Movement::new(member_id, amount, LedgerKind::Earn, "demo", now).note("welcome gift");
+        points::credit(&txn, &gift, Expiry::After(points_ttl)).await?;
+    }
     txn.commit().await?;
     Ok(true)
 }
@@ -61,6 +72,10 @@ fn demo_member(
         invite_code: Set(invite_code.into()),
         invited_by: Set(invited_by),
         last_active_at: Set(None),
+        points: Set(0),
+        blacklisted_at: Set(None),
+        blacklist_reason: Set(None),
+        blacklisted_by: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
         ..Default::default()

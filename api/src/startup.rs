@@ -10,13 +10,15 @@ use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 use tracing_actix_web::TracingLogger;
 
-use crate::anticheat::{InProcessLimiter, Limiter, RedisLimiter};
+use crate::anticheat::{
+    ArithmeticCaptcha, InProcessLimiter, Limiter, MemoryStore, RedisLimiter, RedisStore, Store,
+};
 use crate::auth::jwt::JwtKeys;
 use crate::auth::wechat::{MockWeChat, WeChatApi, WeChatLogin};
 use crate::clock::Clock;
 use crate::config::{AppEnv, Settings};
 use crate::state::AppState;
-use crate::{auth, db, graphql, http, seed};
+use crate::{auth, db, graphql, http, jobs, seed};
 
 /// Why the application could not start, with what it was doing.
 #[derive(Debug)]
@@ -72,6 +74,13 @@ pub async fn build_state(settings: Settings) -> Result<AppState, StartupError> {
             Arc::new(InProcessLimiter::default())
         }
     };
+    let store: Arc<dyn Store> = match &redis {
+        Some(manager) => Arc::new(RedisStore::new(
+            manager.clone(),
+            settings.redis_key_prefix.clone(),
+        )),
+        None => Arc::new(MemoryStore::default()),
+    };
     let wechat: Arc<dyn WeChatLogin> = match WeChatApi::new(&settings.wechat)
         .map_err(context("WeChat client"))?
     {
@@ -95,7 +104,7 @@ pub async fn build_state(settings: Settings) -> Result<AppState, StartupError> {
         );
     }
     if settings.seed_demo_data
-        && seed::seed_demo_data(&database, now)
+        && seed::seed_demo_data(&database, now, settings.points.ttl)
             .await
             .map_err(context("seeding demo data"))?
     {
@@ -109,6 +118,8 @@ pub async fn build_state(settings: Settings) -> Result<AppState, StartupError> {
         redis,
         clock,
         limiter,
+        store,
+        captcha: Arc::new(ArithmeticCaptcha),
         wechat,
     })
 }
@@ -124,6 +135,9 @@ impl Application {
         let listener = TcpListener::bind((settings.host.as_str(), settings.port))
             .map_err(context("binding APP_HOST:APP_PORT"))?;
         let state = build_state(settings).await?;
+        if state.settings.jobs.enabled {
+            jobs::spawn_scheduler(state.clone());
+        }
         Self::serve(state, listener)
     }
 

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 
-use crate::anticheat::Limiter;
+use crate::anticheat::{CaptchaProvider, Limiter, Store};
 use crate::auth::jwt::JwtKeys;
 use crate::auth::wechat::WeChatLogin;
 use crate::clock::Clock;
@@ -17,6 +17,9 @@ pub struct AppState {
     pub redis: Option<redis::aio::ConnectionManager>,
     pub clock: Clock,
     pub limiter: Arc<dyn Limiter>,
+    /// Captcha challenges and passes, the blacklist cache.
+    pub store: Arc<dyn Store>,
+    pub captcha: Arc<dyn CaptchaProvider>,
     pub wechat: Arc<dyn WeChatLogin>,
     pub jwt: Arc<JwtKeys>,
 }

@@ -3,5 +3,10 @@
 
 pub mod admin_user;
 pub mod audit_log;
+pub mod job_lease;
 pub mod member;
+pub mod member_metric;
+pub mod points_ledger;
+pub mod points_lot;
 pub mod refresh_token;
+pub mod risk_event;

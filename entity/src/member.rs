@@ -21,6 +21,11 @@ pub struct Model {
     /// The member whose invite code brought this one in (single level only).
     pub invited_by: Option<i64>,
     pub last_active_at: Option<DateTimeUtc>,
+    /// Cached balance; always equals the sum of the member's ledger (see `ledgerAudit`).
+    pub points: i64,
+    pub blacklisted_at: Option<DateTimeUtc>,
+    pub blacklist_reason: Option<String>,
+    pub blacklisted_by: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -1,14 +1,30 @@
-//! Anti-cheat: rate limits now; captcha, blacklist and risk events build on the same limiter.
-//! Modules call `anticheat::enforce` before a use case and never touch the limiter's keys.
+//! Anti-cheat: one gate that resolvers call before a points action. It refuses blacklisted
+//! members, applies the hard and soft rate limits of DESIGN.md s6 (soft ones ask for a captcha),
+//! and flags members who earn too fast. Modules call `gate` and never touch the limiter's keys.
 
+mod blacklist;
+mod captcha;
+mod graphql;
 mod limiter;
+mod risk;
+pub mod rules;
+mod store;
 
+use chrono::{DateTime, Duration, Utc};
+use rand::RngCore;
+
+pub use blacklist::{blacklist_member, is_blacklisted, unblacklist_member};
+pub use captcha::{ArithmeticCaptcha, CaptchaProvider};
+pub use graphql::{AnticheatAdminMutation, AnticheatAdminQuery, CaptchaMutation};
 pub use limiter::{Decision, InProcessLimiter, Limiter, RedisLimiter};
-
-use chrono::{DateTime, Utc};
+pub use risk::record as record_risk_event;
+pub use store::{MemoryStore, RedisStore, Store};
 
 use crate::config::RatePolicy;
 use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+
+const CAPTCHA_TTL_MINUTES: i64 = 5;
 
 /// Counts one hit of `action` by `subject` (an IP, a member, a device) and refuses it with
 /// RATE_LIMITED once the policy's count for the current window is used up.
@@ -27,4 +43,235 @@ pub async fn enforce(
             retry_after_seconds: decision.retry_after_seconds,
         })
     }
+}
+
+/// The points actions the gate knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    CheckIn,
+    Share,
+    /// Any other action that earns points (tasks, reported events).
+    Earn,
+    Transfer,
+    Draw,
+    /// Any other action that spends points (redeem, donate, contribute).
+    Spend,
+}
+
+impl Action {
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::CheckIn => "checkin",
+            Action::Share => "share",
+            Action::Earn => "earn",
+            Action::Transfer => "transfer",
+            Action::Draw => "draw",
+            Action::Spend => "spend",
+        }
+    }
+
+    fn earns_points(self) -> bool {
+        matches!(self, Action::CheckIn | Action::Share | Action::Earn)
+    }
+}
+
+/// Who is acting, as the gate keys its limits.
+#[derive(Debug, Clone, Copy)]
+pub struct Subject<'a> {
+    pub member_id: i64,
+    pub device_id: Option<&'a str>,
+}
+
+impl Subject<'_> {
+    /// Device limits fall back to the member when the client sends no `X-Device-Id`.
+    fn device_key(&self) -> String {
+        match self.device_id {
+            Some(device) => format!("d:{device}"),
+            None => format!("m:{}", self.member_id),
+        }
+    }
+}
+
+/// Lets a points action through, or says why not. With Redis unreachable it fails closed:
+/// no points move unchecked (RATE_LIMITED with a short retry).
+pub async fn gate(
+    app: &AppState,
+    action: Action,
+    who: Subject<'_>,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    match check(app, action, who, now).await {
+        Err(AppError::Redis(e)) => {
+            tracing::error!(error = %e, action = action.name(), "anti-cheat store unreachable; refusing");
+            Err(AppError::RateLimited {
+                retry_after_seconds: 5,
+            })
+        }
+        other => other,
+    }
+}
+
+async fn check(
+    app: &AppState,
+    action: Action,
+    who: Subject<'_>,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    if is_blacklisted(app, who.member_id, now).await? {
+        return Err(AppError::Blacklisted);
+    }
+    let limits = &app.settings.rate_limits;
+    let limiter = app.limiter.as_ref();
+    let member_key = who.member_id.to_string();
+    enforce(
+        limiter,
+        "mutation",
+        &member_key,
+        limits.mutation_member,
+        now,
+    )
+    .await?;
+    match action {
+        Action::CheckIn => {
+            soft_limit(
+                app,
+                action,
+                &who.device_key(),
+                limits.checkin_device,
+                who,
+                now,
+            )
+            .await?
+        }
+        Action::Share => {
+            soft_limit(app, action, &member_key, limits.share_member, who, now).await?
+        }
+        Action::Transfer => {
+            soft_limit(
+                app,
+                action,
+                &who.device_key(),
+                limits.transfer_device,
+                who,
+                now,
+            )
+            .await?
+        }
+        Action::Draw => enforce(limiter, "draw", &member_key, limits.draw_member, now).await?,
+        Action::Earn | Action::Spend => {}
+    }
+    if action.earns_points() {
+        let policy = limits.earn_member;
+        let decision = limiter.hit("earn", &member_key, policy, now).await?;
+        // Flag, do not block; once per window, not once per request.
+        if decision.count == policy.count + 1 {
+            risk::record(
+                &app.db,
+                Some(who.member_id),
+                who.device_id,
+                "earn_rate",
+                serde_json::json!({ "limit": policy.count, "windowSeconds": policy.window.num_seconds(), "action": action.name() }),
+                now,
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+fn pass_key(member_id: i64, action: &str) -> String {
+    format!("captcha_pass:{{{member_id}}}:{action}")
+}
+
+fn challenge_key(challenge_id: &str) -> String {
+    format!("captcha:{challenge_id}")
+}
+
+/// Over a soft limit, a solved captcha's pass lets one more through; without one, a challenge.
+async fn soft_limit(
+    app: &AppState,
+    action: Action,
+    key: &str,
+    policy: RatePolicy,
+    who: Subject<'_>,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    if app
+        .limiter
+        .hit(action.name(), key, policy, now)
+        .await?
+        .allowed
+    {
+        return Ok(());
+    }
+    if app
+        .store
+        .take(&pass_key(who.member_id, action.name()), now)
+        .await?
+        .is_some()
+    {
+        return Ok(());
+    }
+    let challenge_id = {
+        let mut id = [0u8; 16];
+        rand::rng().fill_bytes(&mut id);
+        hex::encode(id)
+    };
+    let (prompt, answer) = app.captcha.challenge();
+    let challenge = rules::Challenge {
+        member_id: who.member_id,
+        action: action.name().to_string(),
+        answer,
+        attempts_left: rules::CAPTCHA_ATTEMPTS,
+    };
+    let stored =
+        serde_json::to_string(&challenge).map_err(|e| AppError::internal(e.to_string()))?;
+    app.store
+        .put(
+            &challenge_key(&challenge_id),
+            &stored,
+            Duration::minutes(CAPTCHA_TTL_MINUTES),
+            now,
+        )
+        .await?;
+    Err(AppError::CaptchaRequired {
+        challenge_id,
+        prompt,
+    })
+}
+
+/// `solveCaptcha`: true grants a one-use pass for that member and action; false is a wrong
+/// answer (three per challenge). An unknown, expired, used-up or foreign challenge is NOT_FOUND.
+pub async fn solve_captcha(
+    app: &AppState,
+    member_id: i64,
+    challenge_id: &str,
+    answer: &str,
+    now: DateTime<Utc>,
+) -> AppResult<bool> {
+    let key = challenge_key(challenge_id.trim());
+    let Some(raw) = app.store.get(&key, now).await? else {
+        return Err(AppError::NotFound("challenge"));
+    };
+    let challenge: rules::Challenge = serde_json::from_str(&raw)
+        .map_err(|e| AppError::internal(format!("stored challenge: {e}")))?;
+    if challenge.member_id != member_id {
+        return Err(AppError::NotFound("challenge"));
+    }
+    // Taken, not read, so two concurrent answers cannot both use it.
+    if app.store.take(&key, now).await?.is_none() {
+        return Err(AppError::NotFound("challenge"));
+    }
+    let ttl = Duration::minutes(CAPTCHA_TTL_MINUTES);
+    if app.captcha.accepts(&challenge.answer, answer) {
+        app.store
+            .put(&pass_key(member_id, &challenge.action), "1", ttl, now)
+            .await?;
+        return Ok(true);
+    }
+    if let Some(left) = rules::after_wrong_answer(challenge) {
+        let stored = serde_json::to_string(&left).map_err(|e| AppError::internal(e.to_string()))?;
+        app.store.put(&key, &stored, ttl, now).await?;
+    }
+    Ok(false)
 }

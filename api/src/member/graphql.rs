@@ -7,6 +7,7 @@ use entity::member;
 use super::service::{self, ProfileChange};
 use crate::context::ContextExt;
 use crate::error::AppError;
+use crate::points;
 use crate::scalars::Date;
 
 /// A member as the member sees themself.
@@ -39,6 +40,50 @@ impl MemberView {
         &self.0.invite_code
     }
 
+    async fn points(&self) -> i64 {
+        self.0.points
+    }
+
+    /// Points that expire within the next 30 days.
+    async fn points_expiring_soon(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
+        let app = ctx.app()?;
+        Ok(points::expiring_soon(&app.db, self.0.id, ctx.now()?).await?)
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+/// A member as an operator sees them.
+pub struct MemberAdminView(pub member::Model);
+
+#[Object]
+impl MemberAdminView {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn member_no(&self) -> &str {
+        &self.0.member_no
+    }
+    async fn openid(&self) -> &str {
+        &self.0.openid
+    }
+    async fn nickname(&self) -> &str {
+        &self.0.nickname
+    }
+    async fn points(&self) -> i64 {
+        self.0.points
+    }
+    async fn blacklisted(&self) -> bool {
+        self.0.blacklisted_at.is_some()
+    }
+    async fn blacklist_reason(&self) -> Option<&str> {
+        self.0.blacklist_reason.as_deref()
+    }
+    async fn last_active_at(&self) -> Option<DateTime<Utc>> {
+        self.0.last_active_at
+    }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }

@@ -4,5 +4,5 @@ mod graphql;
 pub mod rules;
 mod service;
 
-pub use graphql::{MemberQuery, MemberView, ProfileMutation};
+pub use graphql::{MemberAdminView, MemberQuery, MemberView, ProfileMutation};
 pub use service::{ProfileChange, find, update_profile, upsert_on_login};

@@ -67,6 +67,10 @@ pub async fn upsert_on_login(
             invite_code: Set(own_invite_code),
             invited_by: Set(inviter),
             last_active_at: Set(Some(now)),
+            points: Set(0),
+            blacklisted_at: Set(None),
+            blacklist_reason: Set(None),
+            blacklisted_by: Set(None),
             created_at: Set(now),
             updated_at: Set(now),
             ..Default::default()

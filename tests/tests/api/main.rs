@@ -1,10 +1,13 @@
 //! Black-box tests of the API over HTTP. One binary, so the slow link happens once.
 
 mod admin;
+mod anticheat;
 mod auth;
 mod clock;
 mod http_protocol;
 mod limiter;
+mod points;
 mod profile;
+mod progress;
 mod schema;
 mod wechat;

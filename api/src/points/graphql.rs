@@ -1,0 +1,269 @@
+//! Points resolvers: the member's ledger and transfers; the operator's adjustments, audit and
+//! health report.
+
+use async_graphql::{Context, ID, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use entity::points_ledger;
+use rust_decimal::Decimal;
+
+use super::rules::{Flow, LedgerKind};
+use super::service::{self, HealthSettings, TransferReceipt};
+use crate::anticheat::{self, Action, Subject};
+use crate::auth::RoleGuard;
+use crate::auth::rules::{OPERATORS, READERS};
+use crate::context::ContextExt;
+use crate::member::{MemberAdminView, MemberView};
+use crate::pagination::{PageInfo, finish_page, page_request};
+use crate::scalars::{Date, id_number};
+
+pub struct LedgerEntry(points_ledger::Model);
+
+#[Object]
+impl LedgerEntry {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn delta(&self) -> i64 {
+        self.0.delta
+    }
+    async fn balance_after(&self) -> i64 {
+        self.0.balance_after
+    }
+    async fn kind(&self) -> LedgerKind {
+        LedgerKind::parse(&self.0.kind).unwrap_or(LedgerKind::Adjust)
+    }
+    /// What caused it: checkin, task, purchase, redeem, draw, transfer, expiry, admin, ...
+    async fn source(&self) -> &str {
+        &self.0.source
+    }
+    async fn source_id(&self) -> Option<&str> {
+        self.0.source_id.as_deref()
+    }
+    async fn note(&self) -> Option<&str> {
+        self.0.note.as_deref()
+    }
+    async fn expires_at(&self) -> Option<DateTime<Utc>> {
+        self.0.expires_at
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct LedgerEntryConnection {
+    nodes: Vec<LedgerEntry>,
+    page_info: PageInfo,
+}
+
+pub struct PointsTransfer(TransferReceipt);
+
+#[Object]
+impl PointsTransfer {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn amount(&self) -> i64 {
+        self.0.amount
+    }
+    async fn to_member_no(&self) -> &str {
+        &self.0.to_member_no
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    /// The sender, after the transfer.
+    async fn member(&self) -> MemberView {
+        MemberView(self.0.sender.clone())
+    }
+}
+
+#[derive(Default)]
+pub struct PointsQuery;
+
+#[Object]
+impl PointsQuery {
+    /// The member's points ledger, newest first.
+    async fn points_ledger(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<LedgerEntryConnection> {
+        let member_id = ctx.member_id()?;
+        let page = page_request(first, after.as_deref())?;
+        let rows = service::ledger_page(&ctx.app()?.db, member_id, page).await?;
+        let (rows, page_info) = finish_page(rows, page, |r| r.id);
+        Ok(LedgerEntryConnection {
+            nodes: rows.into_iter().map(LedgerEntry).collect(),
+            page_info,
+        })
+    }
+}
+
+#[derive(Default)]
+pub struct PointsMutation;
+
+#[Object]
+impl PointsMutation {
+    /// Give points to a friend, by their memberNo. Retrying with the same key is safe.
+    async fn transfer_points(
+        &self,
+        ctx: &Context<'_>,
+        to_member_no: String,
+        amount: i32,
+        idempotency_key: String,
+    ) -> async_graphql::Result<PointsTransfer> {
+        let (app, req) = (ctx.app()?, ctx.request()?);
+        let member_id = ctx.member_id()?;
+        let who = Subject {
+            member_id,
+            device_id: req.device_id.as_deref(),
+        };
+        anticheat::gate(app, Action::Transfer, who, req.now).await?;
+        let receipt = service::transfer(
+            &app.db,
+            member_id,
+            &to_member_no,
+            i64::from(amount),
+            &idempotency_key,
+            app.settings.points.transfer_max,
+            req.now,
+        )
+        .await?;
+        Ok(PointsTransfer(receipt))
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct LedgerAudit {
+    ok: bool,
+    members_checked: i64,
+    violations: Vec<String>,
+}
+
+#[derive(SimpleObject)]
+pub struct PointsDay {
+    date: Date,
+    issued: i64,
+    spent: i64,
+    expired: i64,
+}
+
+impl PointsDay {
+    fn new(date: chrono::NaiveDate, flow: Flow) -> Self {
+        PointsDay {
+            date: Date(date),
+            issued: flow.issued,
+            spent: flow.spent,
+            expired: flow.expired,
+        }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct PointsHealth {
+    issued: i64,
+    spent: i64,
+    expired: i64,
+    outstanding: i64,
+    /// outstanding x point value, in yuan.
+    liability: Decimal,
+    /// issued / spent over the range.
+    earn_spend_ratio: Option<f64>,
+    /// Members holding more than the hoarding threshold.
+    hoarders: i64,
+    /// Outstanding points above the configured budget by the alert margin (20%).
+    budget_exceeded: bool,
+    daily: Vec<PointsDay>,
+}
+
+#[derive(Default)]
+pub struct PointsAdminQuery;
+
+#[Object]
+impl PointsAdminQuery {
+    /// Checks every ledger invariant; ok=false lists the members that break one.
+    #[graphql(guard = "RoleGuard(READERS)")]
+    async fn ledger_audit(&self, ctx: &Context<'_>) -> async_graphql::Result<LedgerAudit> {
+        let report = service::audit(&ctx.app()?.db).await?;
+        Ok(LedgerAudit {
+            ok: report.violations.is_empty(),
+            members_checked: report.members_checked as i64,
+            violations: report.violations,
+        })
+    }
+
+    /// Points issued, spent, expired and outstanding, and the liability in yuan.
+    #[graphql(guard = "RoleGuard(READERS)")]
+    async fn points_health(
+        &self,
+        ctx: &Context<'_>,
+        from: Option<Date>,
+        to: Option<Date>,
+    ) -> async_graphql::Result<PointsHealth> {
+        let app = ctx.app()?;
+        let points = &app.settings.points;
+        let settings = HealthSettings {
+            point_value_yuan: points.point_value_yuan,
+            hoarding_threshold: points.hoarding_threshold,
+            budget: points.budget,
+            timezone: app.settings.timezone,
+        };
+        let report = service::health(
+            &app.db,
+            from.map(|d| d.0),
+            to.map(|d| d.0),
+            ctx.now()?,
+            &settings,
+        )
+        .await?;
+        let flow = report.flow;
+        Ok(PointsHealth {
+            issued: flow.issued,
+            spent: flow.spent,
+            expired: flow.expired,
+            outstanding: report.outstanding,
+            liability: report.liability,
+            earn_spend_ratio: (flow.spent > 0).then(|| flow.issued as f64 / flow.spent as f64),
+            hoarders: report.hoarders as i64,
+            budget_exceeded: report.budget_exceeded,
+            daily: report
+                .daily
+                .into_iter()
+                .map(|(d, f)| PointsDay::new(d, f))
+                .collect(),
+        })
+    }
+}
+
+#[derive(Default)]
+pub struct PointsAdminMutation;
+
+#[Object]
+impl PointsAdminMutation {
+    /// Add (positive delta) or remove points, with a reason; retrying with the same key is safe.
+    #[graphql(guard = "RoleGuard(OPERATORS)")]
+    async fn adjust_points(
+        &self,
+        ctx: &Context<'_>,
+        member_id: ID,
+        delta: i32,
+        reason: String,
+        idempotency_key: String,
+    ) -> async_graphql::Result<MemberAdminView> {
+        let (app, admin) = (ctx.app()?, ctx.admin()?);
+        let member = service::adjust(
+            &app.db,
+            id_number(&member_id, "memberId")?,
+            i64::from(delta),
+            &reason,
+            &idempotency_key,
+            &admin.username,
+            app.settings.points.ttl,
+            ctx.now()?,
+        )
+        .await?;
+        Ok(MemberAdminView(member))
+    }
+}

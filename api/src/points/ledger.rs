@@ -1,0 +1,333 @@
+//! The only code that changes a member's points. Each change is a conditional update of the
+//! cached balance, one append-only ledger row, and the matching lots, all in the caller's
+//! transaction. Debits take from lots earliest-expiry first; credits open lots.
+
+use chrono::{DateTime, Duration, Utc};
+use entity::{member, points_ledger, points_lot};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
+};
+
+use super::rules::{self, LedgerKind, LotBalance, LotDraw};
+use crate::error::{AppError, AppResult};
+
+/// One change of points. `amount` is always positive; the kind says which way it goes.
+#[derive(Debug, Clone)]
+pub struct Movement {
+    pub member_id: i64,
+    pub amount: i64,
+    pub kind: LedgerKind,
+    pub source: String,
+    pub source_id: Option<String>,
+    pub note: Option<String>,
+    /// Scoped key (see `rules::scoped_key`) and the request's fingerprint, for retries.
+    pub idempotency_key: Option<String>,
+    pub request_hash: Option<String>,
+    pub now: DateTime<Utc>,
+}
+
+impl Movement {
+    pub fn new(
+        member_id: i64,
+        amount: i64,
+        kind: LedgerKind,
+        source: &str,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Movement {
+            member_id,
+            amount,
+            kind,
+            source: source.to_string(),
+            source_id: None,
+            note: None,
+            idempotency_key: None,
+            request_hash: None,
+            now,
+        }
+    }
+
+    pub fn source_id(mut self, id: impl ToString) -> Self {
+        self.source_id = Some(id.to_string());
+        self
+    }
+
+    pub fn note(mut self, note: impl Into<String>) -> Self {
+        self.note = Some(note.into());
+        self
+    }
+
+    pub fn idempotent(mut self, key: String, request_hash: String) -> Self {
+        self.idempotency_key = Some(key);
+        self.request_hash = Some(request_hash);
+        self
+    }
+}
+
+/// Where credited points expire: one lot `ttl` from now, or lots mirroring the ones a debit drew
+/// from (a transfer passes its points on with their original expiry).
+#[derive(Debug, Clone)]
+pub enum Expiry {
+    After(Duration),
+    Mirror(Vec<LotDraw>),
+}
+
+/// The ledger row of a member's earlier request with this key, if any.
+pub async fn find_by_key(
+    db: &impl ConnectionTrait,
+    member_id: i64,
+    key: &str,
+) -> AppResult<Option<points_ledger::Model>> {
+    Ok(points_ledger::Entity::find()
+        .filter(points_ledger::Column::MemberId.eq(member_id))
+        .filter(points_ledger::Column::IdempotencyKey.eq(key))
+        .one(db)
+        .await?)
+}
+
+/// A retry returns the first result; the same key with other input is CONFLICT.
+pub fn check_replay(first: &points_ledger::Model, request_hash: &str) -> AppResult<()> {
+    if first.request_hash.as_deref() == Some(request_hash) {
+        Ok(())
+    } else {
+        Err(AppError::Conflict(
+            "this idempotencyKey was already used for another request".into(),
+        ))
+    }
+}
+
+async fn balance(db: &impl ConnectionTrait, member_id: i64) -> AppResult<i64> {
+    let points: Option<i64> = member::Entity::find_by_id(member_id)
+        .select_only()
+        .column(member::Column::Points)
+        .into_tuple()
+        .one(db)
+        .await?;
+    points.ok_or(AppError::NotFound("member"))
+}
+
+/// Takes a row lock on each member in id order, so two transactions that touch the same two
+/// members (a transfer each way) queue instead of deadlocking.
+pub async fn lock_members(db: &impl ConnectionTrait, member_ids: &[i64]) -> AppResult<()> {
+    let mut ids = member_ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    for id in ids {
+        member::Entity::update_many()
+            .col_expr(
+                member::Column::Points,
+                Expr::col(member::Column::Points).add(0),
+            )
+            .filter(member::Column::Id.eq(id))
+            .exec(db)
+            .await?;
+    }
+    Ok(())
+}
+
+async fn write_row(
+    db: &impl ConnectionTrait,
+    m: &Movement,
+    delta: i64,
+    balance_after: i64,
+    expires_at: Option<DateTime<Utc>>,
+) -> AppResult<points_ledger::Model> {
+    Ok(points_ledger::ActiveModel {
+        member_id: Set(m.member_id),
+        delta: Set(delta),
+        balance_after: Set(balance_after),
+        kind: Set(m.kind.as_str().to_string()),
+        source: Set(m.source.clone()),
+        source_id: Set(m.source_id.clone()),
+        note: Set(m.note.clone()),
+        idempotency_key: Set(m.idempotency_key.clone()),
+        request_hash: Set(m.request_hash.clone()),
+        expires_at: Set(expires_at),
+        created_at: Set(m.now),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?)
+}
+
+/// Adds points. A blacklisted member receives nothing (BLACKLISTED).
+pub async fn credit(
+    db: &impl ConnectionTrait,
+    m: &Movement,
+    expiry: Expiry,
+) -> AppResult<points_ledger::Model> {
+    if m.amount <= 0 {
+        return Err(AppError::internal(format!("credit of {} points", m.amount)));
+    }
+    let updated = member::Entity::update_many()
+        .col_expr(
+            member::Column::Points,
+            Expr::col(member::Column::Points).add(m.amount),
+        )
+        .filter(member::Column::Id.eq(m.member_id))
+        .filter(member::Column::BlacklistedAt.is_null())
+        .exec(db)
+        .await?;
+    if updated.rows_affected != 1 {
+        balance(db, m.member_id).await?;
+        return Err(AppError::Blacklisted);
+    }
+    let balance_after = balance(db, m.member_id).await?;
+    let lots: Vec<(i64, DateTime<Utc>)> = match expiry {
+        Expiry::After(ttl) => vec![(m.amount, m.now + ttl)],
+        Expiry::Mirror(draws) => draws.iter().map(|d| (d.amount, d.expires_at)).collect(),
+    };
+    if lots.iter().map(|(n, _)| n).sum::<i64>() != m.amount {
+        return Err(AppError::internal(
+            "credited lots do not add up to the credit",
+        ));
+    }
+    let single_expiry = match lots.as_slice() {
+        [(_, at)] => Some(*at),
+        _ => lots.iter().map(|(_, at)| *at).min(),
+    };
+    let row = write_row(db, m, m.amount, balance_after, single_expiry).await?;
+    for (amount, expires_at) in lots {
+        points_lot::ActiveModel {
+            member_id: Set(m.member_id),
+            ledger_id: Set(row.id),
+            amount: Set(amount),
+            remaining: Set(amount),
+            expires_at: Set(expires_at),
+            expired_at: Set(None),
+            created_at: Set(m.now),
+            ..Default::default()
+        }
+        .insert(db)
+        .await?;
+    }
+    Ok(row)
+}
+
+/// Takes points, or fails with INSUFFICIENT_POINTS and changes nothing. Returns the ledger row
+/// and the lots it drew from.
+pub async fn debit(
+    db: &impl ConnectionTrait,
+    m: &Movement,
+) -> AppResult<(points_ledger::Model, Vec<LotDraw>)> {
+    if m.amount <= 0 {
+        return Err(AppError::internal(format!("debit of {} points", m.amount)));
+    }
+    let updated = member::Entity::update_many()
+        .col_expr(
+            member::Column::Points,
+            Expr::col(member::Column::Points).sub(m.amount),
+        )
+        .filter(member::Column::Id.eq(m.member_id))
+        .filter(member::Column::Points.gte(m.amount))
+        .exec(db)
+        .await?;
+    if updated.rows_affected != 1 {
+        let available = balance(db, m.member_id).await?;
+        return Err(AppError::InsufficientPoints {
+            needed: m.amount,
+            available,
+        });
+    }
+    let balance_after = balance(db, m.member_id).await?;
+    let lots: Vec<LotBalance> = points_lot::Entity::find()
+        .filter(points_lot::Column::MemberId.eq(m.member_id))
+        .filter(points_lot::Column::Remaining.gt(0))
+        .order_by_asc(points_lot::Column::ExpiresAt)
+        .order_by_asc(points_lot::Column::Id)
+        // A locking read sees the latest committed lots whatever the isolation level.
+        .lock_exclusive()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|l| LotBalance {
+            id: l.id,
+            remaining: l.remaining,
+            expires_at: l.expires_at,
+        })
+        .collect();
+    let draws = rules::plan_debit(&lots, m.amount);
+    if draws.iter().map(|d| d.amount).sum::<i64>() != m.amount {
+        return Err(AppError::internal(format!(
+            "member {}: lots hold less than the balance",
+            m.member_id
+        )));
+    }
+    for draw in &draws {
+        let taken = points_lot::Entity::update_many()
+            .col_expr(
+                points_lot::Column::Remaining,
+                Expr::col(points_lot::Column::Remaining).sub(draw.amount),
+            )
+            .filter(points_lot::Column::Id.eq(draw.lot_id))
+            .filter(points_lot::Column::Remaining.gte(draw.amount))
+            .exec(db)
+            .await?;
+        if taken.rows_affected != 1 {
+            return Err(AppError::internal(format!(
+                "lot {} changed under a debit",
+                draw.lot_id
+            )));
+        }
+    }
+    let row = write_row(db, m, -m.amount, balance_after, None).await?;
+    Ok((row, draws))
+}
+
+/// Expires what is left of one lot: one EXPIRE row, keyed by the lot, so running the job twice
+/// (or on two instances) expires it once. Returns `None` when there was nothing to do.
+pub async fn expire_lot(
+    db: &impl ConnectionTrait,
+    lot: &points_lot::Model,
+    now: DateTime<Utc>,
+) -> AppResult<Option<points_ledger::Model>> {
+    let key = format!("expire:lot:{}", lot.id);
+    if find_by_key(db, lot.member_id, &key).await?.is_some() {
+        return Ok(None);
+    }
+    // Member first, then lot: the same lock order as a debit.
+    let updated = member::Entity::update_many()
+        .col_expr(
+            member::Column::Points,
+            Expr::col(member::Column::Points).sub(lot.remaining),
+        )
+        .filter(member::Column::Id.eq(lot.member_id))
+        .filter(member::Column::Points.gte(lot.remaining))
+        .exec(db)
+        .await?;
+    if updated.rows_affected != 1 {
+        return Err(AppError::internal(format!(
+            "member {} holds less than lot {}",
+            lot.member_id, lot.id
+        )));
+    }
+    let emptied = points_lot::Entity::update_many()
+        .col_expr(points_lot::Column::Remaining, Expr::value(0))
+        .col_expr(points_lot::Column::ExpiredAt, Expr::value(now))
+        .filter(points_lot::Column::Id.eq(lot.id))
+        .filter(points_lot::Column::Remaining.eq(lot.remaining))
+        .exec(db)
+        .await?;
+    if emptied.rows_affected != 1 {
+        // Spent from meanwhile: the caller rolls back and the next run sees the new amount.
+        return Err(AppError::Conflict(format!(
+            "lot {} changed while expiring",
+            lot.id
+        )));
+    }
+    let balance_after = balance(db, lot.member_id).await?;
+    let m = Movement::new(
+        lot.member_id,
+        lot.remaining,
+        LedgerKind::Expire,
+        "expiry",
+        now,
+    )
+    .source_id(lot.id)
+    .idempotent(key, String::new());
+    Ok(Some(
+        write_row(db, &m, -lot.remaining, balance_after, Some(lot.expires_at)).await?,
+    ))
+}

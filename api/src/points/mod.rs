@@ -1,0 +1,12 @@
+//! Points: the append-only ledger, lots and expiry, transfers, and the operator's audit and
+//! health views. Every module changes points through `credit` and `debit` here, nowhere else.
+
+mod graphql;
+mod ledger;
+pub mod rules;
+mod service;
+
+pub use graphql::{PointsAdminMutation, PointsAdminQuery, PointsMutation, PointsQuery};
+pub use ledger::{Expiry, Movement, check_replay, credit, debit, find_by_key, lock_members};
+pub use rules::LedgerKind;
+pub use service::{EXPIRING_SOON_DAYS, expire_due, expiring_soon};

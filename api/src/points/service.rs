@@ -1,0 +1,480 @@
+//! Points use cases: the member's ledger and transfers, operator adjustments, the audit, the
+//! health report and the expiry job. Each public function is one transaction (the expiry job is
+//! one per lot, so a long run never holds locks for long).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Duration, FixedOffset, NaiveDate, NaiveTime, Utc};
+use entity::{member, points_ledger, points_lot};
+use rust_decimal::Decimal;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, TransactionTrait,
+};
+
+use super::ledger::{self, Expiry, Movement};
+use super::rules::{self, HealthRow, LedgerKind, MemberLedgerFacts};
+use crate::clock::business_date;
+use crate::error::{AppError, AppResult};
+use crate::pagination::PageRequest;
+
+/// How far ahead `pointsExpiringSoon` looks.
+pub const EXPIRING_SOON_DAYS: i64 = 30;
+const SCAN_CHUNK: u64 = 5_000;
+
+pub async fn ledger_page(
+    db: &DatabaseConnection,
+    member_id: i64,
+    page: PageRequest,
+) -> AppResult<Vec<points_ledger::Model>> {
+    let mut query = points_ledger::Entity::find()
+        .filter(points_ledger::Column::MemberId.eq(member_id))
+        .order_by_desc(points_ledger::Column::Id)
+        .limit(page.limit + 1);
+    if let Some(after) = page.after_id {
+        query = query.filter(points_ledger::Column::Id.lt(after));
+    }
+    Ok(query.all(db).await?)
+}
+
+pub async fn expiring_soon(
+    db: &impl ConnectionTrait,
+    member_id: i64,
+    now: DateTime<Utc>,
+) -> AppResult<i64> {
+    let remaining: Vec<i64> = points_lot::Entity::find()
+        .select_only()
+        .column(points_lot::Column::Remaining)
+        .filter(points_lot::Column::MemberId.eq(member_id))
+        .filter(points_lot::Column::Remaining.gt(0))
+        .filter(points_lot::Column::ExpiresAt.gt(now))
+        .filter(points_lot::Column::ExpiresAt.lte(now + Duration::days(EXPIRING_SOON_DAYS)))
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(remaining.into_iter().sum())
+}
+
+/// A transfer as the sender sees it.
+pub struct TransferReceipt {
+    pub id: i64,
+    pub amount: i64,
+    pub to_member_no: String,
+    pub created_at: DateTime<Utc>,
+    pub sender: member::Model,
+}
+
+async fn receipt(
+    db: &impl ConnectionTrait,
+    out: points_ledger::Model,
+) -> AppResult<TransferReceipt> {
+    let sender = member::Entity::find_by_id(out.member_id)
+        .one(db)
+        .await?
+        .ok_or(AppError::NotFound("member"))?;
+    Ok(TransferReceipt {
+        id: out.id,
+        amount: -out.delta,
+        to_member_no: out.source_id.unwrap_or_default(),
+        created_at: out.created_at,
+        sender,
+    })
+}
+
+/// Moves points to another member: both sides in one transaction, the recipient's lots keeping
+/// the expiry of the points they came from. Idempotent on the sender's key.
+pub async fn transfer(
+    db: &DatabaseConnection,
+    from_member_id: i64,
+    to_member_no: &str,
+    amount: i64,
+    idempotency_key: &str,
+    max_amount: i64,
+    now: DateTime<Utc>,
+) -> AppResult<TransferReceipt> {
+    let key = rules::scoped_key("transfer", idempotency_key)?;
+    let to_member_no = to_member_no.trim().to_ascii_uppercase();
+    if amount <= 0 || amount > max_amount {
+        return Err(AppError::validation(
+            "amount",
+            format!("amount must be between 1 and {max_amount}"),
+        ));
+    }
+    let request = rules::fingerprint(&[&to_member_no, &amount.to_string()]);
+    if let Some(first) = ledger::find_by_key(db, from_member_id, &key).await? {
+        ledger::check_replay(&first, &request)?;
+        return receipt(db, first).await;
+    }
+
+    let txn = db.begin().await?;
+    let recipient = member::Entity::find()
+        .filter(member::Column::MemberNo.eq(&to_member_no))
+        .one(&txn)
+        .await?
+        .ok_or(AppError::NotFound("member"))?;
+    if recipient.id == from_member_id {
+        return Err(AppError::validation(
+            "toMemberNo",
+            "you cannot transfer points to yourself",
+        ));
+    }
+    if recipient.blacklisted_at.is_some() {
+        return Err(AppError::NotAvailable(
+            "that member cannot receive points".into(),
+        ));
+    }
+    ledger::lock_members(&txn, &[from_member_id, recipient.id]).await?;
+    let out = Movement::new(
+        from_member_id,
+        amount,
+        LedgerKind::TransferOut,
+        "transfer",
+        now,
+    )
+    .source_id(&recipient.member_no)
+    .idempotent(key.clone(), request.clone());
+    let (out_row, draws) = match ledger::debit(&txn, &out).await {
+        Ok(done) => done,
+        Err(AppError::Db(e)) if AppError::is_unique_violation(&e) => {
+            // A concurrent retry with the same key won; answer what it did.
+            txn.rollback().await?;
+            let first = ledger::find_by_key(db, from_member_id, &key)
+                .await?
+                .ok_or_else(|| AppError::internal("idempotency row vanished"))?;
+            ledger::check_replay(&first, &request)?;
+            return receipt(db, first).await;
+        }
+        Err(e) => return Err(e),
+    };
+    let sender_no = member::Entity::find_by_id(from_member_id)
+        .one(&txn)
+        .await?
+        .map(|m| m.member_no)
+        .unwrap_or_default();
+    let incoming = Movement::new(
+        recipient.id,
+        amount,
+        LedgerKind::TransferIn,
+        "transfer",
+        now,
+    )
+    .source_id(sender_no)
+    .note(format!("transfer #{}", out_row.id));
+    ledger::credit(&txn, &incoming, Expiry::Mirror(draws)).await?;
+    let receipt = receipt(&txn, out_row).await?;
+    txn.commit().await?;
+    Ok(receipt)
+}
+
+/// An operator's correction: ADJUST in either direction, with a reason. Idempotent on the key.
+#[allow(clippy::too_many_arguments)]
+pub async fn adjust(
+    db: &DatabaseConnection,
+    member_id: i64,
+    delta: i64,
+    reason: &str,
+    idempotency_key: &str,
+    admin_username: &str,
+    points_ttl: Duration,
+    now: DateTime<Utc>,
+) -> AppResult<member::Model> {
+    let key = rules::scoped_key("adjust", idempotency_key)?;
+    if delta == 0 || delta.abs() > 10_000_000 {
+        return Err(AppError::validation(
+            "delta",
+            "delta must be non-zero and at most 10,000,000 either way",
+        ));
+    }
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > 255 {
+        return Err(AppError::validation(
+            "reason",
+            "a reason of 1 to 255 characters is required",
+        ));
+    }
+    let request = rules::fingerprint(&[&delta.to_string(), reason]);
+    let current = |db| async move {
+        member::Entity::find_by_id(member_id)
+            .one(db)
+            .await?
+            .ok_or(AppError::NotFound("member"))
+    };
+    if let Some(first) = ledger::find_by_key(db, member_id, &key).await? {
+        ledger::check_replay(&first, &request)?;
+        return current(db).await;
+    }
+    current(db).await?;
+    let txn = db.begin().await?;
+    let movement = Movement::new(member_id, delta.abs(), LedgerKind::Adjust, "admin", now)
+        .source_id(admin_username)
+        .note(reason)
+        .idempotent(key.clone(), request.clone());
+    let posted = if delta > 0 {
+        ledger::credit(&txn, &movement, Expiry::After(points_ttl))
+            .await
+            .map(|_| ())
+    } else {
+        ledger::debit(&txn, &movement).await.map(|_| ())
+    };
+    match posted {
+        Ok(()) => txn.commit().await?,
+        Err(AppError::Db(e)) if AppError::is_unique_violation(&e) => {
+            txn.rollback().await?;
+            let first = ledger::find_by_key(db, member_id, &key)
+                .await?
+                .ok_or_else(|| AppError::internal("idempotency row vanished"))?;
+            ledger::check_replay(&first, &request)?;
+        }
+        Err(e) => return Err(e),
+    }
+    current(db).await
+}
+
+pub struct AuditReport {
+    pub members_checked: u64,
+    pub violations: Vec<String>,
+}
+
+/// Reads every member, ledger row and lot in chunks and checks the invariants of `rules`.
+pub async fn audit(db: &DatabaseConnection) -> AppResult<AuditReport> {
+    let mut facts: HashMap<i64, MemberLedgerFacts> = HashMap::new();
+    let mut last_row: HashMap<i64, i64> = HashMap::new();
+
+    let mut after = 0i64;
+    loop {
+        let members: Vec<(i64, String, i64)> = member::Entity::find()
+            .select_only()
+            .columns([
+                member::Column::Id,
+                member::Column::MemberNo,
+                member::Column::Points,
+            ])
+            .filter(member::Column::Id.gt(after))
+            .order_by_asc(member::Column::Id)
+            .limit(SCAN_CHUNK)
+            .into_tuple()
+            .all(db)
+            .await?;
+        let Some(last) = members.last() else { break };
+        after = last.0;
+        for (id, member_no, points) in members {
+            facts.insert(
+                id,
+                MemberLedgerFacts {
+                    member_no,
+                    cached_balance: points,
+                    ..Default::default()
+                },
+            );
+        }
+    }
+
+    let mut after = 0i64;
+    loop {
+        let rows: Vec<(i64, i64, i64, i64)> = points_ledger::Entity::find()
+            .select_only()
+            .columns([
+                points_ledger::Column::Id,
+                points_ledger::Column::MemberId,
+                points_ledger::Column::Delta,
+                points_ledger::Column::BalanceAfter,
+            ])
+            .filter(points_ledger::Column::Id.gt(after))
+            .order_by_asc(points_ledger::Column::Id)
+            .limit(SCAN_CHUNK)
+            .into_tuple()
+            .all(db)
+            .await?;
+        let Some(last) = rows.last() else { break };
+        after = last.0;
+        for (id, member_id, delta, balance_after) in rows {
+            let f = facts.entry(member_id).or_default();
+            f.ledger_sum += delta;
+            // Rows come in id order, so the last one seen is the newest.
+            f.last_balance_after = Some(balance_after);
+            last_row.insert(member_id, id);
+        }
+    }
+
+    let mut after = 0i64;
+    loop {
+        let lots: Vec<(i64, i64, i64)> = points_lot::Entity::find()
+            .select_only()
+            .columns([
+                points_lot::Column::Id,
+                points_lot::Column::MemberId,
+                points_lot::Column::Remaining,
+            ])
+            .filter(points_lot::Column::Id.gt(after))
+            .order_by_asc(points_lot::Column::Id)
+            .limit(SCAN_CHUNK)
+            .into_tuple()
+            .all(db)
+            .await?;
+        let Some(last) = lots.last() else { break };
+        after = last.0;
+        for (_, member_id, remaining) in lots {
+            let f = facts.entry(member_id).or_default();
+            f.lots_remaining += remaining;
+            f.lowest_lot_remaining = Some(
+                f.lowest_lot_remaining
+                    .map_or(remaining, |low| low.min(remaining)),
+            );
+        }
+    }
+
+    let mut ids: Vec<_> = facts.keys().copied().collect();
+    ids.sort_unstable();
+    let violations = ids
+        .iter()
+        .flat_map(|id| rules::audit_member(&facts[id]))
+        .take(1_000)
+        .collect();
+    Ok(AuditReport {
+        members_checked: facts.len() as u64,
+        violations,
+    })
+}
+
+pub struct HealthReport {
+    pub flow: rules::Flow,
+    pub daily: Vec<(NaiveDate, rules::Flow)>,
+    pub outstanding: i64,
+    pub liability: Decimal,
+    pub hoarders: u64,
+    pub budget_exceeded: bool,
+}
+
+pub struct HealthSettings {
+    pub point_value_yuan: Decimal,
+    pub hoarding_threshold: i64,
+    pub budget: Option<i64>,
+    pub timezone: FixedOffset,
+}
+
+fn day_start(day: NaiveDate, tz: FixedOffset) -> AppResult<DateTime<Utc>> {
+    day.and_time(NaiveTime::MIN)
+        .and_local_timezone(tz)
+        .single()
+        .map(|t| t.with_timezone(&Utc))
+        .ok_or_else(|| AppError::internal("day start out of range"))
+}
+
+/// Points issued, spent and expired over business days `from..=to` (default: the last 30),
+/// with what is outstanding now and what it is worth.
+pub async fn health(
+    db: &DatabaseConnection,
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+    now: DateTime<Utc>,
+    settings: &HealthSettings,
+) -> AppResult<HealthReport> {
+    let tz = settings.timezone;
+    let to = to.unwrap_or_else(|| business_date(now, tz));
+    let from = from.unwrap_or(to - Duration::days(29));
+    if from > to {
+        return Err(AppError::validation("from", "from must not be after to"));
+    }
+    if (to - from).num_days() > 366 {
+        return Err(AppError::validation(
+            "from",
+            "ask for at most 366 days at a time",
+        ));
+    }
+    let (start, end) = (day_start(from, tz)?, day_start(to + Duration::days(1), tz)?);
+
+    let mut rows = Vec::new();
+    let mut after = 0i64;
+    loop {
+        let chunk: Vec<(i64, String, i64, DateTime<Utc>)> = points_ledger::Entity::find()
+            .select_only()
+            .columns([
+                points_ledger::Column::Id,
+                points_ledger::Column::Kind,
+                points_ledger::Column::Delta,
+                points_ledger::Column::CreatedAt,
+            ])
+            .filter(points_ledger::Column::CreatedAt.gte(start))
+            .filter(points_ledger::Column::CreatedAt.lt(end))
+            .filter(points_ledger::Column::Id.gt(after))
+            .order_by_asc(points_ledger::Column::Id)
+            .limit(SCAN_CHUNK)
+            .into_tuple()
+            .all(db)
+            .await?;
+        let Some(last) = chunk.last() else { break };
+        after = last.0;
+        rows.extend(chunk.into_iter().filter_map(|(_, kind, delta, at)| {
+            Some(HealthRow {
+                kind: LedgerKind::parse(&kind)?,
+                delta,
+                day: business_date(at, tz),
+            })
+        }));
+    }
+    let (flow, by_day) = rules::flows(&rows);
+    let daily = std::iter::successors(Some(from), |d| d.succ_opt().filter(|n| *n <= to))
+        .map(|day| (day, by_day.get(&day).copied().unwrap_or_default()))
+        .collect();
+
+    let mut outstanding = 0i64;
+    let mut after = 0i64;
+    loop {
+        let chunk: Vec<(i64, i64)> = member::Entity::find()
+            .select_only()
+            .columns([member::Column::Id, member::Column::Points])
+            .filter(member::Column::Id.gt(after))
+            .order_by_asc(member::Column::Id)
+            .limit(SCAN_CHUNK)
+            .into_tuple()
+            .all(db)
+            .await?;
+        let Some(last) = chunk.last() else { break };
+        after = last.0;
+        outstanding += chunk.iter().map(|(_, p)| p).sum::<i64>();
+    }
+    let hoarders = member::Entity::find()
+        .filter(member::Column::Points.gt(settings.hoarding_threshold))
+        .count(db)
+        .await?;
+    Ok(HealthReport {
+        flow,
+        daily,
+        outstanding,
+        liability: rules::liability(outstanding, settings.point_value_yuan),
+        hoarders,
+        budget_exceeded: rules::budget_exceeded(outstanding, settings.budget),
+    })
+}
+
+/// Expires every lot whose time has come, one transaction per lot. Safe to run twice, or on
+/// two instances at once: a lot is expired by exactly one EXPIRE row.
+pub async fn expire_due(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<u64> {
+    let mut expired = 0;
+    let mut after = 0i64;
+    loop {
+        let due = points_lot::Entity::find()
+            .filter(points_lot::Column::Remaining.gt(0))
+            .filter(points_lot::Column::ExpiresAt.lte(now))
+            .filter(points_lot::Column::Id.gt(after))
+            .order_by_asc(points_lot::Column::Id)
+            .limit(500)
+            .all(db)
+            .await?;
+        let Some(last) = due.last() else { break };
+        after = last.id;
+        for lot in due {
+            let txn = db.begin().await?;
+            match ledger::expire_lot(&txn, &lot, now).await {
+                Ok(Some(_)) => {
+                    txn.commit().await?;
+                    expired += 1;
+                }
+                Ok(None) | Err(AppError::Conflict(_)) => txn.rollback().await?,
+                Err(AppError::Db(e)) if AppError::is_unique_violation(&e) => txn.rollback().await?,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(expired)
+}

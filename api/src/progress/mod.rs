@@ -1,0 +1,150 @@
+//! The one place where events meet tasks and achievements. A use case calls `record` inside its
+//! own transaction; the event's metrics are updated, then every registered handler is asked what
+//! changed for it, so a check-in never needs to know an achievement exists.
+
+pub mod rules;
+
+use chrono::{DateTime, FixedOffset, Utc};
+use entity::member_metric;
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, Set};
+
+use rules::Update;
+pub use rules::{Event, Period};
+
+use crate::clock::business_date;
+use crate::error::{AppError, AppResult};
+
+/// A metric's value after an event moved it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricValue {
+    pub metric: String,
+    pub period: String,
+    pub value: i64,
+}
+
+/// Something an event unlocked (an achievement, a task), for the mutation's `unlocked` list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unlocked {
+    pub kind: &'static str,
+    pub code: String,
+}
+
+/// A module that reacts to metric changes (tasks, achievements), in the caller's transaction.
+#[async_trait::async_trait]
+pub trait ProgressHandler: Send + Sync {
+    async fn on_metrics(
+        &self,
+        txn: &DatabaseTransaction,
+        member_id: i64,
+        changed: &[MetricValue],
+        now: DateTime<Utc>,
+    ) -> AppResult<Vec<Unlocked>>;
+}
+
+/// The handlers asked after every event; modules add themselves here as they are built.
+fn handlers() -> Vec<&'static dyn ProgressHandler> {
+    Vec::new()
+}
+
+/// Records `event` for the member and returns what it unlocked. Counters for days and weeks
+/// use the business time zone.
+pub async fn record(
+    txn: &DatabaseTransaction,
+    member_id: i64,
+    event: &Event,
+    now: DateTime<Utc>,
+    tz: FixedOffset,
+) -> AppResult<Vec<Unlocked>> {
+    let day = business_date(now, tz);
+    let mut changed = Vec::new();
+    for (metric, update, periods) in rules::changes_for(event) {
+        for &period in periods {
+            let key = rules::period_key(period, day);
+            let value = apply(txn, member_id, &metric, &key, update, now).await?;
+            changed.push(MetricValue {
+                metric: metric.clone(),
+                period: key,
+                value,
+            });
+        }
+    }
+    let mut unlocked = Vec::new();
+    for handler in handlers() {
+        unlocked.extend(handler.on_metrics(txn, member_id, &changed, now).await?);
+    }
+    Ok(unlocked)
+}
+
+/// The member's value of a metric in a period (0 when never moved).
+pub async fn value(
+    db: &impl ConnectionTrait,
+    member_id: i64,
+    metric: &str,
+    period: &str,
+) -> AppResult<i64> {
+    Ok(find(db, member_id, metric, period)
+        .await?
+        .map_or(0, |m| m.value))
+}
+
+async fn find(
+    db: &impl ConnectionTrait,
+    member_id: i64,
+    metric: &str,
+    period: &str,
+) -> AppResult<Option<member_metric::Model>> {
+    Ok(member_metric::Entity::find()
+        .filter(member_metric::Column::MemberId.eq(member_id))
+        .filter(member_metric::Column::Metric.eq(metric))
+        .filter(member_metric::Column::Period.eq(period))
+        .one(db)
+        .await?)
+}
+
+/// Updates one counter in one statement: an insert that, on the unique key, updates the row
+/// instead (`ON CONFLICT DO UPDATE` / `ON DUPLICATE KEY UPDATE`), so concurrent events never
+/// race between a read and a write.
+async fn apply(
+    txn: &DatabaseTransaction,
+    member_id: i64,
+    metric: &str,
+    period: &str,
+    update: Update,
+    now: DateTime<Utc>,
+) -> AppResult<i64> {
+    let current = Expr::col((member_metric::Entity, member_metric::Column::Value));
+    let (initial, updated) = match update {
+        Update::Add(n) => (n, current.add(n)),
+        Update::Max(n) => (
+            n,
+            Expr::case(current.clone().lt(n), n).finally(current).into(),
+        ),
+    };
+    member_metric::Entity::insert(member_metric::ActiveModel {
+        member_id: Set(member_id),
+        metric: Set(metric.to_string()),
+        period: Set(period.to_string()),
+        value: Set(initial),
+        updated_at: Set(now),
+        ..Default::default()
+    })
+    .on_conflict(
+        OnConflict::columns([
+            member_metric::Column::MemberId,
+            member_metric::Column::Metric,
+            member_metric::Column::Period,
+        ])
+        .value(member_metric::Column::Value, updated)
+        .value(member_metric::Column::UpdatedAt, Expr::value(now))
+        .to_owned(),
+    )
+    .exec_without_returning(txn)
+    .await?;
+    find(txn, member_id, metric, period)
+        .await?
+        .map(|row| row.value)
+        .ok_or_else(|| {
+            AppError::internal(format!("metric {metric} of member {member_id} vanished"))
+        })
+}

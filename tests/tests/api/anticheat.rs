@@ -1,0 +1,377 @@
+//! The anti-cheat gate over HTTP: captcha on soft limits, hard limits, the blacklist, risk
+//! events, and what happens when Redis goes away.
+
+use api::anticheat::{Action, Subject, gate};
+use api::auth::AdminRole;
+use loyalty_tests::{TestMember, spawn_app, spawn_app_with};
+use serde_json::json;
+
+use crate::points::{adjust, assert_audit_ok, points_of};
+
+const TRANSFER: &str = "mutation($to: String!, $n: Int!, $k: String!) {
+    transferPoints(toMemberNo: $to, amount: $n, idempotencyKey: $k) { id } }";
+const SOLVE: &str =
+    "mutation($id: ID!, $a: String!) { solveCaptcha(challengeId: $id, answer: $a) }";
+
+async fn transfer_from_device(
+    app: &loyalty_tests::TestApp,
+    from: &TestMember<'_>,
+    to: &str,
+    key: &str,
+) -> loyalty_tests::Gql {
+    let response = app
+        .client
+        .post(format!("{}/graphql", app.address))
+        .bearer_auth(&from.token)
+        .header("X-Device-Id", "phone-1")
+        .json(&json!({ "query": TRANSFER, "variables": { "to": to, "n": 1, "k": key } }))
+        .send()
+        .await
+        .unwrap();
+    loyalty_tests::Gql {
+        status: response.status().as_u16(),
+        body: response.json().await.unwrap(),
+    }
+}
+
+/// "What is 7 + 5?" -> "12"
+fn solve(prompt: &str) -> String {
+    let numbers: Vec<i64> = prompt
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    numbers.iter().sum::<i64>().to_string()
+}
+
+#[tokio::test]
+async fn a_burst_from_one_device_asks_for_a_captcha_that_lets_one_retry_through() {
+    let app = spawn_app_with(|env| {
+        env.insert("LIMIT_TRANSFER_DEVICE".into(), "2/1h".into());
+    })
+    .await;
+    let admin = app.admin(AdminRole::Operator).await;
+    let (alice, bob) = (app.login("alice").await, app.login("bob").await);
+    adjust(&admin, &alice, 100, "fund").await.data();
+    transfer_from_device(&app, &alice, &bob.member_no, "t1")
+        .await
+        .data();
+    transfer_from_device(&app, &alice, &bob.member_no, "t2")
+        .await
+        .data();
+    let asked = transfer_from_device(&app, &alice, &bob.member_no, "t3").await;
+    let ext = asked.expect_error("CAPTCHA_REQUIRED")["extensions"].clone();
+    let (challenge, prompt) = (
+        ext["challengeId"].as_str().unwrap(),
+        ext["prompt"].as_str().unwrap(),
+    );
+    assert!(prompt.starts_with("What is "), "{prompt}");
+
+    // Another member cannot answer it; a wrong answer is false.
+    bob.gql(SOLVE, json!({ "id": challenge, "a": solve(prompt) }))
+        .await
+        .expect_error("NOT_FOUND");
+    let wrong = alice
+        .gql(SOLVE, json!({ "id": challenge, "a": "-1" }))
+        .await;
+    assert_eq!(wrong.data()["solveCaptcha"], false);
+    let right = alice
+        .gql(SOLVE, json!({ "id": challenge, "a": solve(prompt) }))
+        .await;
+    assert_eq!(right.data()["solveCaptcha"], true);
+    // A solved challenge is spent.
+    alice
+        .gql(SOLVE, json!({ "id": challenge, "a": solve(prompt) }))
+        .await
+        .expect_error("NOT_FOUND");
+
+    transfer_from_device(&app, &alice, &bob.member_no, "t3")
+        .await
+        .data();
+    transfer_from_device(&app, &alice, &bob.member_no, "t4")
+        .await
+        .expect_error("CAPTCHA_REQUIRED");
+    assert_eq!(points_of(&bob).await.0, 3);
+}
+
+#[tokio::test]
+async fn a_challenge_allows_three_answers() {
+    let app = spawn_app_with(|env| {
+        env.insert("LIMIT_TRANSFER_DEVICE".into(), "1/1h".into());
+    })
+    .await;
+    let admin = app.admin(AdminRole::Operator).await;
+    let (alice, bob) = (app.login("alice").await, app.login("bob").await);
+    adjust(&admin, &alice, 100, "fund").await.data();
+    transfer_from_device(&app, &alice, &bob.member_no, "t1")
+        .await
+        .data();
+    let asked = transfer_from_device(&app, &alice, &bob.member_no, "t2").await;
+    let ext = asked.expect_error("CAPTCHA_REQUIRED")["extensions"].clone();
+    let challenge = ext["challengeId"].as_str().unwrap();
+    for _ in 0..3 {
+        let wrong = alice
+            .gql(SOLVE, json!({ "id": challenge, "a": "-1" }))
+            .await;
+        assert_eq!(wrong.data()["solveCaptcha"], false);
+    }
+    alice
+        .gql(
+            SOLVE,
+            json!({ "id": challenge, "a": solve(ext["prompt"].as_str().unwrap()) }),
+        )
+        .await
+        .expect_error("NOT_FOUND");
+}
+
+#[tokio::test]
+async fn too_many_mutations_a_minute_are_rate_limited() {
+    let app = spawn_app_with(|env| {
+        env.insert("LIMIT_MUTATION_MEMBER".into(), "3/60s".into());
+    })
+    .await;
+    app.at("2030-01-01T00:00:00Z");
+    let admin = app.admin(AdminRole::Operator).await;
+    let (alice, bob) = (app.login("alice").await, app.login("bob").await);
+    adjust(&admin, &alice, 100, "fund").await.data();
+    for i in 0..3 {
+        alice
+            .gql(
+                TRANSFER,
+                json!({ "to": bob.member_no, "n": 1, "k": format!("k{i}") }),
+            )
+            .await
+            .data();
+    }
+    let refused = alice
+        .gql(TRANSFER, json!({ "to": bob.member_no, "n": 1, "k": "k9" }))
+        .await;
+    assert!(
+        refused.expect_error("RATE_LIMITED")["extensions"]["retryAfterSeconds"]
+            .as_u64()
+            .unwrap()
+            <= 60
+    );
+    assert_eq!(points_of(&alice).await.0, 97);
+}
+
+#[tokio::test]
+async fn a_blacklisted_member_loses_their_points_and_every_points_action() {
+    let app = spawn_app().await;
+    let admin = app.admin(AdminRole::Operator).await;
+    let (alice, bob) = (app.login("alice").await, app.login("bob").await);
+    adjust(&admin, &alice, 300, "fund").await.data();
+    adjust(&admin, &bob, 50, "fund").await.data();
+    let listed = admin
+        .gql(
+            "mutation($m: ID!) { blacklistMember(memberId: $m, reason: \"points farm\") { points blacklisted blacklistReason } }",
+            json!({ "m": alice.id }),
+        )
+        .await;
+    assert_eq!(
+        listed.data()["blacklistMember"],
+        json!({ "points": 0, "blacklisted": true, "blacklistReason": "points farm" })
+    );
+    let ledger = alice
+        .gql("{ pointsLedger { nodes { kind delta } } }", json!({}))
+        .await;
+    assert_eq!(
+        ledger.data()["pointsLedger"]["nodes"][0],
+        json!({ "kind": "REVOKE", "delta": -300 })
+    );
+
+    alice
+        .gql(TRANSFER, json!({ "to": bob.member_no, "n": 1, "k": "a" }))
+        .await
+        .expect_error("BLACKLISTED");
+    bob.gql(TRANSFER, json!({ "to": alice.member_no, "n": 1, "k": "b" }))
+        .await
+        .expect_error("NOT_AVAILABLE");
+    adjust(&admin, &alice, 10, "after")
+        .await
+        .expect_error("BLACKLISTED");
+
+    admin
+        .gql("mutation($m: ID!) { unblacklistMember(memberId: $m, reason: \"appeal\") { blacklisted } }", json!({ "m": alice.id }))
+        .await
+        .data();
+    assert_eq!(
+        points_of(&alice).await.0,
+        0,
+        "revoked points are not restored"
+    );
+    bob.gql(TRANSFER, json!({ "to": alice.member_no, "n": 5, "k": "c" }))
+        .await
+        .data();
+    assert_eq!(points_of(&alice).await.0, 5);
+    assert_audit_ok(&admin).await;
+}
+
+#[tokio::test]
+async fn earning_too_fast_raises_one_risk_event_that_an_operator_can_act_on() {
+    let app = spawn_app_with(|env| {
+        env.insert("LIMIT_EARN_MEMBER".into(), "3/1h".into());
+    })
+    .await;
+    let alice = app.login("alice").await;
+    let member_id: i64 = alice.id.parse().unwrap();
+    let now = chrono::Utc::now();
+    for _ in 0..6 {
+        let who = Subject {
+            member_id,
+            device_id: Some("phone-9"),
+        };
+        // Flagged, not blocked.
+        gate(&app.state, Action::Earn, who, now).await.unwrap();
+    }
+    let operator = app.admin(AdminRole::Operator).await;
+    let events = operator
+        .gql(
+            "{ riskEvents(status: OPEN) { nodes { id memberId deviceId rule status detail } } }",
+            json!({}),
+        )
+        .await;
+    let nodes = events.data()["riskEvents"]["nodes"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(nodes.len(), 1, "{nodes:?}");
+    assert_eq!(
+        (nodes[0]["rule"].as_str(), nodes[0]["deviceId"].as_str()),
+        (Some("earn_rate"), Some("phone-9"))
+    );
+    assert_eq!(nodes[0]["memberId"], alice.id.as_str());
+    assert_eq!(nodes[0]["detail"]["limit"], 3);
+
+    let resolve = "mutation($id: ID!, $a: RiskAction!) { resolveRiskEvent(id: $id, action: $a, note: \"farm\") { status } }";
+    let acted = operator
+        .gql(resolve, json!({ "id": nodes[0]["id"], "a": "BLACKLIST" }))
+        .await;
+    assert_eq!(acted.data()["resolveRiskEvent"]["status"], "ACTIONED");
+    operator
+        .gql(resolve, json!({ "id": nodes[0]["id"], "a": "DISMISS" }))
+        .await
+        .expect_error("ALREADY_DONE");
+    let who = Subject {
+        member_id,
+        device_id: None,
+    };
+    assert_eq!(
+        gate(&app.state, Action::Earn, who, now)
+            .await
+            .unwrap_err()
+            .code(),
+        "BLACKLISTED"
+    );
+    let auditor = app.admin(AdminRole::Auditor).await;
+    auditor
+        .gql(resolve, json!({ "id": nodes[0]["id"], "a": "DISMISS" }))
+        .await
+        .expect_error("FORBIDDEN");
+}
+
+/// Starts a private Redis on a free port, so the test can stop it.
+struct PrivateRedis {
+    child: std::process::Child,
+    url: String,
+}
+
+impl PrivateRedis {
+    async fn start() -> PrivateRedis {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server is installed (see README)");
+        // Owned at once, so Drop stops it on every path.
+        let redis = PrivateRedis {
+            child,
+            url: format!("redis://127.0.0.1:{port}/"),
+        };
+        for _ in 0..50 {
+            if let Ok(client) = redis::Client::open(redis.url.as_str())
+                && client.get_multiplexed_async_connection().await.is_ok()
+            {
+                return redis;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("the private redis-server did not start");
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn with_redis_down_no_points_move_unchecked() {
+    let mut redis = PrivateRedis::start().await;
+    let url = redis.url.clone();
+    let app = spawn_app_with(move |env| {
+        env.insert("REDIS_URL".into(), url);
+    })
+    .await;
+    let admin = app.admin(AdminRole::Operator).await;
+    let (alice, bob) = (app.login("alice").await, app.login("bob").await);
+    adjust(&admin, &alice, 100, "fund").await.data();
+    alice
+        .gql(
+            TRANSFER,
+            json!({ "to": bob.member_no, "n": 10, "k": "before" }),
+        )
+        .await
+        .data();
+
+    let _ = redis.child.kill();
+    let _ = redis.child.wait();
+    let refused = alice
+        .gql(
+            TRANSFER,
+            json!({ "to": bob.member_no, "n": 10, "k": "after" }),
+        )
+        .await;
+    assert!(
+        refused.expect_error("RATE_LIMITED")["extensions"]["retryAfterSeconds"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    // Reads still work, and health says what is wrong.
+    assert_eq!(points_of(&alice).await.0, 90);
+    assert_eq!(points_of(&bob).await.0, 10);
+    let health: serde_json::Value = app.get("/health").await.json().await.unwrap();
+    assert_eq!(
+        (health["status"].as_str(), health["redis"].as_str()),
+        (Some("degraded"), Some("down"))
+    );
+}
+
+#[tokio::test]
+async fn unknown_challenges_are_not_found() {
+    let app = spawn_app().await;
+    let alice = app.login("alice").await;
+    alice
+        .gql(SOLVE, json!({ "id": "nope", "a": "1" }))
+        .await
+        .expect_error("NOT_FOUND");
+    app.gql(None, SOLVE, json!({ "id": "nope", "a": "1" }))
+        .await
+        .expect_error("UNAUTHENTICATED");
+}
