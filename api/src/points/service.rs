@@ -235,93 +235,111 @@ pub struct AuditReport {
     pub violations: Vec<String>,
 }
 
+/// Reads a table in id order, `SCAN_CHUNK` rows at a time: `fetch(after)` returns the rows with
+/// ids above `after`, `each` takes every chunk. Bounded memory per query, whatever the table size.
+async fn scan_by_id<T, F, Fut>(
+    mut fetch: F,
+    id_of: impl Fn(&T) -> i64,
+    mut each: impl FnMut(Vec<T>),
+) -> AppResult<()>
+where
+    F: FnMut(i64) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<T>, sea_orm::DbErr>>,
+{
+    let mut after = 0;
+    loop {
+        let chunk = fetch(after).await?;
+        let Some(last) = chunk.last() else {
+            return Ok(());
+        };
+        after = id_of(last);
+        each(chunk);
+    }
+}
+
 /// Reads every member, ledger row and lot in chunks and checks the invariants of `rules`.
 pub async fn audit(db: &DatabaseConnection) -> AppResult<AuditReport> {
     let mut facts: HashMap<i64, MemberLedgerFacts> = HashMap::new();
-    let mut last_row: HashMap<i64, i64> = HashMap::new();
-
-    let mut after = 0i64;
-    loop {
-        let members: Vec<(i64, String, i64)> = member::Entity::find()
-            .select_only()
-            .columns([
-                member::Column::Id,
-                member::Column::MemberNo,
-                member::Column::Points,
-            ])
-            .filter(member::Column::Id.gt(after))
-            .order_by_asc(member::Column::Id)
-            .limit(SCAN_CHUNK)
-            .into_tuple()
-            .all(db)
-            .await?;
-        let Some(last) = members.last() else { break };
-        after = last.0;
-        for (id, member_no, points) in members {
-            facts.insert(
-                id,
-                MemberLedgerFacts {
-                    member_no,
-                    cached_balance: points,
-                    ..Default::default()
-                },
-            );
-        }
-    }
-
-    let mut after = 0i64;
-    loop {
-        let rows: Vec<(i64, i64, i64, i64)> = points_ledger::Entity::find()
-            .select_only()
-            .columns([
-                points_ledger::Column::Id,
-                points_ledger::Column::MemberId,
-                points_ledger::Column::Delta,
-                points_ledger::Column::BalanceAfter,
-            ])
-            .filter(points_ledger::Column::Id.gt(after))
-            .order_by_asc(points_ledger::Column::Id)
-            .limit(SCAN_CHUNK)
-            .into_tuple()
-            .all(db)
-            .await?;
-        let Some(last) = rows.last() else { break };
-        after = last.0;
-        for (id, member_id, delta, balance_after) in rows {
-            let f = facts.entry(member_id).or_default();
-            f.ledger_sum += delta;
-            // Rows come in id order, so the last one seen is the newest.
-            f.last_balance_after = Some(balance_after);
-            last_row.insert(member_id, id);
-        }
-    }
-
-    let mut after = 0i64;
-    loop {
-        let lots: Vec<(i64, i64, i64)> = points_lot::Entity::find()
-            .select_only()
-            .columns([
-                points_lot::Column::Id,
-                points_lot::Column::MemberId,
-                points_lot::Column::Remaining,
-            ])
-            .filter(points_lot::Column::Id.gt(after))
-            .order_by_asc(points_lot::Column::Id)
-            .limit(SCAN_CHUNK)
-            .into_tuple()
-            .all(db)
-            .await?;
-        let Some(last) = lots.last() else { break };
-        after = last.0;
-        for (_, member_id, remaining) in lots {
-            let f = facts.entry(member_id).or_default();
-            f.lots_remaining += remaining;
-            f.lowest_lot_remaining = Some(
-                f.lowest_lot_remaining
-                    .map_or(remaining, |low| low.min(remaining)),
-            );
-        }
-    }
+    scan_by_id(
+        |after| {
+            member::Entity::find()
+                .select_only()
+                .columns([
+                    member::Column::Id,
+                    member::Column::MemberNo,
+                    member::Column::Points,
+                ])
+                .filter(member::Column::Id.gt(after))
+                .order_by_asc(member::Column::Id)
+                .limit(SCAN_CHUNK)
+                .into_tuple::<(i64, String, i64)>()
+                .all(db)
+        },
+        |row| row.0,
+        |chunk| {
+            for (id, member_no, points) in chunk {
+                let f = facts.entry(id).or_default();
+                f.member_no = member_no;
+                f.cached_balance = points;
+            }
+        },
+    )
+    .await?;
+    scan_by_id(
+        |after| {
+            points_ledger::Entity::find()
+                .select_only()
+                .columns([
+                    points_ledger::Column::Id,
+                    points_ledger::Column::MemberId,
+                    points_ledger::Column::Delta,
+                    points_ledger::Column::BalanceAfter,
+                ])
+                .filter(points_ledger::Column::Id.gt(after))
+                .order_by_asc(points_ledger::Column::Id)
+                .limit(SCAN_CHUNK)
+                .into_tuple::<(i64, i64, i64, i64)>()
+                .all(db)
+        },
+        |row| row.0,
+        |chunk| {
+            for (_, member_id, delta, balance_after) in chunk {
+                let f = facts.entry(member_id).or_default();
+                f.ledger_sum += delta;
+                // Rows come in id order, so the last one seen is the newest.
+                f.last_balance_after = Some(balance_after);
+            }
+        },
+    )
+    .await?;
+    scan_by_id(
+        |after| {
+            points_lot::Entity::find()
+                .select_only()
+                .columns([
+                    points_lot::Column::Id,
+                    points_lot::Column::MemberId,
+                    points_lot::Column::Remaining,
+                ])
+                .filter(points_lot::Column::Id.gt(after))
+                .order_by_asc(points_lot::Column::Id)
+                .limit(SCAN_CHUNK)
+                .into_tuple::<(i64, i64, i64)>()
+                .all(db)
+        },
+        |row| row.0,
+        |chunk| {
+            for (_, member_id, remaining) in chunk {
+                let f = facts.entry(member_id).or_default();
+                f.lots_remaining += remaining;
+                f.lowest_lot_remaining = Some(
+                    f.lowest_lot_remaining
+                        .map_or(remaining, |low| low.min(remaining)),
+                );
+            }
+        },
+    )
+    .await?;
 
     let mut ids: Vec<_> = facts.keys().copied().collect();
     ids.sort_unstable();
@@ -384,55 +402,57 @@ pub async fn health(
     let (start, end) = (day_start(from, tz)?, day_start(to + Duration::days(1), tz)?);
 
     let mut rows = Vec::new();
-    let mut after = 0i64;
-    loop {
-        let chunk: Vec<(i64, String, i64, DateTime<Utc>)> = points_ledger::Entity::find()
-            .select_only()
-            .columns([
-                points_ledger::Column::Id,
-                points_ledger::Column::Kind,
-                points_ledger::Column::Delta,
-                points_ledger::Column::CreatedAt,
-            ])
-            .filter(points_ledger::Column::CreatedAt.gte(start))
-            .filter(points_ledger::Column::CreatedAt.lt(end))
-            .filter(points_ledger::Column::Id.gt(after))
-            .order_by_asc(points_ledger::Column::Id)
-            .limit(SCAN_CHUNK)
-            .into_tuple()
-            .all(db)
-            .await?;
-        let Some(last) = chunk.last() else { break };
-        after = last.0;
-        rows.extend(chunk.into_iter().filter_map(|(_, kind, delta, at)| {
-            Some(HealthRow {
-                kind: LedgerKind::parse(&kind)?,
-                delta,
-                day: business_date(at, tz),
-            })
-        }));
-    }
+    scan_by_id(
+        |after| {
+            points_ledger::Entity::find()
+                .select_only()
+                .columns([
+                    points_ledger::Column::Id,
+                    points_ledger::Column::Kind,
+                    points_ledger::Column::Delta,
+                    points_ledger::Column::CreatedAt,
+                ])
+                .filter(points_ledger::Column::CreatedAt.gte(start))
+                .filter(points_ledger::Column::CreatedAt.lt(end))
+                .filter(points_ledger::Column::Id.gt(after))
+                .order_by_asc(points_ledger::Column::Id)
+                .limit(SCAN_CHUNK)
+                .into_tuple::<(i64, String, i64, DateTime<Utc>)>()
+                .all(db)
+        },
+        |row| row.0,
+        |chunk| {
+            rows.extend(chunk.into_iter().filter_map(|(_, kind, delta, at)| {
+                Some(HealthRow {
+                    kind: LedgerKind::parse(&kind)?,
+                    delta,
+                    day: business_date(at, tz),
+                })
+            }))
+        },
+    )
+    .await?;
     let (flow, by_day) = rules::flows(&rows);
     let daily = std::iter::successors(Some(from), |d| d.succ_opt().filter(|n| *n <= to))
         .map(|day| (day, by_day.get(&day).copied().unwrap_or_default()))
         .collect();
 
     let mut outstanding = 0i64;
-    let mut after = 0i64;
-    loop {
-        let chunk: Vec<(i64, i64)> = member::Entity::find()
-            .select_only()
-            .columns([member::Column::Id, member::Column::Points])
-            .filter(member::Column::Id.gt(after))
-            .order_by_asc(member::Column::Id)
-            .limit(SCAN_CHUNK)
-            .into_tuple()
-            .all(db)
-            .await?;
-        let Some(last) = chunk.last() else { break };
-        after = last.0;
-        outstanding += chunk.iter().map(|(_, p)| p).sum::<i64>();
-    }
+    scan_by_id(
+        |after| {
+            member::Entity::find()
+                .select_only()
+                .columns([member::Column::Id, member::Column::Points])
+                .filter(member::Column::Id.gt(after))
+                .order_by_asc(member::Column::Id)
+                .limit(SCAN_CHUNK)
+                .into_tuple::<(i64, i64)>()
+                .all(db)
+        },
+        |row| row.0,
+        |chunk| outstanding += chunk.iter().map(|(_, points)| points).sum::<i64>(),
+    )
+    .await?;
     let hoarders = member::Entity::find()
         .filter(member::Column::Points.gt(settings.hoarding_threshold))
         .count(db)
