@@ -161,6 +161,19 @@ pub struct PointsSettings {
 }
 
 #[derive(Debug, Clone)]
+pub struct MemberSettings {
+    /// Growth per yuan spent.
+    pub growth_spend_weight: Decimal,
+    /// Growth per interaction point (check-ins, tasks).
+    pub growth_interaction_weight: Decimal,
+    /// Purchase points multiplier in the last 30 days of a tier's validity.
+    pub sprint_multiplier: Decimal,
+    /// Earning rules used until an operator saves their own.
+    pub points_per_yuan: Decimal,
+    pub max_points_ratio: Decimal,
+}
+
+#[derive(Debug, Clone)]
 pub struct JobSettings {
     /// Run scheduled jobs in this process (they take a lock, so several instances are fine).
     pub enabled: bool,
@@ -197,6 +210,7 @@ pub struct Settings {
     pub rate_limits: RateLimits,
     pub graphql: GraphqlLimits,
     pub points: PointsSettings,
+    pub member: MemberSettings,
     pub jobs: JobSettings,
 }
 
@@ -415,6 +429,29 @@ impl Settings {
                     })
                     .transpose()?,
                 transfer_max: positive("TRANSFER_MAX_POINTS", get("TRANSFER_MAX_POINTS"), 1000)?,
+            },
+            member: MemberSettings {
+                growth_spend_weight: parse(
+                    "GROWTH_SPEND_WEIGHT",
+                    get("GROWTH_SPEND_WEIGHT"),
+                    Decimal::new(6, 1),
+                )?,
+                growth_interaction_weight: parse(
+                    "GROWTH_INTERACTION_WEIGHT",
+                    get("GROWTH_INTERACTION_WEIGHT"),
+                    Decimal::new(4, 1),
+                )?,
+                sprint_multiplier: parse(
+                    "SPRINT_MULTIPLIER",
+                    get("SPRINT_MULTIPLIER"),
+                    Decimal::TWO,
+                )?,
+                points_per_yuan: parse("POINTS_PER_YUAN", get("POINTS_PER_YUAN"), Decimal::ONE)?,
+                max_points_ratio: parse(
+                    "MAX_POINTS_RATIO",
+                    get("MAX_POINTS_RATIO"),
+                    Decimal::new(3, 1),
+                )?,
             },
             jobs: JobSettings {
                 enabled: flag("JOBS_ENABLED", env != AppEnv::Test)?,

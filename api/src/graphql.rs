@@ -9,7 +9,9 @@ use crate::audit::{AuditMutations, AuditQuery};
 use crate::auth::{AdminAuthMutation, AdminAuthQuery, MemberAuthMutation};
 use crate::config::GraphqlLimits;
 use crate::jobs::JobsAdminMutation;
-use crate::member::{MemberQuery as ProfileQuery, ProfileMutation};
+use crate::member::{
+    MemberAdminMutation, MemberAdminQuery, MemberQuery as ProfileQuery, ProfileMutation,
+};
 use crate::points::{PointsAdminMutation, PointsAdminQuery, PointsMutation, PointsQuery};
 use crate::state::AppState;
 
@@ -33,6 +35,7 @@ pub struct AdminQuery(
     AuditQuery,
     PointsAdminQuery,
     AnticheatAdminQuery,
+    MemberAdminQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -42,6 +45,7 @@ pub struct AdminMutation(
     PointsAdminMutation,
     AnticheatAdminMutation,
     JobsAdminMutation,
+    MemberAdminMutation,
 );
 
 pub type MemberSchema = Schema<MemberQuery, MemberMutation, EmptySubscription>;

@@ -1,21 +1,25 @@
 //! Demo data for a fresh development database, so GraphiQL has something to show at once.
 //! Sign in as them with `login(code: "alice")` / `login(code: "bob")`.
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use entity::member;
 use sea_orm::{
     ActiveModelTrait, DatabaseConnection, EntityTrait, PaginatorTrait, Set, TransactionTrait,
 };
 
+use crate::config::Settings;
 use crate::error::AppResult;
+use crate::member::{self as members, rules::tier::Earning};
 use crate::points::{self, Expiry, LedgerKind, Movement};
+use rust_decimal::Decimal;
 
 /// Seeds only an empty database; says whether it did.
 pub async fn seed_demo_data(
     db: &DatabaseConnection,
+    settings: &Settings,
     now: DateTime<Utc>,
-    points_ttl: Duration,
 ) -> AppResult<bool> {
+    let points_ttl = settings.points.ttl;
     if member::Entity::find().count(db).await? > 0 {
         return Ok(false);
     }
@@ -48,6 +52,17 @@ pub async fn seed_demo_data(
             Movement::new(member_id, amount, LedgerKind::Earn, "demo", now).note("welcome gift");
         points::credit(&txn, &gift, Expiry::After(points_ttl)).await?;
     }
+    // Purchase points by category, from the product research: milk powder earns triple.
+    let rules = Earning {
+        points_per_yuan: settings.member.points_per_yuan,
+        category_multipliers: vec![
+            ("milk_powder".into(), Decimal::from(3)),
+            ("supplies".into(), Decimal::ONE),
+        ],
+        double_points_days: Vec::new(),
+        max_points_ratio: settings.member.max_points_ratio,
+    };
+    members::update_earning_rules(&txn, rules, now).await?;
     txn.commit().await?;
     Ok(true)
 }

@@ -104,7 +104,7 @@ pub async fn build_state(settings: Settings) -> Result<AppState, StartupError> {
         );
     }
     if settings.seed_demo_data
-        && seed::seed_demo_data(&database, now, settings.points.ttl)
+        && seed::seed_demo_data(&database, &settings, now)
             .await
             .map_err(context("seeding demo data"))?
     {

@@ -3,10 +3,14 @@
 
 pub mod admin_user;
 pub mod audit_log;
+pub mod growth_ledger;
 pub mod job_lease;
 pub mod member;
 pub mod member_metric;
 pub mod points_ledger;
 pub mod points_lot;
+pub mod purchase;
 pub mod refresh_token;
 pub mod risk_event;
+pub mod shop_setting;
+pub mod tier;

@@ -26,6 +26,13 @@ pub struct Model {
     pub blacklisted_at: Option<DateTimeUtc>,
     pub blacklist_reason: Option<String>,
     pub blacklisted_by: Option<String>,
+    /// Lifetime growth value (tiers follow the last 12 months, from `growth_ledger`).
+    pub growth_value: i64,
+    /// None: the base tier.
+    pub tier_code: Option<String>,
+    pub tier_valid_until: Option<DateTimeUtc>,
+    pub last_purchase_at: Option<DateTimeUtc>,
+    pub rfm_segment: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

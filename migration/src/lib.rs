@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod columns;
 mod m20261124_000001_foundation;
 mod m20261124_000002_points;
+mod m20261124_000003_member_center;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261124_000001_foundation::Migration),
             Box::new(m20261124_000002_points::Migration),
+            Box::new(m20261124_000003_member_center::Migration),
         ]
     }
 }

@@ -11,8 +11,8 @@ use crate::auth::RoleGuard;
 use crate::auth::rules::OPERATORS;
 use crate::context::ContextExt;
 use crate::error::{AppError, AppResult};
-use crate::points;
 use crate::state::AppState;
+use crate::{member, points};
 
 /// A job still running after this long is presumed dead and its lock expires.
 const LOCK_TTL_MINUTES: i64 = 30;
@@ -21,14 +21,28 @@ const LOCK_TTL_MINUTES: i64 = 30;
 pub enum JobName {
     /// Expire lots whose time has come (one EXPIRE entry per lot).
     ExpirePoints,
+    /// Re-evaluate tiers whose validity has ended (down at most one tier, or renewed).
+    EvaluateTiers,
+    /// This year's birthday gifts for members whose birthday month it is.
+    BirthdayRewards,
+    /// Score every member into the RFM segments.
+    RefreshRfm,
 }
 
 impl JobName {
-    pub const ALL: &[JobName] = &[JobName::ExpirePoints];
+    pub const ALL: &[JobName] = &[
+        JobName::ExpirePoints,
+        JobName::EvaluateTiers,
+        JobName::BirthdayRewards,
+        JobName::RefreshRfm,
+    ];
 
     fn key(self) -> &'static str {
         match self {
             JobName::ExpirePoints => "expire_points",
+            JobName::EvaluateTiers => "evaluate_tiers",
+            JobName::BirthdayRewards => "birthday_rewards",
+            JobName::RefreshRfm => "refresh_rfm",
         }
     }
 }
@@ -64,6 +78,9 @@ pub async fn run(app: &AppState, name: JobName, now: DateTime<Utc>) -> AppResult
     let started = std::time::Instant::now();
     let outcome = match name {
         JobName::ExpirePoints => points::expire_due(&app.db, now).await,
+        JobName::EvaluateTiers => member::evaluate_tiers(&app.db, now).await,
+        JobName::BirthdayRewards => member::give_birthday_gifts(&app.db, &app.settings, now).await,
+        JobName::RefreshRfm => member::refresh_rfm(&app.db, now).await,
     };
     if let Err(e) = lock::release(app, name.key(), &holder).await {
         tracing::warn!(error = %e, job = name.key(), "releasing the job lock failed; it expires on its own");

@@ -1,10 +1,13 @@
 //! Member-facing resolvers of the profile.
 
-use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
+use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::member;
+use rust_decimal::Decimal;
 
+use super::rules::tier as tier_rules;
 use super::service::{self, ProfileChange};
+use super::tier;
 use crate::context::ContextExt;
 use crate::error::AppError;
 use crate::points;
@@ -44,6 +47,56 @@ impl MemberView {
         self.0.points
     }
 
+    async fn growth_value(&self) -> i64 {
+        self.0.growth_value
+    }
+
+    async fn tier(&self, ctx: &Context<'_>) -> async_graphql::Result<TierView> {
+        let tiers = tier::all(&ctx.app()?.db).await?;
+        Ok(TierView(tier::current(&self.0, &tiers)?.clone()))
+    }
+
+    async fn tier_valid_until(&self) -> Option<DateTime<Utc>> {
+        self.0.tier_valid_until
+    }
+
+    /// Growth value still needed for the next tier; null at the top.
+    async fn next_tier(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<TierProgress>> {
+        let (app, now) = (ctx.app()?, ctx.now()?);
+        let tiers = tier::all(&app.db).await?;
+        let rank = tier::current(&self.0, &tiers)?.rank;
+        let growth = tier::growth_last_12_months(&app.db, self.0.id, now).await?;
+        let rules: Vec<_> = tiers.iter().map(tier::Tier::rule).collect();
+        Ok(
+            tier_rules::next_tier(rank, growth, &rules).and_then(|(next, growth_needed, ratio)| {
+                let tier = tiers.iter().find(|t| t.code == next.code)?.clone();
+                Some(TierProgress {
+                    tier: TierView(tier),
+                    growth_needed,
+                    ratio,
+                })
+            }),
+        )
+    }
+
+    /// True during the last days of tier validity, when purchase points are multiplied.
+    async fn protection_sprint(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
+        let upper_tier = self.0.tier_code.is_some();
+        Ok(upper_tier && tier_rules::in_sprint(self.0.tier_valid_until, ctx.now()?))
+    }
+
+    /// The tier the member would hold if re-evaluated now; null when it would not change.
+    async fn downgrade_preview(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<TierView>> {
+        let (app, now) = (ctx.app()?, ctx.now()?);
+        let tiers = tier::all(&app.db).await?;
+        Ok(tier::downgrade_preview(&app.db, &self.0, &tiers, now)
+            .await?
+            .map(TierView))
+    }
+
     /// Points that expire within the next 30 days.
     async fn points_expiring_soon(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
         let app = ctx.app()?;
@@ -75,6 +128,16 @@ impl MemberAdminView {
     async fn points(&self) -> i64 {
         self.0.points
     }
+    async fn growth_value(&self) -> i64 {
+        self.0.growth_value
+    }
+    async fn tier_code(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        let tiers = tier::all(&ctx.app()?.db).await?;
+        Ok(tier::current(&self.0, &tiers)?.code.clone())
+    }
+    async fn rfm_segment(&self) -> Option<&str> {
+        self.0.rfm_segment.as_deref()
+    }
     async fn blacklisted(&self) -> bool {
         self.0.blacklisted_at.is_some()
     }
@@ -89,11 +152,58 @@ impl MemberAdminView {
     }
 }
 
+/// A tier with its benefits.
+pub struct TierView(pub tier::Tier);
+
+#[Object(name = "Tier")]
+impl TierView {
+    async fn code(&self) -> &str {
+        &self.0.code
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    async fn rank(&self) -> i32 {
+        self.0.rank
+    }
+    async fn growth_threshold(&self) -> i64 {
+        self.0.growth_threshold
+    }
+    /// Price factor for the member's purchases, e.g. 0.95.
+    async fn discount(&self) -> Decimal {
+        self.0.discount
+    }
+    /// Multiplier on earned points, e.g. 1.2.
+    async fn points_multiplier(&self) -> Decimal {
+        self.0.points_multiplier
+    }
+    async fn benefits(&self) -> &[String] {
+        &self.0.benefits
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct TierProgress {
+    tier: TierView,
+    growth_needed: i64,
+    /// 0..1, for a progress bar.
+    ratio: f64,
+}
+
 #[derive(Default)]
 pub struct MemberQuery;
 
 #[Object]
 impl MemberQuery {
+    /// All tiers, lowest first, with their benefits and thresholds.
+    async fn tiers(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<TierView>> {
+        Ok(tier::all(&ctx.app()?.db)
+            .await?
+            .into_iter()
+            .map(TierView)
+            .collect())
+    }
+
     /// The signed-in member.
     async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<MemberView> {
         let app = ctx.app()?;

@@ -1,8 +1,21 @@
-//! Member center: the member's profile and public codes. Tiers, growth and benefits join here.
+//! Member center: profile and public codes, tiers and growth, purchases from the merchant's
+//! order system, birthday gifts and RFM segments.
 
+mod admin_graphql;
+mod birthday;
 mod graphql;
+mod growth;
+mod purchase;
+mod rfm;
 pub mod rules;
 mod service;
+mod tier;
 
+pub use admin_graphql::{MemberAdminMutation, MemberAdminQuery};
+pub use birthday::give_gifts as give_birthday_gifts;
 pub use graphql::{MemberAdminView, MemberQuery, MemberView, ProfileMutation};
+pub use growth::GROWTH_FROM_INTERACTION;
+pub use purchase::update_earning_rules;
+pub use rfm::refresh as refresh_rfm;
 pub use service::{ProfileChange, find, update_profile, upsert_on_login};
+pub use tier::evaluate_expired as evaluate_tiers;

@@ -4,7 +4,7 @@
 
 pub mod rules;
 
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, Utc};
 use entity::member_metric;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, Set};
@@ -13,6 +13,7 @@ use rules::Update;
 pub use rules::{Event, Period};
 
 use crate::clock::business_date;
+use crate::config::Settings;
 use crate::error::{AppError, AppResult};
 
 /// A metric's value after an event moved it.
@@ -30,33 +31,42 @@ pub struct Unlocked {
     pub code: String,
 }
 
-/// A module that reacts to metric changes (tasks, achievements), in the caller's transaction.
+/// What a handler is told about one event.
+pub struct Progress<'a> {
+    pub member_id: i64,
+    pub event: &'a Event,
+    /// The metrics the event moved, with their new values.
+    pub changed: &'a [MetricValue],
+    pub now: DateTime<Utc>,
+    pub settings: &'a Settings,
+}
+
+/// A module that reacts to events (member growth, tasks, achievements), in the caller's
+/// transaction.
 #[async_trait::async_trait]
 pub trait ProgressHandler: Send + Sync {
-    async fn on_metrics(
+    async fn on_progress(
         &self,
         txn: &DatabaseTransaction,
-        member_id: i64,
-        changed: &[MetricValue],
-        now: DateTime<Utc>,
+        progress: &Progress<'_>,
     ) -> AppResult<Vec<Unlocked>>;
 }
 
 /// The handlers asked after every event; modules add themselves here as they are built.
 fn handlers() -> Vec<&'static dyn ProgressHandler> {
-    Vec::new()
+    vec![&crate::member::GROWTH_FROM_INTERACTION]
 }
 
 /// Records `event` for the member and returns what it unlocked. Counters for days and weeks
 /// use the business time zone.
 pub async fn record(
     txn: &DatabaseTransaction,
+    settings: &Settings,
     member_id: i64,
     event: &Event,
     now: DateTime<Utc>,
-    tz: FixedOffset,
 ) -> AppResult<Vec<Unlocked>> {
-    let day = business_date(now, tz);
+    let day = business_date(now, settings.timezone);
     let mut changed = Vec::new();
     for (metric, update, periods) in rules::changes_for(event) {
         for &period in periods {
@@ -69,9 +79,16 @@ pub async fn record(
             });
         }
     }
+    let progress = Progress {
+        member_id,
+        event,
+        changed: &changed,
+        now,
+        settings,
+    };
     let mut unlocked = Vec::new();
     for handler in handlers() {
-        unlocked.extend(handler.on_metrics(txn, member_id, &changed, now).await?);
+        unlocked.extend(handler.on_progress(txn, &progress).await?);
     }
     Ok(unlocked)
 }

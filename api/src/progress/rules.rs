@@ -17,8 +17,10 @@ pub enum Event {
     },
     InviteJoined,
     TaskClaimed,
+    /// `interaction`: from check-ins and tasks (they also grow the member's growth value).
     PointsEarned {
         amount: i64,
+        interaction: bool,
     },
     Donated {
         points: i64,
@@ -76,7 +78,7 @@ pub fn changes_for(event: &Event) -> Vec<(String, Update, &'static [Period])> {
         Event::Drew { count } => vec![(m("blindbox.draws"), Update::Add(*count), ALL_DWM)],
         Event::InviteJoined => vec![(m("invite.count"), Update::Add(1), &[All, Week, Month])],
         Event::TaskClaimed => vec![(m("tasks.claimed"), Update::Add(1), ALL_DWM)],
-        Event::PointsEarned { amount } => {
+        Event::PointsEarned { amount, .. } => {
             vec![(m("points.earned"), Update::Add(*amount), &[All, Month])]
         }
         Event::Donated { points } => vec![(m("donation.points"), Update::Add(*points), &[All])],

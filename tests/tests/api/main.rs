@@ -6,6 +6,7 @@ mod auth;
 mod clock;
 mod http_protocol;
 mod limiter;
+mod member_center;
 mod points;
 mod profile;
 mod progress;
