@@ -127,6 +127,20 @@ pub async fn lock_members(db: &impl ConnectionTrait, member_ids: &[i64]) -> AppR
     Ok(())
 }
 
+/// Something the member did (not an expiry, an operator's change or a gift received) counts as
+/// activity for the at-risk and dormant counts; it rides on the balance update, so it is free.
+fn touch_activity(
+    update: sea_orm::UpdateMany<member::Entity>,
+    m: &Movement,
+) -> sea_orm::UpdateMany<member::Entity> {
+    match m.kind {
+        LedgerKind::Earn | LedgerKind::Spend | LedgerKind::TransferOut => {
+            update.col_expr(member::Column::LastActiveAt, Expr::value(m.now))
+        }
+        _ => update,
+    }
+}
+
 async fn write_row(
     db: &impl ConnectionTrait,
     m: &Movement,
@@ -161,7 +175,7 @@ pub async fn credit(
     if m.amount <= 0 {
         return Err(AppError::internal(format!("credit of {} points", m.amount)));
     }
-    let updated = member::Entity::update_many()
+    let updated = touch_activity(member::Entity::update_many(), m)
         .col_expr(
             member::Column::Points,
             Expr::col(member::Column::Points).add(m.amount),
@@ -215,7 +229,7 @@ pub async fn debit(
     if m.amount <= 0 {
         return Err(AppError::internal(format!("debit of {} points", m.amount)));
     }
-    let updated = member::Entity::update_many()
+    let updated = touch_activity(member::Entity::update_many(), m)
         .col_expr(
             member::Column::Points,
             Expr::col(member::Column::Points).sub(m.amount),

@@ -545,3 +545,86 @@ async fn operators_edit_tiers_within_a_consistent_ladder() {
         .await
         .expect_error("FORBIDDEN");
 }
+
+#[tokio::test]
+async fn a_refund_after_a_downgrade_takes_back_growth_and_leaves_the_tier_to_evaluation() {
+    let app = spawn_app().await;
+    app.at("2026-01-15T12:00:00+08:00");
+    let (shop, _, alice) = cast(&app).await;
+    buy(
+        &shop,
+        &alice,
+        "SO-1",
+        "2000.00",
+        "2026-01-15T11:00:00+08:00",
+    )
+    .await
+    .data();
+    assert_eq!(me(&alice).await["tier"]["code"], "silver");
+    app.at("2027-01-16T12:00:00+08:00");
+    let (shop, operator, alice) = cast(&app).await;
+    assert_eq!(run_job(&operator, "EVALUATE_TIERS").await, 1);
+    assert_eq!(me(&alice).await["tier"]["code"], "normal");
+    let refund = shop.gql(REFUND, json!({ "o": "SO-1" })).await;
+    assert_eq!(refund.data()["refundPurchase"]["growthAwarded"], -1200);
+    let after = me(&alice).await;
+    assert_eq!(
+        (after["growthValue"].as_i64(), after["points"].as_i64()),
+        (Some(0), Some(0))
+    );
+    assert_eq!(after["tier"]["code"], "normal");
+    assert_eq!(
+        after["downgradePreview"],
+        Value::Null,
+        "nothing below the base tier"
+    );
+    assert_audit_ok(&operator).await;
+}
+
+#[tokio::test]
+async fn points_activity_keeps_a_member_off_the_at_risk_list() {
+    let app = spawn_app().await;
+    app.at("2026-01-01T12:00:00+08:00");
+    let (_, operator, alice) = cast(&app).await;
+    let bob = app.login("bob").await;
+    crate::points::adjust(&operator, &alice, 100, "fund")
+        .await
+        .data();
+    // Twenty days on, alice comes back through her refresh token (not a login) and gives points.
+    app.at("2026-01-21T12:00:00+08:00");
+    let refreshed = app
+        .gql(
+            None,
+            "mutation($t: String!) { refreshSession(refreshToken: $t) { accessToken } }",
+            json!({ "t": alice.refresh_token }),
+        )
+        .await;
+    let token = refreshed.data()["refreshSession"]["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.gql(
+        Some(&token),
+        "mutation($to: String!) { transferPoints(toMemberNo: $to, amount: 5, idempotencyKey: \"k\") { id } }",
+        json!({ "to": bob.member_no }),
+    )
+    .await
+    .data();
+    // 45 days after the logins: bob, who only received points, is at risk; alice is not.
+    app.at("2026-02-15T12:00:00+08:00");
+    let operator = app.admin(AdminRole::Operator).await;
+    let list = operator
+        .gql("{ rfmSegments { segment members } }", json!({}))
+        .await;
+    let count = |name: &str| {
+        list.data()["rfmSegments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["segment"] == name)
+            .unwrap()["members"]
+            .as_i64()
+            .unwrap()
+    };
+    assert_eq!(count("at_risk"), 1);
+}
