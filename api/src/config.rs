@@ -174,6 +174,14 @@ pub struct MemberSettings {
 }
 
 #[derive(Debug, Clone)]
+pub struct TaskSettings {
+    /// Client-reported event kinds accepted by `reportEvent`, with daily caps.
+    pub reportable: Vec<crate::task::rules::Reportable>,
+    /// Points the inviter earns for each friend who joins with their code (single level).
+    pub invite_reward_points: i64,
+}
+
+#[derive(Debug, Clone)]
 pub struct JobSettings {
     /// Run scheduled jobs in this process (they take a lock, so several instances are fine).
     pub enabled: bool,
@@ -211,6 +219,7 @@ pub struct Settings {
     pub graphql: GraphqlLimits,
     pub points: PointsSettings,
     pub member: MemberSettings,
+    pub tasks: TaskSettings,
     pub jobs: JobSettings,
 }
 
@@ -451,6 +460,19 @@ impl Settings {
                     "MAX_POINTS_RATIO",
                     get("MAX_POINTS_RATIO"),
                     Decimal::new(3, 1),
+                )?,
+            },
+            tasks: TaskSettings {
+                reportable: crate::task::rules::parse_reportables(
+                    &get("REPORTABLE_EVENTS").unwrap_or_else(|| {
+                        "browse_item:50:distinct,share:20,review:5,ugc_post:5".into()
+                    }),
+                )
+                .map_err(|e| invalid("REPORTABLE_EVENTS", e))?,
+                invite_reward_points: parse(
+                    "INVITE_REWARD_POINTS",
+                    get("INVITE_REWARD_POINTS"),
+                    50i64,
                 )?,
             },
             jobs: JobSettings {

@@ -7,6 +7,7 @@ use async_graphql::{EmptySubscription, MergedObject, Schema, SchemaBuilder};
 use crate::anticheat::{AnticheatAdminMutation, AnticheatAdminQuery, CaptchaMutation};
 use crate::audit::{AuditMutations, AuditQuery};
 use crate::auth::{AdminAuthMutation, AdminAuthQuery, MemberAuthMutation};
+use crate::checkin::{CheckInAdminMutation, CheckInAdminQuery, CheckInMutation, CheckInQuery};
 use crate::config::GraphqlLimits;
 use crate::jobs::JobsAdminMutation;
 use crate::member::{
@@ -14,10 +15,11 @@ use crate::member::{
 };
 use crate::points::{PointsAdminMutation, PointsAdminQuery, PointsMutation, PointsQuery};
 use crate::state::AppState;
+use crate::task::{TaskAdminMutation, TaskMutation, TaskQuery};
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct MemberQuery(ProfileQuery, PointsQuery);
+pub struct MemberQuery(ProfileQuery, PointsQuery, CheckInQuery, TaskQuery);
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
@@ -26,6 +28,8 @@ pub struct MemberMutation(
     ProfileMutation,
     PointsMutation,
     CaptchaMutation,
+    CheckInMutation,
+    TaskMutation,
 );
 
 #[derive(MergedObject, Default)]
@@ -36,6 +40,7 @@ pub struct AdminQuery(
     PointsAdminQuery,
     AnticheatAdminQuery,
     MemberAdminQuery,
+    CheckInAdminQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -46,6 +51,8 @@ pub struct AdminMutation(
     AnticheatAdminMutation,
     JobsAdminMutation,
     MemberAdminMutation,
+    CheckInAdminMutation,
+    TaskAdminMutation,
 );
 
 pub type MemberSchema = Schema<MemberQuery, MemberMutation, EmptySubscription>;

@@ -3,6 +3,7 @@
 pub mod anticheat;
 pub mod audit;
 pub mod auth;
+pub mod checkin;
 pub mod clock;
 pub mod config;
 pub mod context;
@@ -17,8 +18,10 @@ pub mod points;
 pub mod progress;
 pub mod scalars;
 pub mod seed;
+pub mod shop_settings;
 pub mod startup;
 pub mod state;
+pub mod task;
 pub mod telemetry;
 
 pub use error::{AppError, AppResult};

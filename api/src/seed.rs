@@ -11,6 +11,7 @@ use crate::config::Settings;
 use crate::error::AppResult;
 use crate::member::{self as members, rules::tier::Earning};
 use crate::points::{self, Expiry, LedgerKind, Movement};
+use crate::task::{self, TaskChange};
 use rust_decimal::Decimal;
 
 /// Seeds only an empty database; says whether it did.
@@ -63,6 +64,89 @@ pub async fn seed_demo_data(
         max_points_ratio: settings.member.max_points_ratio,
     };
     members::update_earning_rules(&txn, rules, now).await?;
+    // Tasks. Sharing is rewarded per share only as a switch-off-able demo; the challenge rewards
+    // friends who actually join (single level), as mini-program rules prefer.
+    let demo_tasks = [
+        (
+            "daily_browse",
+            "逛一逛",
+            "浏览3件商品",
+            "DAILY",
+            "browse_item",
+            3,
+            5,
+        ),
+        (
+            "daily_share",
+            "分享好物",
+            "分享1次商品",
+            "DAILY",
+            "share",
+            1,
+            10,
+        ),
+        (
+            "weekly_checkin",
+            "本周签到5天",
+            "一周内签到5天",
+            "WEEKLY",
+            "checkin",
+            5,
+            30,
+        ),
+        (
+            "first_purchase",
+            "首次购物",
+            "完成第一笔订单",
+            "GROWTH",
+            "purchase",
+            1,
+            100,
+        ),
+        (
+            "spend_1000",
+            "累计消费1000元",
+            "累计消费满1000元",
+            "GROWTH",
+            "spend",
+            1000,
+            200,
+        ),
+        (
+            "invite_3",
+            "邀请3位好友",
+            "3位好友通过你的邀请码加入",
+            "CHALLENGE",
+            "invite",
+            3,
+            300,
+        ),
+        (
+            "lucky_draw",
+            "幸运隐藏任务",
+            "抽一次盲盒",
+            "HIDDEN",
+            "draw",
+            1,
+            50,
+        ),
+    ];
+    for (code, name, description, kind, event, target, reward) in demo_tasks {
+        let change = TaskChange {
+            id: None,
+            code: code.into(),
+            name: name.into(),
+            description: description.into(),
+            kind: kind.into(),
+            event: event.into(),
+            target,
+            reward_points: reward,
+            active: true,
+            min_tier_rank: None,
+            audience_segment: None,
+        };
+        task::upsert(&txn, change, now).await?;
+    }
     txn.commit().await?;
     Ok(true)
 }

@@ -3,6 +3,7 @@
 
 pub mod admin_user;
 pub mod audit_log;
+pub mod checkin;
 pub mod growth_ledger;
 pub mod job_lease;
 pub mod member;
@@ -11,6 +12,10 @@ pub mod points_ledger;
 pub mod points_lot;
 pub mod purchase;
 pub mod refresh_token;
+pub mod reported_event;
 pub mod risk_event;
 pub mod shop_setting;
+pub mod task;
+pub mod task_progress;
+pub mod task_unlock;
 pub mod tier;

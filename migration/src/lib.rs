@@ -7,6 +7,7 @@ mod columns;
 mod m20261124_000001_foundation;
 mod m20261124_000002_points;
 mod m20261124_000003_member_center;
+mod m20261124_000004_checkin_tasks;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000001_foundation::Migration),
             Box::new(m20261124_000002_points::Migration),
             Box::new(m20261124_000003_member_center::Migration),
+            Box::new(m20261124_000004_checkin_tasks::Migration),
         ]
     }
 }

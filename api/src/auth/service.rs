@@ -20,6 +20,7 @@ use crate::anticheat;
 use crate::error::{AppError, AppResult};
 use crate::member as members;
 use crate::state::AppState;
+use crate::task;
 
 pub const MIN_PASSWORD_LEN: usize = 8;
 
@@ -65,7 +66,11 @@ pub async fn login(
     }
     let wechat = app.wechat.code_to_session(code).await?;
     let txn = app.db.begin().await?;
-    let (member, _created) = members::upsert_on_login(&txn, &wechat, invite_code, now).await?;
+    let (member, created) = members::upsert_on_login(&txn, &wechat, invite_code, now).await?;
+    // An invite counts once, at the friend's first login, for the direct inviter only.
+    if let (true, Some(inviter)) = (created, member.invited_by) {
+        task::invite_joined(&txn, &app.settings, inviter, member.id, now).await?;
+    }
     let session_id = rules::new_session_id();
     let refresh_token = open_refresh_token(&txn, app, member.id, &session_id, now).await?;
     txn.commit().await?;

@@ -97,6 +97,12 @@ impl MemberView {
             .map(TierView))
     }
 
+    async fn check_in_streak(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
+        let app = ctx.app()?;
+        let today = crate::clock::business_date(ctx.now()?, app.settings.timezone);
+        Ok(crate::checkin::current_streak(&app.db, self.0.id, today).await?)
+    }
+
     /// Points that expire within the next 30 days.
     async fn points_expiring_soon(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
         let app = ctx.app()?;

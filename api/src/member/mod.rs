@@ -19,3 +19,12 @@ pub use purchase::update_earning_rules;
 pub use rfm::refresh as refresh_rfm;
 pub use service::{ProfileChange, find, update_profile, upsert_on_login};
 pub use tier::evaluate_expired as evaluate_tiers;
+
+/// The rank of the member's tier (0 for the base tier).
+pub async fn tier_rank(
+    db: &impl sea_orm::ConnectionTrait,
+    member: &entity::member::Model,
+) -> crate::AppResult<i32> {
+    let tiers = tier::all(db).await?;
+    Ok(tier::current(member, &tiers)?.rank)
+}

@@ -4,7 +4,7 @@
 use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use entity::{member, purchase, shop_setting};
+use entity::{member, purchase};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use sea_orm::sea_query::Expr;
@@ -21,6 +21,7 @@ use crate::config::Settings;
 use crate::error::{AppError, AppResult};
 use crate::points::{self, Expiry, LedgerKind, Movement};
 use crate::progress::{self, Event};
+use crate::shop_settings;
 
 const EARNING_RULES_KEY: &str = "earning_rules";
 
@@ -34,10 +35,7 @@ struct StoredEarning {
 
 /// The operator's earning rules, or the defaults from the settings.
 pub async fn earning_rules(db: &impl ConnectionTrait, settings: &Settings) -> AppResult<Earning> {
-    let stored = shop_setting::Entity::find_by_id(EARNING_RULES_KEY.to_string())
-        .one(db)
-        .await?;
-    let Some(stored) = stored else {
+    let Some(s) = shop_settings::get::<StoredEarning>(db, EARNING_RULES_KEY).await? else {
         return Ok(Earning {
             points_per_yuan: settings.member.points_per_yuan,
             category_multipliers: Vec::new(),
@@ -45,9 +43,9 @@ pub async fn earning_rules(db: &impl ConnectionTrait, settings: &Settings) -> Ap
             max_points_ratio: settings.member.max_points_ratio,
         });
     };
-    let bad = |e: String| AppError::internal(format!("stored earning rules: {e}"));
-    let s: StoredEarning = serde_json::from_str(&stored.value).map_err(|e| bad(e.to_string()))?;
-    let dec = |v: &str| Decimal::from_str(v).map_err(|e| bad(e.to_string()));
+    let dec = |v: &str| {
+        Decimal::from_str(v).map_err(|e| AppError::internal(format!("stored earning rules: {e}")))
+    };
     Ok(Earning {
         points_per_yuan: dec(&s.points_per_yuan)?,
         category_multipliers: s
@@ -112,27 +110,7 @@ pub async fn update_earning_rules(
         double_points_days: rules.double_points_days.clone(),
         max_points_ratio: rules.max_points_ratio.normalize().to_string(),
     };
-    let value = serde_json::to_string(&stored).map_err(|e| AppError::internal(e.to_string()))?;
-    let existing = shop_setting::Entity::find_by_id(EARNING_RULES_KEY.to_string())
-        .one(db)
-        .await?;
-    match existing {
-        Some(row) => {
-            let mut active: shop_setting::ActiveModel = row.into();
-            active.value = Set(value);
-            active.updated_at = Set(now);
-            active.update(db).await?;
-        }
-        None => {
-            shop_setting::ActiveModel {
-                key: Set(EARNING_RULES_KEY.to_string()),
-                value: Set(value),
-                updated_at: Set(now),
-            }
-            .insert(db)
-            .await?;
-        }
-    }
+    shop_settings::put(db, EARNING_RULES_KEY, &stored, now).await?;
     Ok(rules)
 }
 
@@ -269,6 +247,8 @@ pub async fn record(
     .ok_or(AppError::NotFound("member"))?;
 
     let txn = db.begin().await?;
+    // Member row first, before the purchase row's foreign key takes a shared lock on it (MySQL).
+    points::lock_members(&txn, &[buyer.id]).await?;
     let tiers = tier::all(&txn).await?;
     let member_tier = tier::current(&buyer, &tiers)?;
     let earning = earning_rules(&txn, settings).await?;

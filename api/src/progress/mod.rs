@@ -54,7 +54,10 @@ pub trait ProgressHandler: Send + Sync {
 
 /// The handlers asked after every event; modules add themselves here as they are built.
 fn handlers() -> Vec<&'static dyn ProgressHandler> {
-    vec![&crate::member::GROWTH_FROM_INTERACTION]
+    vec![
+        &crate::member::GROWTH_FROM_INTERACTION,
+        &crate::task::TASK_PROGRESS,
+    ]
 }
 
 /// Records `event` for the member and returns what it unlocked. Counters for days and weeks

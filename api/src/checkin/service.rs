@@ -1,0 +1,350 @@
+//! Check-in use cases: today's check-in, make-ups, the calendar, and the rules.
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use entity::{checkin, member};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+};
+
+use super::rules::{self, CheckInRules};
+use crate::clock::business_date;
+use crate::config::Settings;
+use crate::error::{AppError, AppResult};
+use crate::points::{self, Expiry, LedgerKind, Movement};
+use crate::progress::{self, Event};
+use crate::shop_settings;
+
+const RULES_KEY: &str = "checkin_rules";
+/// How far back streaks are read: a streak longer than a year is counted as a year.
+const STREAK_LOOKBACK_DAYS: i64 = 400;
+
+pub async fn rules(db: &impl ConnectionTrait) -> AppResult<CheckInRules> {
+    Ok(shop_settings::get(db, RULES_KEY).await?.unwrap_or_default())
+}
+
+pub async fn update_rules(
+    db: &impl ConnectionTrait,
+    rules: CheckInRules,
+    now: DateTime<Utc>,
+) -> AppResult<CheckInRules> {
+    rules
+        .validate()
+        .map_err(|(field, message)| AppError::validation(field, message))?;
+    shop_settings::put(db, RULES_KEY, &rules, now).await?;
+    Ok(rules)
+}
+
+pub struct CheckInOutcome {
+    pub day: NaiveDate,
+    pub points: i64,
+    pub streak: i64,
+    pub bonus: i64,
+    pub member: member::Model,
+}
+
+async fn checked_days(
+    db: &impl ConnectionTrait,
+    member_id: i64,
+    through: NaiveDate,
+) -> AppResult<Vec<NaiveDate>> {
+    Ok(checkin::Entity::find()
+        .select_only()
+        .column(checkin::Column::Day)
+        .filter(checkin::Column::MemberId.eq(member_id))
+        .filter(checkin::Column::Day.gt(through - Duration::days(STREAK_LOOKBACK_DAYS)))
+        .filter(checkin::Column::Day.lte(through))
+        .order_by_desc(checkin::Column::Day)
+        .into_tuple()
+        .all(db)
+        .await?)
+}
+
+/// `me.checkInStreak`: the streak through today (or yesterday while today is open).
+pub async fn current_streak(
+    db: &impl ConnectionTrait,
+    member_id: i64,
+    today: NaiveDate,
+) -> AppResult<i64> {
+    Ok(rules::current_streak(
+        &checked_days(db, member_id, today).await?,
+        today,
+    ))
+}
+
+fn checked_key(key: Option<&str>) -> AppResult<Option<String>> {
+    key.map(|k| points::rules::scoped_key("checkin", k))
+        .transpose()
+}
+
+async fn replay(db: &impl ConnectionTrait, row: checkin::Model) -> AppResult<CheckInOutcome> {
+    let member = member::Entity::find_by_id(row.member_id)
+        .one(db)
+        .await?
+        .ok_or(AppError::NotFound("member"))?;
+    Ok(CheckInOutcome {
+        day: row.day,
+        points: row.points,
+        streak: i64::from(row.streak),
+        bonus: row.streak_bonus,
+        member,
+    })
+}
+
+async fn find_by_key(
+    db: &impl ConnectionTrait,
+    member_id: i64,
+    key: &Option<String>,
+) -> AppResult<Option<checkin::Model>> {
+    let Some(key) = key else { return Ok(None) };
+    Ok(checkin::Entity::find()
+        .filter(checkin::Column::MemberId.eq(member_id))
+        .filter(checkin::Column::IdempotencyKey.eq(key.as_str()))
+        .one(db)
+        .await?)
+}
+
+/// Today's check-in: base points plus the bonus of a streak reached today, flat for every tier.
+/// A second check-in the same business day is ALREADY_DONE; a retry with the first one's key
+/// gets the first answer.
+pub async fn check_in(
+    db: &DatabaseConnection,
+    settings: &Settings,
+    member_id: i64,
+    idempotency_key: Option<&str>,
+    now: DateTime<Utc>,
+) -> AppResult<CheckInOutcome> {
+    let key = checked_key(idempotency_key)?;
+    if let Some(first) = find_by_key(db, member_id, &key).await? {
+        return replay(db, first).await;
+    }
+    let today = business_date(now, settings.timezone);
+    let rules = rules(db).await?;
+    let txn = db.begin().await?;
+    // Member row first: on MySQL the check-in's foreign key would otherwise take a shared lock
+    // on it that deadlocks with the credit of a concurrent double tap.
+    points::lock_members(&txn, &[member_id]).await?;
+    let mut days = checked_days(&txn, member_id, today).await?;
+    days.push(today);
+    let streak = rules::streak_ending(&days, today);
+    let bonus = rules.bonus_for(streak);
+    let awarded = rules.base_points + bonus;
+    let inserted = checkin::ActiveModel {
+        member_id: Set(member_id),
+        day: Set(today),
+        made_up: Set(false),
+        points: Set(awarded),
+        streak_bonus: Set(bonus),
+        streak: Set(streak as i32),
+        idempotency_key: Set(key.clone()),
+        created_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await;
+    if let Err(e) = inserted {
+        if !AppError::is_unique_violation(&e) {
+            return Err(e.into());
+        }
+        txn.rollback().await?;
+        // A double tap: the retry with the same key gets the first answer, anything else is told.
+        return match find_by_key(db, member_id, &key).await? {
+            Some(first) => replay(db, first).await,
+            None => Err(AppError::AlreadyDone("already checked in today".into())),
+        };
+    }
+    credit_and_record(&txn, settings, member_id, today, awarded, streak, now).await?;
+    let member = member::Entity::find_by_id(member_id)
+        .one(&txn)
+        .await?
+        .ok_or(AppError::NotFound("member"))?;
+    txn.commit().await?;
+    Ok(CheckInOutcome {
+        day: today,
+        points: awarded,
+        streak,
+        bonus,
+        member,
+    })
+}
+
+async fn credit_and_record(
+    txn: &sea_orm::DatabaseTransaction,
+    settings: &Settings,
+    member_id: i64,
+    day: NaiveDate,
+    points: i64,
+    streak: i64,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    let earn = Movement::new(member_id, points, LedgerKind::Earn, "checkin", now)
+        .source_id(day)
+        .idempotent(format!("checkin:{day}"), String::new());
+    points::credit(txn, &earn, Expiry::After(settings.points.ttl)).await?;
+    progress::record(txn, settings, member_id, &Event::CheckedIn { streak }, now).await?;
+    let earned = Event::PointsEarned {
+        amount: points,
+        interaction: true,
+    };
+    progress::record(txn, settings, member_id, &earned, now).await?;
+    Ok(())
+}
+
+/// A missed day of this month, before today, for `makeUpCost` points: it earns the base points
+/// and the streak is counted again across the filled gap. Limited per month.
+pub async fn make_up(
+    db: &DatabaseConnection,
+    settings: &Settings,
+    member_id: i64,
+    day: NaiveDate,
+    idempotency_key: Option<&str>,
+    now: DateTime<Utc>,
+) -> AppResult<CheckInOutcome> {
+    let key = checked_key(idempotency_key)?;
+    if let Some(first) = find_by_key(db, member_id, &key).await? {
+        if first.day != day {
+            return Err(AppError::Conflict(
+                "this idempotencyKey was used for another day".into(),
+            ));
+        }
+        return replay(db, first).await;
+    }
+    let today = business_date(now, settings.timezone);
+    rules::check_make_up(day, today).map_err(|m| AppError::validation("date", m))?;
+    let rules = rules(db).await?;
+    let txn = db.begin().await?;
+    // One make-up at a time per member, so the monthly limit holds under concurrency.
+    points::lock_members(&txn, &[member_id]).await?;
+    let taken = checkin::Entity::find()
+        .filter(checkin::Column::MemberId.eq(member_id))
+        .filter(checkin::Column::Day.eq(day))
+        .count(&txn)
+        .await?;
+    if taken > 0 {
+        return Err(AppError::AlreadyDone(format!(
+            "{day} is already checked in"
+        )));
+    }
+    let month_start = rules::parse_month(&day.format("%Y-%m").to_string()).unwrap_or(day);
+    let used = checkin::Entity::find()
+        .filter(checkin::Column::MemberId.eq(member_id))
+        .filter(checkin::Column::MadeUp.eq(true))
+        .filter(checkin::Column::Day.gte(month_start))
+        .filter(checkin::Column::Day.lt(rules::next_month(month_start)))
+        .count(&txn)
+        .await? as i64;
+    if used >= rules.make_ups_per_month {
+        return Err(AppError::LimitReached {
+            limit: rules.make_ups_per_month,
+            message: format!(
+                "no make-ups left this month ({} a month)",
+                rules.make_ups_per_month
+            ),
+        });
+    }
+    let mut days = checked_days(&txn, member_id, today).await?;
+    days.push(day);
+    let inserted = checkin::ActiveModel {
+        member_id: Set(member_id),
+        day: Set(day),
+        made_up: Set(true),
+        points: Set(rules.base_points),
+        streak_bonus: Set(0),
+        streak: Set(rules::streak_ending(&days, day) as i32),
+        idempotency_key: Set(key),
+        created_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await
+    .map_err(|e| {
+        AppError::on_unique_violation(
+            e,
+            AppError::AlreadyDone(format!("{day} is already checked in")),
+        )
+    })?;
+    if rules.make_up_cost > 0 {
+        let cost = Movement::new(
+            member_id,
+            rules.make_up_cost,
+            LedgerKind::Spend,
+            "checkin_makeup",
+            now,
+        )
+        .source_id(day);
+        points::debit(&txn, &cost).await?;
+    }
+    let streak = rules::current_streak(&days, today);
+    credit_and_record(
+        &txn,
+        settings,
+        member_id,
+        day,
+        rules.base_points,
+        streak,
+        now,
+    )
+    .await?;
+    let member = member::Entity::find_by_id(member_id)
+        .one(&txn)
+        .await?
+        .ok_or(AppError::NotFound("member"))?;
+    txn.commit().await?;
+    Ok(CheckInOutcome {
+        day: inserted.day,
+        points: rules.base_points,
+        streak,
+        bonus: 0,
+        member,
+    })
+}
+
+pub struct Calendar {
+    pub month: String,
+    pub checked_days: Vec<NaiveDate>,
+    pub made_up_days: Vec<NaiveDate>,
+    pub streak: i64,
+    pub make_ups_left: i64,
+    pub make_up_cost: i64,
+    pub today_checked_in: bool,
+}
+
+/// One month of check-ins (default this month).
+pub async fn calendar(
+    db: &DatabaseConnection,
+    settings: &Settings,
+    member_id: i64,
+    month: Option<&str>,
+    now: DateTime<Utc>,
+) -> AppResult<Calendar> {
+    let today = business_date(now, settings.timezone);
+    let first = match month {
+        Some(m) => rules::parse_month(m)
+            .ok_or_else(|| AppError::validation("month", "month is YYYY-MM"))?,
+        None => rules::parse_month(&today.format("%Y-%m").to_string()).unwrap_or(today),
+    };
+    let rows = checkin::Entity::find()
+        .filter(checkin::Column::MemberId.eq(member_id))
+        .filter(checkin::Column::Day.gte(first))
+        .filter(checkin::Column::Day.lt(rules::next_month(first)))
+        .order_by_asc(checkin::Column::Day)
+        .all(db)
+        .await?;
+    let rules = rules(db).await?;
+    let this_month =
+        first == rules::parse_month(&today.format("%Y-%m").to_string()).unwrap_or(today);
+    let used = rows.iter().filter(|r| r.made_up).count() as i64;
+    Ok(Calendar {
+        month: first.format("%Y-%m").to_string(),
+        checked_days: rows.iter().filter(|r| !r.made_up).map(|r| r.day).collect(),
+        made_up_days: rows.iter().filter(|r| r.made_up).map(|r| r.day).collect(),
+        streak: current_streak(db, member_id, today).await?,
+        make_ups_left: if this_month {
+            (rules.make_ups_per_month - used).max(0)
+        } else {
+            0
+        },
+        make_up_cost: rules.make_up_cost,
+        today_checked_in: rows.iter().any(|r| r.day == today),
+    })
+}

@@ -1,0 +1,558 @@
+//! Task use cases: definitions, what a member sees with progress, progress from events,
+//! client-reported events, claims, hidden-task unlocks and invite rewards.
+
+use chrono::{DateTime, Utc};
+use entity::{member, reported_event, task, task_progress, task_unlock};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
+    EntityTrait, QueryFilter, QueryOrder, Set, TransactionSession, TransactionTrait,
+};
+
+use super::rules::{self, Audience, TaskKind, Visibility};
+use crate::clock::business_date;
+use crate::config::Settings;
+use crate::error::{AppError, AppResult};
+use crate::points::{self, Expiry, LedgerKind, Movement};
+use crate::progress::{self, Event, Progress, ProgressHandler, Unlocked};
+
+/// A task with what the member has done of it in the current period.
+pub struct TaskStatus {
+    pub task: task::Model,
+    pub progress: i64,
+    pub completed: bool,
+    pub claimed: bool,
+    pub period_ends_at: Option<DateTime<Utc>>,
+}
+
+pub fn kind_of(task: &task::Model) -> TaskKind {
+    TaskKind::parse(&task.kind).unwrap_or(TaskKind::Once)
+}
+
+/// An operator's task definition.
+pub struct TaskChange {
+    pub id: Option<i64>,
+    pub code: String,
+    pub name: String,
+    pub description: String,
+    pub kind: String,
+    pub event: String,
+    pub target: i64,
+    pub reward_points: i64,
+    pub active: bool,
+    pub min_tier_rank: Option<i32>,
+    pub audience_segment: Option<String>,
+}
+
+pub async fn upsert(
+    db: &impl ConnectionTrait,
+    change: TaskChange,
+    now: DateTime<Utc>,
+) -> AppResult<task::Model> {
+    let kind = TaskKind::parse(&change.kind).ok_or_else(|| {
+        AppError::validation(
+            "kind",
+            "kind is DAILY, WEEKLY, ONCE, GROWTH, CHALLENGE or HIDDEN",
+        )
+    })?;
+    let code = change.code.trim().to_ascii_lowercase();
+    if !rules::valid_kind(&code) {
+        return Err(AppError::validation(
+            "code",
+            "code is 1 to 64 of a-z, 0-9, '_' or '.'",
+        ));
+    }
+    let event = change.event.trim().to_string();
+    if !rules::valid_kind(&event) {
+        return Err(AppError::validation(
+            "event",
+            "event is an event kind such as checkin or browse_item",
+        ));
+    }
+    let name = change.name.trim();
+    if name.is_empty() || name.chars().count() > 64 {
+        return Err(AppError::validation(
+            "name",
+            "name must be 1 to 64 characters",
+        ));
+    }
+    if change.description.chars().count() > 255 {
+        return Err(AppError::validation(
+            "description",
+            "description must be at most 255 characters",
+        ));
+    }
+    if !(1..=1_000_000_000).contains(&change.target) {
+        return Err(AppError::validation("target", "target must be at least 1"));
+    }
+    if !(0..=100_000).contains(&change.reward_points) {
+        return Err(AppError::validation(
+            "rewardPoints",
+            "rewardPoints must be 0 to 100,000",
+        ));
+    }
+    let existing = match change.id {
+        Some(id) => Some(
+            task::Entity::find_by_id(id)
+                .one(db)
+                .await?
+                .ok_or(AppError::NotFound("task"))?,
+        ),
+        None => {
+            task::Entity::find()
+                .filter(task::Column::Code.eq(&code))
+                .one(db)
+                .await?
+        }
+    };
+    let is_new = existing.is_none();
+    let mut active: task::ActiveModel = match existing {
+        Some(row) => row.into(),
+        None => task::ActiveModel {
+            starts_at: Set(None),
+            ends_at: Set(None),
+            ..Default::default()
+        },
+    };
+    active.code = Set(code);
+    active.name = Set(name.to_string());
+    active.description = Set(change.description.trim().to_string());
+    active.kind = Set(kind.as_str().to_string());
+    active.event = Set(event);
+    active.target = Set(change.target);
+    active.reward_points = Set(change.reward_points);
+    active.active = Set(change.active);
+    active.min_tier_rank = Set(change.min_tier_rank);
+    active.audience_segment = Set(change
+        .audience_segment
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty()));
+    active.updated_at = Set(now);
+    let saved = if is_new {
+        active.insert(db).await
+    } else {
+        active.update(db).await
+    };
+    saved.map_err(|e| {
+        AppError::on_unique_violation(e, AppError::Conflict("another task has this code".into()))
+    })
+}
+
+struct Viewer {
+    tier_rank: i32,
+    segment: Option<String>,
+    unlocked: Vec<i64>,
+}
+
+async fn viewer(db: &impl ConnectionTrait, member_id: i64) -> AppResult<Viewer> {
+    let m = member::Entity::find_by_id(member_id)
+        .one(db)
+        .await?
+        .ok_or(AppError::NotFound("member"))?;
+    let unlocked = task_unlock::Entity::find()
+        .filter(task_unlock::Column::MemberId.eq(member_id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|u| u.task_id)
+        .collect();
+    Ok(Viewer {
+        tier_rank: crate::member::tier_rank(db, &m).await?,
+        segment: m.rfm_segment,
+        unlocked,
+    })
+}
+
+fn sees(v: &Viewer, t: &task::Model, now: DateTime<Utc>) -> bool {
+    let task = Visibility {
+        kind: kind_of(t),
+        active: t.active,
+        starts_at: t.starts_at,
+        ends_at: t.ends_at,
+        min_tier_rank: t.min_tier_rank,
+        audience_segment: t.audience_segment.as_deref(),
+    };
+    let who = Audience {
+        tier_rank: v.tier_rank,
+        segment: v.segment.as_deref(),
+        hidden_unlocked: v.unlocked.contains(&t.id),
+    };
+    rules::visible(&task, &who, now)
+}
+
+async fn status_of(
+    db: &impl ConnectionTrait,
+    member_id: i64,
+    t: task::Model,
+    settings: &Settings,
+    now: DateTime<Utc>,
+) -> AppResult<TaskStatus> {
+    let today = business_date(now, settings.timezone);
+    let kind = kind_of(&t);
+    let period = rules::period_of(kind, today);
+    let row = task_progress::Entity::find()
+        .filter(task_progress::Column::MemberId.eq(member_id))
+        .filter(task_progress::Column::TaskId.eq(t.id))
+        .filter(task_progress::Column::Period.eq(period))
+        .one(db)
+        .await?;
+    Ok(TaskStatus {
+        progress: row
+            .as_ref()
+            .map_or(0, |r| std::cmp::min(r.progress, t.target)),
+        completed: row.as_ref().is_some_and(|r| r.completed_at.is_some()),
+        claimed: row.as_ref().is_some_and(|r| r.claimed_at.is_some()),
+        period_ends_at: rules::period_end(kind, today, settings.timezone),
+        task: t,
+    })
+}
+
+/// The tasks this member sees now, with progress in the current period.
+pub async fn visible_tasks(
+    db: &DatabaseConnection,
+    settings: &Settings,
+    member_id: i64,
+    now: DateTime<Utc>,
+) -> AppResult<Vec<TaskStatus>> {
+    let v = viewer(db, member_id).await?;
+    let tasks = task::Entity::find()
+        .filter(task::Column::Active.eq(true))
+        .order_by_asc(task::Column::Id)
+        .all(db)
+        .await?;
+    let mut out = Vec::new();
+    for t in tasks.into_iter().filter(|t| sees(&v, t, now)) {
+        out.push(status_of(db, member_id, t, settings, now).await?);
+    }
+    Ok(out)
+}
+
+/// Advances every active task that counts this event, in the event's transaction.
+pub struct TaskProgressHandler;
+
+pub static TASK_PROGRESS: TaskProgressHandler = TaskProgressHandler;
+
+#[async_trait::async_trait]
+impl ProgressHandler for TaskProgressHandler {
+    async fn on_progress(
+        &self,
+        txn: &DatabaseTransaction,
+        p: &Progress<'_>,
+    ) -> AppResult<Vec<Unlocked>> {
+        let day = business_date(p.now, p.settings.timezone);
+        for (event, amount) in rules::task_events(p.event) {
+            if amount <= 0 {
+                continue;
+            }
+            let tasks = task::Entity::find()
+                .filter(task::Column::Active.eq(true))
+                .filter(task::Column::Event.eq(event))
+                .all(txn)
+                .await?;
+            for t in tasks {
+                advance(
+                    txn,
+                    p.member_id,
+                    &t,
+                    &rules::period_of(kind_of(&t), day),
+                    amount,
+                    p.now,
+                )
+                .await?;
+            }
+        }
+        Ok(Vec::new())
+    }
+}
+
+async fn advance(
+    txn: &DatabaseTransaction,
+    member_id: i64,
+    t: &task::Model,
+    period: &str,
+    amount: i64,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    let current = Expr::col((task_progress::Entity, task_progress::Column::Progress));
+    task_progress::Entity::insert(task_progress::ActiveModel {
+        member_id: Set(member_id),
+        task_id: Set(t.id),
+        period: Set(period.to_string()),
+        progress: Set(amount),
+        completed_at: Set(None),
+        claimed_at: Set(None),
+        updated_at: Set(now),
+        ..Default::default()
+    })
+    .on_conflict(
+        OnConflict::columns([
+            task_progress::Column::MemberId,
+            task_progress::Column::TaskId,
+            task_progress::Column::Period,
+        ])
+        .value(task_progress::Column::Progress, current.add(amount))
+        .value(task_progress::Column::UpdatedAt, Expr::value(now))
+        .to_owned(),
+    )
+    .exec_without_returning(txn)
+    .await?;
+    // Reaching the target completes it; completing does not pay, claiming does.
+    task_progress::Entity::update_many()
+        .col_expr(task_progress::Column::CompletedAt, Expr::value(now))
+        .filter(task_progress::Column::MemberId.eq(member_id))
+        .filter(task_progress::Column::TaskId.eq(t.id))
+        .filter(task_progress::Column::Period.eq(period))
+        .filter(task_progress::Column::Progress.gte(t.target))
+        .filter(task_progress::Column::CompletedAt.is_null())
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
+/// `reportEvent`: a client-side action on the allow-list, at most `daily_cap` a business day;
+/// browse-type kinds count a target once a day, and a key once ever. Returns the tasks it moves.
+pub async fn report(
+    db: &DatabaseConnection,
+    settings: &Settings,
+    member_id: i64,
+    kind: &str,
+    target_id: Option<&str>,
+    idempotency_key: Option<&str>,
+    now: DateTime<Utc>,
+) -> AppResult<Vec<TaskStatus>> {
+    let kind = kind.trim();
+    let allowed = settings
+        .tasks
+        .reportable
+        .iter()
+        .find(|r| r.kind == kind)
+        .ok_or_else(|| {
+            AppError::validation("kind", format!("{kind:?} is not an event this shop counts"))
+        })?;
+    let target = target_id.map(str::trim).filter(|t| !t.is_empty());
+    if target.is_some_and(|t| t.len() > 128) {
+        return Err(AppError::validation(
+            "targetId",
+            "targetId must be at most 128 characters",
+        ));
+    }
+    if allowed.distinct_targets && target.is_none() {
+        return Err(AppError::validation(
+            "targetId",
+            format!("{kind} needs the targetId it is about"),
+        ));
+    }
+    let key = idempotency_key
+        .map(|k| points::rules::scoped_key("report", k))
+        .transpose()?;
+    let today = business_date(now, settings.timezone);
+    let day = progress::rules::period_key(progress::Period::Day, today);
+    let txn = db.begin().await?;
+    let mut counts = true;
+    if let Some(key) = &key {
+        counts &= first_time(&txn, member_id, "key", key, "all", now).await?;
+    }
+    if counts && allowed.distinct_targets {
+        counts &= first_time(&txn, member_id, kind, target.unwrap_or_default(), &day, now).await?;
+    }
+    if counts {
+        let today_count = progress::value(&txn, member_id, &format!("event.{kind}"), &day).await?;
+        if today_count >= allowed.daily_cap {
+            return Err(AppError::LimitReached {
+                limit: allowed.daily_cap,
+                message: format!("{kind} counts at most {} times a day", allowed.daily_cap),
+            });
+        }
+        progress::record(
+            &txn,
+            settings,
+            member_id,
+            &Event::Reported {
+                kind: kind.to_string(),
+            },
+            now,
+        )
+        .await?;
+    }
+    let v = viewer(&txn, member_id).await?;
+    let tasks = task::Entity::find()
+        .filter(task::Column::Active.eq(true))
+        .filter(task::Column::Event.eq(kind))
+        .order_by_asc(task::Column::Id)
+        .all(&txn)
+        .await?;
+    let mut out = Vec::new();
+    for t in tasks.into_iter().filter(|t| sees(&v, t, now)) {
+        out.push(status_of(&txn, member_id, t, settings, now).await?);
+    }
+    txn.commit().await?;
+    Ok(out)
+}
+
+/// Records that something was seen; false when it already was (it then counts no more).
+/// A savepoint keeps the outer transaction usable after a duplicate on every database.
+async fn first_time(
+    txn: &DatabaseTransaction,
+    member_id: i64,
+    kind: &str,
+    target: &str,
+    period: &str,
+    now: DateTime<Utc>,
+) -> AppResult<bool> {
+    let savepoint = txn.begin().await?;
+    let inserted = reported_event::ActiveModel {
+        member_id: Set(member_id),
+        kind: Set(kind.to_string()),
+        target_id: Set(target.to_string()),
+        period: Set(period.to_string()),
+        created_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&savepoint)
+    .await;
+    match inserted {
+        Ok(_) => {
+            savepoint.commit().await?;
+            Ok(true)
+        }
+        Err(e) if AppError::is_unique_violation(&e) => {
+            savepoint.rollback().await?;
+            Ok(false)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub struct ClaimOutcome {
+    pub task: task::Model,
+    pub points: i64,
+    pub member: member::Model,
+}
+
+/// `claimTask`: pays a completed task once per period.
+pub async fn claim(
+    db: &DatabaseConnection,
+    settings: &Settings,
+    member_id: i64,
+    task_id: i64,
+    now: DateTime<Utc>,
+) -> AppResult<ClaimOutcome> {
+    let txn = db.begin().await?;
+    let t = task::Entity::find_by_id(task_id)
+        .one(&txn)
+        .await?
+        .ok_or(AppError::NotFound("task"))?;
+    let v = viewer(&txn, member_id).await?;
+    if !sees(&v, &t, now) {
+        return Err(AppError::NotFound("task"));
+    }
+    let period = rules::period_of(kind_of(&t), business_date(now, settings.timezone));
+    let progress_row = task_progress::Entity::find()
+        .filter(task_progress::Column::MemberId.eq(member_id))
+        .filter(task_progress::Column::TaskId.eq(t.id))
+        .filter(task_progress::Column::Period.eq(&period))
+        .one(&txn)
+        .await?;
+    let Some(row) = progress_row.filter(|r| r.completed_at.is_some()) else {
+        return Err(AppError::NotAvailable(
+            "this task is not completed yet".into(),
+        ));
+    };
+    let claimed = task_progress::Entity::update_many()
+        .col_expr(task_progress::Column::ClaimedAt, Expr::value(now))
+        .filter(task_progress::Column::Id.eq(row.id))
+        .filter(task_progress::Column::ClaimedAt.is_null())
+        .exec(&txn)
+        .await?;
+    if claimed.rows_affected != 1 {
+        return Err(AppError::AlreadyDone("this task is already claimed".into()));
+    }
+    if t.reward_points > 0 {
+        let reward = Movement::new(member_id, t.reward_points, LedgerKind::Earn, "task", now)
+            .source_id(&t.code)
+            .idempotent(format!("task:{}:{period}", t.id), String::new());
+        points::credit(&txn, &reward, Expiry::After(settings.points.ttl)).await?;
+        let earned = Event::PointsEarned {
+            amount: t.reward_points,
+            interaction: true,
+        };
+        progress::record(&txn, settings, member_id, &earned, now).await?;
+    }
+    progress::record(&txn, settings, member_id, &Event::TaskClaimed, now).await?;
+    let member = member::Entity::find_by_id(member_id)
+        .one(&txn)
+        .await?
+        .ok_or(AppError::NotFound("member"))?;
+    txn.commit().await?;
+    Ok(ClaimOutcome {
+        points: t.reward_points,
+        task: t,
+        member,
+    })
+}
+
+/// Shows a hidden task to one member (blind boxes hand these out). Unlocking twice is harmless.
+pub async fn unlock_hidden<C>(
+    db: &C,
+    member_id: i64,
+    code: &str,
+    now: DateTime<Utc>,
+) -> AppResult<()>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    let t = task::Entity::find()
+        .filter(task::Column::Code.eq(code))
+        .one(db)
+        .await?
+        .ok_or(AppError::NotFound("task"))?;
+    let savepoint = db.begin().await?;
+    let inserted = task_unlock::ActiveModel {
+        member_id: Set(member_id),
+        task_id: Set(t.id),
+        created_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&savepoint)
+    .await;
+    match inserted {
+        Ok(_) => savepoint.commit().await?,
+        Err(e) if AppError::is_unique_violation(&e) => savepoint.rollback().await?,
+        Err(e) => return Err(e.into()),
+    }
+    Ok(())
+}
+
+/// A friend joined with the inviter's code (at their first login): the inviter earns the invite
+/// reward once per friend, and challenge tasks count it. Single level: only the direct inviter.
+pub async fn invite_joined(
+    txn: &DatabaseTransaction,
+    settings: &Settings,
+    inviter_id: i64,
+    invitee_id: i64,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    let inviter = member::Entity::find_by_id(inviter_id).one(txn).await?;
+    let Some(inviter) = inviter.filter(|m| m.blacklisted_at.is_none()) else {
+        return Ok(());
+    };
+    if settings.tasks.invite_reward_points > 0 {
+        let reward = Movement::new(
+            inviter.id,
+            settings.tasks.invite_reward_points,
+            LedgerKind::Earn,
+            "invite",
+            now,
+        )
+        .source_id(invitee_id)
+        .idempotent(format!("invite:{invitee_id}"), String::new());
+        points::credit(txn, &reward, Expiry::After(settings.points.ttl)).await?;
+        let earned = Event::PointsEarned {
+            amount: settings.tasks.invite_reward_points,
+            interaction: true,
+        };
+        progress::record(txn, settings, inviter.id, &earned, now).await?;
+    }
+    progress::record(txn, settings, inviter.id, &Event::InviteJoined, now).await?;
+    Ok(())
+}
