@@ -182,6 +182,16 @@ pub struct TaskSettings {
 }
 
 #[derive(Debug, Clone)]
+pub struct MallSettings {
+    /// How much of an order's cash value points may pay, by order value.
+    pub deduction_ladder: crate::mall::rules::Ladder,
+    /// Points+cash orders not paid within this are cancelled and give back points and stock.
+    pub payment_window: Duration,
+    /// How long a crowdfund stays open.
+    pub crowdfund_window: Duration,
+}
+
+#[derive(Debug, Clone)]
 pub struct JobSettings {
     /// Run scheduled jobs in this process (they take a lock, so several instances are fine).
     pub enabled: bool,
@@ -220,6 +230,7 @@ pub struct Settings {
     pub points: PointsSettings,
     pub member: MemberSettings,
     pub tasks: TaskSettings,
+    pub mall: MallSettings,
     pub jobs: JobSettings,
 }
 
@@ -474,6 +485,14 @@ impl Settings {
                     get("INVITE_REWARD_POINTS"),
                     50i64,
                 )?,
+            },
+            mall: MallSettings {
+                deduction_ladder: crate::mall::rules::Ladder::parse(
+                    &get("DEDUCTION_LADDER").unwrap_or_else(|| "100:0.5,300:0.8".into()),
+                )
+                .map_err(|e| invalid("DEDUCTION_LADDER", e))?,
+                payment_window: duration("PAYMENT_WINDOW", "30m")?,
+                crowdfund_window: duration("CROWDFUND_WINDOW", "7d")?,
             },
             jobs: JobSettings {
                 enabled: flag("JOBS_ENABLED", env != AppEnv::Test)?,

@@ -10,6 +10,7 @@ use crate::auth::{AdminAuthMutation, AdminAuthQuery, MemberAuthMutation};
 use crate::checkin::{CheckInAdminMutation, CheckInAdminQuery, CheckInMutation, CheckInQuery};
 use crate::config::GraphqlLimits;
 use crate::jobs::JobsAdminMutation;
+use crate::mall::{MallAdminMutation, MallMutation, MallQuery};
 use crate::member::{
     MemberAdminMutation, MemberAdminQuery, MemberQuery as ProfileQuery, ProfileMutation,
 };
@@ -19,7 +20,13 @@ use crate::task::{TaskAdminMutation, TaskMutation, TaskQuery};
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct MemberQuery(ProfileQuery, PointsQuery, CheckInQuery, TaskQuery);
+pub struct MemberQuery(
+    ProfileQuery,
+    PointsQuery,
+    CheckInQuery,
+    TaskQuery,
+    MallQuery,
+);
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
@@ -30,6 +37,7 @@ pub struct MemberMutation(
     CaptchaMutation,
     CheckInMutation,
     TaskMutation,
+    MallMutation,
 );
 
 #[derive(MergedObject, Default)]
@@ -53,6 +61,7 @@ pub struct AdminMutation(
     MemberAdminMutation,
     CheckInAdminMutation,
     TaskAdminMutation,
+    MallAdminMutation,
 );
 
 pub type MemberSchema = Schema<MemberQuery, MemberMutation, EmptySubscription>;

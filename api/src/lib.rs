@@ -12,6 +12,7 @@ pub mod error;
 pub mod graphql;
 pub mod http;
 pub mod jobs;
+pub mod mall;
 pub mod member;
 pub mod pagination;
 pub mod points;

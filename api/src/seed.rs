@@ -9,6 +9,7 @@ use sea_orm::{
 
 use crate::config::Settings;
 use crate::error::AppResult;
+use crate::mall;
 use crate::member::{self as members, rules::tier::Earning};
 use crate::points::{self, Expiry, LedgerKind, Movement};
 use crate::task::{self, TaskChange};
@@ -147,6 +148,108 @@ pub async fn seed_demo_data(
         };
         task::upsert(&txn, change, now).await?;
     }
+    // A small mall: goods, a coupon, a points+cash item, a privilege for Silver and up, an item
+    // friends can crowdfund, and a cause to donate to.
+    let demo_items = [
+        (
+            "婴儿湿巾 80抽",
+            "supplies",
+            "PHYSICAL",
+            200,
+            None,
+            100,
+            None,
+            0,
+            false,
+        ),
+        (
+            "满100减20券",
+            "coupon",
+            "COUPON",
+            300,
+            None,
+            500,
+            Some(Decimal::from(20)),
+            0,
+            false,
+        ),
+        (
+            "儿童安全座椅",
+            "gear",
+            "PHYSICAL",
+            0,
+            Some(Decimal::from(599)),
+            10,
+            None,
+            0,
+            false,
+        ),
+        (
+            "育儿专家一对一咨询",
+            "privilege",
+            "PRIVILEGE",
+            800,
+            None,
+            20,
+            None,
+            1,
+            false,
+        ),
+        (
+            "高景观婴儿推车",
+            "gear",
+            "PHYSICAL",
+            5000,
+            None,
+            3,
+            None,
+            0,
+            true,
+        ),
+    ];
+    for (
+        name,
+        category,
+        kind,
+        points_price,
+        cash_price,
+        stock,
+        coupon_value,
+        min_tier_rank,
+        crowdfundable,
+    ) in demo_items
+    {
+        let item = mall::ItemChange {
+            id: None,
+            name: name.into(),
+            description: String::new(),
+            category: category.into(),
+            kind: kind.into(),
+            points_price,
+            cash_price,
+            stock,
+            per_member_limit: Some(5),
+            min_tier_rank,
+            starts_at: None,
+            ends_at: None,
+            coupon_value,
+            coupon_threshold: coupon_value.map(|_| Decimal::from(100)),
+            coupon_valid_days: coupon_value.map(|_| 30),
+            crowdfundable,
+            active: true,
+        };
+        mall::upsert_item(&txn, item, now).await?;
+    }
+    mall::upsert_donation_project(
+        &txn,
+        None,
+        "山区儿童图书角",
+        "每100积分为山区孩子捐一本书",
+        100_000,
+        true,
+        now,
+    )
+    .await?;
     txn.commit().await?;
     Ok(true)
 }

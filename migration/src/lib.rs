@@ -8,6 +8,7 @@ mod m20261124_000001_foundation;
 mod m20261124_000002_points;
 mod m20261124_000003_member_center;
 mod m20261124_000004_checkin_tasks;
+mod m20261124_000005_mall;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000002_points::Migration),
             Box::new(m20261124_000003_member_center::Migration),
             Box::new(m20261124_000004_checkin_tasks::Migration),
+            Box::new(m20261124_000005_mall::Migration),
         ]
     }
 }

@@ -12,7 +12,7 @@ use crate::auth::rules::OPERATORS;
 use crate::context::ContextExt;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
-use crate::{member, points};
+use crate::{mall, member, points};
 
 /// A job still running after this long is presumed dead and its lock expires.
 const LOCK_TTL_MINUTES: i64 = 30;
@@ -27,6 +27,10 @@ pub enum JobName {
     BirthdayRewards,
     /// Score every member into the RFM segments.
     RefreshRfm,
+    /// Cancel points+cash orders not paid in time; points and stock come back.
+    CancelUnpaidOrders,
+    /// Close crowdfunds past their deadline and refund every contribution.
+    ExpireCrowdfunds,
 }
 
 impl JobName {
@@ -35,6 +39,8 @@ impl JobName {
         JobName::EvaluateTiers,
         JobName::BirthdayRewards,
         JobName::RefreshRfm,
+        JobName::CancelUnpaidOrders,
+        JobName::ExpireCrowdfunds,
     ];
 
     fn key(self) -> &'static str {
@@ -43,6 +49,8 @@ impl JobName {
             JobName::EvaluateTiers => "evaluate_tiers",
             JobName::BirthdayRewards => "birthday_rewards",
             JobName::RefreshRfm => "refresh_rfm",
+            JobName::CancelUnpaidOrders => "cancel_unpaid_orders",
+            JobName::ExpireCrowdfunds => "expire_crowdfunds",
         }
     }
 }
@@ -81,6 +89,8 @@ pub async fn run(app: &AppState, name: JobName, now: DateTime<Utc>) -> AppResult
         JobName::EvaluateTiers => member::evaluate_tiers(&app.db, now).await,
         JobName::BirthdayRewards => member::give_birthday_gifts(&app.db, &app.settings, now).await,
         JobName::RefreshRfm => member::refresh_rfm(&app.db, now).await,
+        JobName::CancelUnpaidOrders => mall::cancel_unpaid_orders(&app.db, now).await,
+        JobName::ExpireCrowdfunds => mall::expire_crowdfunds(&app.db, now).await,
     };
     if let Err(e) = lock::release(app, name.key(), &holder).await {
         tracing::warn!(error = %e, job = name.key(), "releasing the job lock failed; it expires on its own");

@@ -7,6 +7,7 @@ mod checkin_tasks;
 mod clock;
 mod http_protocol;
 mod limiter;
+mod mall;
 mod member_center;
 mod points;
 mod profile;

@@ -1,0 +1,280 @@
+//! Crowdfunds: members pool points to redeem one item for the initiator. Contributions are held
+//! in escrow (debited at once); reaching the target creates the order, missing the deadline
+//! refunds everyone.
+
+use chrono::{DateTime, Utc};
+use entity::{crowdfund, crowdfund_contribution, mall_item, mall_order};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, Set, TransactionTrait,
+};
+
+use super::catalog;
+use super::redeem::draws_from_json;
+use super::rules::{self, MallItemKind, OrderStatus};
+use crate::config::Settings;
+use crate::error::{AppError, AppResult};
+use crate::points::{self, Expiry, LedgerKind, Movement};
+use crate::progress::{self, Event};
+
+pub async fn find(db: &impl ConnectionTrait, id: i64) -> AppResult<Option<crowdfund::Model>> {
+    Ok(crowdfund::Entity::find_by_id(id).one(db).await?)
+}
+
+pub async fn contributions(
+    db: &impl ConnectionTrait,
+    crowdfund_id: i64,
+) -> AppResult<Vec<crowdfund_contribution::Model>> {
+    Ok(crowdfund_contribution::Entity::find()
+        .filter(crowdfund_contribution::Column::CrowdfundId.eq(crowdfund_id))
+        .order_by_asc(crowdfund_contribution::Column::Id)
+        .all(db)
+        .await?)
+}
+
+/// `startCrowdfund`: a pool for one unit of a crowdfundable item, targeting its points price now.
+pub async fn start(
+    db: &DatabaseConnection,
+    settings: &Settings,
+    member_id: i64,
+    item_id: i64,
+    now: DateTime<Utc>,
+) -> AppResult<crowdfund::Model> {
+    let item = catalog::find(db, item_id)
+        .await?
+        .ok_or(AppError::NotFound("mall item"))?;
+    if !item.crowdfundable || !catalog::on_sale(&item, now) {
+        return Err(AppError::NotAvailable(
+            "this item cannot be crowdfunded now".into(),
+        ));
+    }
+    if item.stock < 1 {
+        return Err(AppError::OutOfStock);
+    }
+    let target = rules::price_now(
+        item.points_price,
+        &catalog::running_multipliers(db, now).await?,
+    );
+    if target <= 0 || item.cash_price_fen.is_some() {
+        return Err(AppError::NotAvailable(
+            "only points-priced items can be crowdfunded".into(),
+        ));
+    }
+    Ok(crowdfund::ActiveModel {
+        item_id: Set(item.id),
+        initiator_id: Set(member_id),
+        target_points: Set(target),
+        raised_points: Set(0),
+        status: Set("OPEN".into()),
+        deadline: Set(now + settings.mall.crowdfund_window),
+        order_id: Set(None),
+        created_at: Set(now),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?)
+}
+
+/// `contributeCrowdfund`: escrows points toward the target (never past it), idempotent on the
+/// key. The contribution that reaches the target takes the stock and creates the initiator's order.
+pub async fn contribute(
+    db: &DatabaseConnection,
+    settings: &Settings,
+    member_id: i64,
+    crowdfund_id: i64,
+    amount: i64,
+    idempotency_key: &str,
+    now: DateTime<Utc>,
+) -> AppResult<crowdfund::Model> {
+    let key = points::rules::scoped_key("crowdfund", idempotency_key)?;
+    let request = points::rules::fingerprint(&[&crowdfund_id.to_string(), &amount.to_string()]);
+    if let Some(first) = points::find_by_key(db, member_id, &key).await? {
+        points::check_replay(&first, &request)?;
+        return find(db, crowdfund_id)
+            .await?
+            .ok_or(AppError::NotFound("crowdfund"));
+    }
+    if amount <= 0 {
+        return Err(AppError::validation("points", "points must be at least 1"));
+    }
+    let txn = db.begin().await?;
+    points::lock_members(&txn, &[member_id]).await?;
+    let pool = find(&txn, crowdfund_id)
+        .await?
+        .ok_or(AppError::NotFound("crowdfund"))?;
+    if pool.status != "OPEN" || pool.deadline <= now {
+        return Err(AppError::NotAvailable("this crowdfund is closed".into()));
+    }
+    // Never past the target, even when contributions race.
+    let raised = crowdfund::Entity::update_many()
+        .col_expr(
+            crowdfund::Column::RaisedPoints,
+            Expr::col(crowdfund::Column::RaisedPoints).add(amount),
+        )
+        .filter(crowdfund::Column::Id.eq(pool.id))
+        .filter(crowdfund::Column::Status.eq("OPEN"))
+        .filter(
+            Expr::col(crowdfund::Column::RaisedPoints)
+                .add(amount)
+                .lte(Expr::col(crowdfund::Column::TargetPoints)),
+        )
+        .exec(&txn)
+        .await?;
+    if raised.rows_affected != 1 {
+        let left = pool.target_points - pool.raised_points;
+        return Err(AppError::validation(
+            "points",
+            format!("at most {left} points are still needed"),
+        ));
+    }
+    let escrow = Movement::new(member_id, amount, LedgerKind::Spend, "crowdfund", now)
+        .source_id(pool.id)
+        .idempotent(key.clone(), request.clone());
+    let (_, draws) = match points::debit(&txn, &escrow).await {
+        Ok(done) => done,
+        Err(AppError::Db(e)) if AppError::is_unique_violation(&e) => {
+            txn.rollback().await?;
+            return find(db, crowdfund_id)
+                .await?
+                .ok_or(AppError::NotFound("crowdfund"));
+        }
+        Err(e) => return Err(e),
+    };
+    let pairs: Vec<(i64, DateTime<Utc>)> = draws.iter().map(|d| (d.amount, d.expires_at)).collect();
+    crowdfund_contribution::ActiveModel {
+        crowdfund_id: Set(pool.id),
+        member_id: Set(member_id),
+        points: Set(amount),
+        points_draws: Set(serde_json::to_string(&pairs).unwrap_or_else(|_| "[]".into())),
+        refunded_at: Set(None),
+        created_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
+    let pool = find(&txn, pool.id)
+        .await?
+        .ok_or(AppError::NotFound("crowdfund"))?;
+    if pool.raised_points == pool.target_points {
+        fund(&txn, settings, &pool, now).await?;
+    }
+    let pool = find(&txn, pool.id)
+        .await?
+        .ok_or(AppError::NotFound("crowdfund"))?;
+    txn.commit().await?;
+    Ok(pool)
+}
+
+/// The target is reached: one unit of stock and a paid order for the initiator.
+async fn fund(
+    txn: &sea_orm::DatabaseTransaction,
+    settings: &Settings,
+    pool: &crowdfund::Model,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    let taken = mall_item::Entity::update_many()
+        .col_expr(
+            mall_item::Column::Stock,
+            Expr::col(mall_item::Column::Stock).sub(1),
+        )
+        .filter(mall_item::Column::Id.eq(pool.item_id))
+        .filter(mall_item::Column::Stock.gte(1))
+        .exec(txn)
+        .await?;
+    if taken.rows_affected != 1 {
+        return Err(AppError::OutOfStock);
+    }
+    let item = catalog::find(txn, pool.item_id)
+        .await?
+        .ok_or(AppError::NotFound("mall item"))?;
+    let status =
+        OrderStatus::when_paid(MallItemKind::parse(&item.kind).unwrap_or(MallItemKind::Physical));
+    let order = mall_order::ActiveModel {
+        member_id: Set(pool.initiator_id),
+        item_id: Set(pool.item_id),
+        quantity: Set(1),
+        points_cost: Set(pool.target_points),
+        cash_due_fen: Set(0),
+        status: Set(status.as_str().to_string()),
+        idempotency_key: Set(None),
+        request_hash: Set(String::new()),
+        points_draws: Set("[]".into()),
+        tracking_no: Set(None),
+        transaction_id: Set(None),
+        crowdfund_id: Set(Some(pool.id)),
+        address_id: Set(None),
+        pay_by: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(txn)
+    .await?;
+    crowdfund::Entity::update_many()
+        .col_expr(crowdfund::Column::Status, Expr::value("FUNDED"))
+        .col_expr(crowdfund::Column::OrderId, Expr::value(order.id))
+        .filter(crowdfund::Column::Id.eq(pool.id))
+        .exec(txn)
+        .await?;
+    progress::record(txn, settings, pool.initiator_id, &Event::Redeemed, now).await?;
+    Ok(())
+}
+
+/// Job EXPIRE_CROWDFUNDS: every open pool past its deadline refunds each contribution (with the
+/// points' original expiry) and closes as EXPIRED. One transaction per pool.
+pub async fn expire_due(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<u64> {
+    let due = crowdfund::Entity::find()
+        .filter(crowdfund::Column::Status.eq("OPEN"))
+        .filter(crowdfund::Column::Deadline.lte(now))
+        .all(db)
+        .await?;
+    let mut expired = 0;
+    for pool in due {
+        let txn = db.begin().await?;
+        let closed = crowdfund::Entity::update_many()
+            .col_expr(crowdfund::Column::Status, Expr::value("EXPIRED"))
+            .filter(crowdfund::Column::Id.eq(pool.id))
+            .filter(crowdfund::Column::Status.eq("OPEN"))
+            .exec(&txn)
+            .await?;
+        if closed.rows_affected != 1 {
+            txn.rollback().await?;
+            continue;
+        }
+        let members: Vec<i64> = contributions(&txn, pool.id)
+            .await?
+            .iter()
+            .map(|c| c.member_id)
+            .collect();
+        points::lock_members(&txn, &members).await?;
+        for c in contributions(&txn, pool.id)
+            .await?
+            .into_iter()
+            .filter(|c| c.refunded_at.is_none())
+        {
+            let refund = Movement::new(c.member_id, c.points, LedgerKind::Refund, "crowdfund", now)
+                .source_id(pool.id)
+                .idempotent(format!("crowdfund-refund:{}", c.id), String::new());
+            match points::credit(
+                &txn,
+                &refund,
+                Expiry::Mirror(draws_from_json(&c.points_draws)),
+            )
+            .await
+            {
+                // A member blacklisted since keeps nothing; the escrow is simply not returned.
+                Ok(_) | Err(AppError::Blacklisted) => {}
+                Err(e) => return Err(e),
+            }
+            crowdfund_contribution::Entity::update_many()
+                .col_expr(crowdfund_contribution::Column::RefundedAt, Expr::value(now))
+                .filter(crowdfund_contribution::Column::Id.eq(c.id))
+                .exec(&txn)
+                .await?;
+        }
+        txn.commit().await?;
+        expired += 1;
+    }
+    Ok(expired)
+}

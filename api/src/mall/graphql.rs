@@ -1,0 +1,555 @@
+//! Member-facing mall resolvers: the catalog, quotes, redemptions and orders, coupons,
+//! crowdfunds and donations.
+
+use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use entity::{coupon, crowdfund, donation_project, mall_item, mall_order, member};
+use rust_decimal::Decimal;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+use super::redeem::{self, RedeemRequest};
+use super::rules::{self, CouponStatus, MallItemKind, OrderStatus};
+use super::{catalog, crowdfund as pools, donation};
+use crate::anticheat::{self, Action, Subject};
+use crate::context::ContextExt;
+use crate::error::{AppError, AppResult};
+use crate::pagination::{PageInfo, finish_page, page_request};
+use crate::scalars::id_number;
+use crate::state::AppState;
+
+/// An item with its points price as it is now (campaigns applied).
+pub struct MallItem {
+    item: mall_item::Model,
+    points_price: i64,
+}
+
+impl MallItem {
+    pub fn new(item: mall_item::Model, multipliers: &[Decimal]) -> Self {
+        MallItem {
+            points_price: rules::price_now(item.points_price, multipliers),
+            item,
+        }
+    }
+
+    async fn load(app: &AppState, id: i64, now: DateTime<Utc>) -> AppResult<Self> {
+        let item = catalog::find(&app.db, id)
+            .await?
+            .ok_or(AppError::NotFound("mall item"))?;
+        Ok(MallItem::new(
+            item,
+            &catalog::running_multipliers(&app.db, now).await?,
+        ))
+    }
+}
+
+#[Object(name = "MallItem")]
+impl MallItem {
+    async fn id(&self) -> ID {
+        ID(self.item.id.to_string())
+    }
+    async fn name(&self) -> &str {
+        &self.item.name
+    }
+    async fn description(&self) -> &str {
+        &self.item.description
+    }
+    async fn category(&self) -> &str {
+        &self.item.category
+    }
+    async fn kind(&self) -> MallItemKind {
+        MallItemKind::parse(&self.item.kind).unwrap_or(MallItemKind::Physical)
+    }
+    async fn image_url(&self) -> Option<&str> {
+        self.item.image_url.as_deref()
+    }
+    /// Points price per unit, after any running price campaign.
+    async fn points_price(&self) -> i64 {
+        self.points_price
+    }
+    /// Cash price per unit in yuan for points+cash items; null for points-only items.
+    async fn cash_price(&self) -> Option<Decimal> {
+        self.item.cash_price_fen.map(rules::fen_to_yuan)
+    }
+    async fn stock(&self) -> i64 {
+        self.item.stock.max(0)
+    }
+    async fn per_member_limit(&self) -> Option<i32> {
+        self.item.per_member_limit
+    }
+    async fn min_tier_rank(&self) -> i32 {
+        self.item.min_tier_rank
+    }
+    async fn starts_at(&self) -> Option<DateTime<Utc>> {
+        self.item.starts_at
+    }
+    async fn ends_at(&self) -> Option<DateTime<Utc>> {
+        self.item.ends_at
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct MallItemConnection {
+    nodes: Vec<MallItem>,
+    page_info: PageInfo,
+}
+
+pub struct Coupon(coupon::Model);
+
+#[Object]
+impl Coupon {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// Money off in yuan.
+    async fn value(&self) -> Decimal {
+        rules::fen_to_yuan(self.0.value_fen)
+    }
+    /// Minimum order amount in yuan for it to apply.
+    async fn threshold(&self) -> Decimal {
+        rules::fen_to_yuan(self.0.threshold_fen)
+    }
+    async fn valid_from(&self) -> DateTime<Utc> {
+        self.0.valid_from
+    }
+    async fn valid_until(&self) -> DateTime<Utc> {
+        self.0.valid_until
+    }
+    async fn status(&self, ctx: &Context<'_>) -> async_graphql::Result<CouponStatus> {
+        Ok(rules::coupon_status(
+            self.0.used_at,
+            self.0.valid_until,
+            ctx.now()?,
+        ))
+    }
+    async fn source(&self) -> &str {
+        &self.0.source
+    }
+}
+
+pub struct Order(pub mall_order::Model);
+
+#[Object]
+impl Order {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn item(&self, ctx: &Context<'_>) -> async_graphql::Result<MallItem> {
+        Ok(MallItem::load(ctx.app()?, self.0.item_id, ctx.now()?).await?)
+    }
+    async fn quantity(&self) -> i64 {
+        self.0.quantity
+    }
+    async fn points_cost(&self) -> i64 {
+        self.0.points_cost
+    }
+    async fn cash_due(&self) -> Decimal {
+        rules::fen_to_yuan(self.0.cash_due_fen)
+    }
+    async fn status(&self) -> OrderStatus {
+        OrderStatus::parse(&self.0.status)
+    }
+    /// The coupon a COUPON order issued (the first, for orders of several).
+    async fn coupon(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Coupon>> {
+        let coupons = redeem::coupons_of_order(&ctx.app()?.db, self.0.id).await?;
+        Ok(coupons.into_iter().next().map(Coupon))
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct OrderConnection {
+    nodes: Vec<Order>,
+    page_info: PageInfo,
+}
+
+#[derive(SimpleObject)]
+pub struct RedeemQuote {
+    points_cost: i64,
+    cash_due: Decimal,
+    /// Most points the deduction ladder allows on this order.
+    max_points_deduction: i64,
+    affordable: bool,
+    reason_if_not: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct RedeemInput {
+    item_id: ID,
+    #[graphql(default = 1)]
+    quantity: i32,
+    /// For points+cash items: how many points to put toward the cash price (capped by the deduction ladder).
+    points_to_use: Option<i32>,
+    /// Where physical goods go; kept by the merchant's own address book.
+    address_id: Option<ID>,
+    idempotency_key: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum CrowdfundStatus {
+    Open,
+    Funded,
+    Expired,
+}
+
+#[derive(SimpleObject)]
+pub struct CrowdfundContribution {
+    member_no: String,
+    points: i64,
+    created_at: DateTime<Utc>,
+}
+
+pub struct Crowdfund(crowdfund::Model);
+
+async fn member_no(app: &AppState, id: i64) -> AppResult<String> {
+    Ok(member::Entity::find_by_id(id)
+        .one(&app.db)
+        .await?
+        .map(|m| m.member_no)
+        .unwrap_or_default())
+}
+
+#[Object]
+impl Crowdfund {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn item(&self, ctx: &Context<'_>) -> async_graphql::Result<MallItem> {
+        Ok(MallItem::load(ctx.app()?, self.0.item_id, ctx.now()?).await?)
+    }
+    async fn initiator_member_no(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        Ok(member_no(ctx.app()?, self.0.initiator_id).await?)
+    }
+    async fn target_points(&self) -> i64 {
+        self.0.target_points
+    }
+    async fn raised_points(&self) -> i64 {
+        self.0.raised_points
+    }
+    async fn status(&self) -> CrowdfundStatus {
+        match self.0.status.as_str() {
+            "FUNDED" => CrowdfundStatus::Funded,
+            "EXPIRED" => CrowdfundStatus::Expired,
+            _ => CrowdfundStatus::Open,
+        }
+    }
+    async fn deadline(&self) -> DateTime<Utc> {
+        self.0.deadline
+    }
+    async fn contributions(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<CrowdfundContribution>> {
+        let app = ctx.app()?;
+        let rows = pools::contributions(&app.db, self.0.id).await?;
+        let ids: Vec<i64> = rows.iter().map(|c| c.member_id).collect();
+        let numbers: std::collections::HashMap<i64, String> = member::Entity::find()
+            .filter(member::Column::Id.is_in(ids))
+            .all(&app.db)
+            .await
+            .map_err(AppError::from)?
+            .into_iter()
+            .map(|m| (m.id, m.member_no))
+            .collect();
+        Ok(rows
+            .into_iter()
+            .map(|c| CrowdfundContribution {
+                member_no: numbers.get(&c.member_id).cloned().unwrap_or_default(),
+                points: c.points,
+                created_at: c.created_at,
+            })
+            .collect())
+    }
+}
+
+pub struct DonationProject(pub donation_project::Model);
+
+#[Object]
+impl DonationProject {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    async fn description(&self) -> &str {
+        &self.0.description
+    }
+    async fn target_points(&self) -> i64 {
+        self.0.target_points
+    }
+    async fn raised_points(&self) -> i64 {
+        self.0.raised_points
+    }
+    async fn donor_count(&self) -> i64 {
+        self.0.donor_count
+    }
+    /// 0..1 for the progress bar.
+    async fn progress(&self) -> f64 {
+        (self.0.raised_points as f64 / self.0.target_points.max(1) as f64).clamp(0.0, 1.0)
+    }
+}
+
+#[derive(Default)]
+pub struct MallQuery;
+
+#[Object]
+impl MallQuery {
+    async fn mall_items(
+        &self,
+        ctx: &Context<'_>,
+        category: Option<String>,
+        #[graphql(default = 20)] first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<MallItemConnection> {
+        let (app, now) = (ctx.app()?, ctx.now()?);
+        let page = page_request(first, after.as_deref())?;
+        let rows = catalog::list(&app.db, category.as_deref(), page, now).await?;
+        let multipliers = catalog::running_multipliers(&app.db, now).await?;
+        let (rows, page_info) = finish_page(rows, page, |i| i.id);
+        Ok(MallItemConnection {
+            nodes: rows
+                .into_iter()
+                .map(|i| MallItem::new(i, &multipliers))
+                .collect(),
+            page_info,
+        })
+    }
+
+    async fn mall_item(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<Option<MallItem>> {
+        let (app, now) = (ctx.app()?, ctx.now()?);
+        let Some(item) = catalog::find(&app.db, id_number(&id, "id")?)
+            .await?
+            .filter(|i| i.active)
+        else {
+            return Ok(None);
+        };
+        Ok(Some(MallItem::new(
+            item,
+            &catalog::running_multipliers(&app.db, now).await?,
+        )))
+    }
+
+    /// What a redemption would cost, without doing it.
+    async fn redeem_quote(
+        &self,
+        ctx: &Context<'_>,
+        item_id: ID,
+        #[graphql(default = 1)] quantity: i32,
+        points_to_use: Option<i32>,
+    ) -> async_graphql::Result<RedeemQuote> {
+        let app = ctx.app()?;
+        let q = redeem::quote(
+            &app.db,
+            &app.settings,
+            ctx.member_id()?,
+            id_number(&item_id, "itemId")?,
+            i64::from(quantity),
+            points_to_use.map(i64::from),
+            ctx.now()?,
+        )
+        .await?;
+        Ok(RedeemQuote {
+            points_cost: q.quote.points_cost,
+            cash_due: rules::fen_to_yuan(q.quote.cash_due_fen),
+            max_points_deduction: q.quote.max_deduction,
+            affordable: q.refusal.is_none(),
+            reason_if_not: q.refusal,
+        })
+    }
+
+    async fn my_orders(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<OrderConnection> {
+        let page = page_request(first, after.as_deref())?;
+        let rows = redeem::orders_of(&ctx.app()?.db, ctx.member_id()?, page).await?;
+        let (rows, page_info) = finish_page(rows, page, |o| o.id);
+        Ok(OrderConnection {
+            nodes: rows.into_iter().map(Order).collect(),
+            page_info,
+        })
+    }
+
+    async fn my_coupons(
+        &self,
+        ctx: &Context<'_>,
+        status: Option<CouponStatus>,
+    ) -> async_graphql::Result<Vec<Coupon>> {
+        let now = ctx.now()?;
+        let rows = redeem::coupons_of(&ctx.app()?.db, ctx.member_id()?).await?;
+        Ok(rows
+            .into_iter()
+            .filter(|c| {
+                status.is_none_or(|s| rules::coupon_status(c.used_at, c.valid_until, now) == s)
+            })
+            .map(Coupon)
+            .collect())
+    }
+
+    async fn crowdfund(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<Option<Crowdfund>> {
+        ctx.member_id()?;
+        Ok(pools::find(&ctx.app()?.db, id_number(&id, "id")?)
+            .await?
+            .map(Crowdfund))
+    }
+
+    async fn donation_projects(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<DonationProject>> {
+        Ok(donation::active_projects(&ctx.app()?.db)
+            .await?
+            .into_iter()
+            .map(DonationProject)
+            .collect())
+    }
+}
+
+fn subject<'a>(member_id: i64, device_id: &'a Option<String>) -> Subject<'a> {
+    Subject {
+        member_id,
+        device_id: device_id.as_deref(),
+    }
+}
+
+#[derive(Default)]
+pub struct MallMutation;
+
+#[Object]
+impl MallMutation {
+    async fn redeem(&self, ctx: &Context<'_>, input: RedeemInput) -> async_graphql::Result<Order> {
+        let (app, req, member_id) = (ctx.app()?, ctx.request()?, ctx.member_id()?);
+        anticheat::gate(
+            app,
+            Action::Spend,
+            subject(member_id, &req.device_id),
+            req.now,
+        )
+        .await?;
+        let request = RedeemRequest {
+            item_id: id_number(&input.item_id, "itemId")?,
+            quantity: i64::from(input.quantity),
+            points_to_use: input.points_to_use.map(i64::from),
+            address_id: input.address_id.map(|a| a.0.chars().take(64).collect()),
+            idempotency_key: input.idempotency_key,
+        };
+        Ok(Order(
+            redeem::redeem(&app.db, &app.settings, member_id, request, req.now).await?,
+        ))
+    }
+
+    async fn cancel_order(&self, ctx: &Context<'_>, order_id: ID) -> async_graphql::Result<Order> {
+        let (app, req, member_id) = (ctx.app()?, ctx.request()?, ctx.member_id()?);
+        anticheat::gate(
+            app,
+            Action::Spend,
+            subject(member_id, &req.device_id),
+            req.now,
+        )
+        .await?;
+        Ok(Order(
+            redeem::cancel(
+                &app.db,
+                member_id,
+                id_number(&order_id, "orderId")?,
+                req.now,
+            )
+            .await?,
+        ))
+    }
+
+    async fn start_crowdfund(
+        &self,
+        ctx: &Context<'_>,
+        item_id: ID,
+    ) -> async_graphql::Result<Crowdfund> {
+        let (app, req, member_id) = (ctx.app()?, ctx.request()?, ctx.member_id()?);
+        anticheat::gate(
+            app,
+            Action::Spend,
+            subject(member_id, &req.device_id),
+            req.now,
+        )
+        .await?;
+        let pool = pools::start(
+            &app.db,
+            &app.settings,
+            member_id,
+            id_number(&item_id, "itemId")?,
+            req.now,
+        )
+        .await?;
+        Ok(Crowdfund(pool))
+    }
+
+    async fn contribute_crowdfund(
+        &self,
+        ctx: &Context<'_>,
+        crowdfund_id: ID,
+        points: i32,
+        idempotency_key: String,
+    ) -> async_graphql::Result<Crowdfund> {
+        let (app, req, member_id) = (ctx.app()?, ctx.request()?, ctx.member_id()?);
+        anticheat::gate(
+            app,
+            Action::Spend,
+            subject(member_id, &req.device_id),
+            req.now,
+        )
+        .await?;
+        let pool = pools::contribute(
+            &app.db,
+            &app.settings,
+            member_id,
+            id_number(&crowdfund_id, "crowdfundId")?,
+            i64::from(points),
+            &idempotency_key,
+            req.now,
+        )
+        .await?;
+        Ok(Crowdfund(pool))
+    }
+
+    async fn donate_points(
+        &self,
+        ctx: &Context<'_>,
+        project_id: ID,
+        points: i32,
+        idempotency_key: String,
+    ) -> async_graphql::Result<DonationProject> {
+        let (app, req, member_id) = (ctx.app()?, ctx.request()?, ctx.member_id()?);
+        anticheat::gate(
+            app,
+            Action::Spend,
+            subject(member_id, &req.device_id),
+            req.now,
+        )
+        .await?;
+        let project = donation::donate(
+            &app.db,
+            &app.settings,
+            member_id,
+            id_number(&project_id, "projectId")?,
+            i64::from(points),
+            &idempotency_key,
+            req.now,
+        )
+        .await?;
+        Ok(DonationProject(project))
+    }
+}

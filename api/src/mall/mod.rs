@@ -1,0 +1,18 @@
+//! The points mall: catalog and price campaigns, redemption (points, or points+cash through the
+//! deduction ladder), orders, coupons, crowdfunds and donations. It never oversells, overspends
+//! or loses a member's points: stock and points move by conditional updates in one transaction.
+
+mod admin_graphql;
+mod catalog;
+mod crowdfund;
+mod donation;
+mod graphql;
+mod redeem;
+pub mod rules;
+
+pub use admin_graphql::MallAdminMutation;
+pub use catalog::{ItemChange, upsert as upsert_item};
+pub use crowdfund::expire_due as expire_crowdfunds;
+pub use donation::upsert as upsert_donation_project;
+pub use graphql::{MallMutation, MallQuery};
+pub use redeem::cancel_unpaid as cancel_unpaid_orders;

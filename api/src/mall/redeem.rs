@@ -1,0 +1,619 @@
+//! Redemption: quotes, orders (points-only, or points+cash awaiting the merchant's payment),
+//! cancellation, shipping, payment confirmation and the unpaid-order job; coupons.
+
+use chrono::{DateTime, Duration, Utc};
+use entity::{coupon, mall_item, mall_order, member};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+};
+
+use super::catalog;
+use super::rules::{self, MallItemKind, OrderStatus, Quote};
+use crate::config::Settings;
+use crate::error::{AppError, AppResult};
+use crate::pagination::PageRequest;
+use crate::points::{self, Expiry, LedgerKind, Movement, rules::LotDraw};
+use crate::progress::{self, Event};
+
+pub struct RedeemRequest {
+    pub item_id: i64,
+    pub quantity: i64,
+    pub points_to_use: Option<i64>,
+    pub address_id: Option<String>,
+    pub idempotency_key: String,
+}
+
+fn check_quantity(quantity: i64) -> AppResult<()> {
+    if (1..=rules::MAX_QUANTITY).contains(&quantity) {
+        Ok(())
+    } else {
+        Err(AppError::validation(
+            "quantity",
+            format!("quantity must be 1 to {}", rules::MAX_QUANTITY),
+        ))
+    }
+}
+
+fn check_points_to_use(points_to_use: Option<i64>) -> AppResult<i64> {
+    match points_to_use {
+        Some(p) if p < 0 => Err(AppError::validation(
+            "pointsToUse",
+            "pointsToUse must not be negative",
+        )),
+        other => Ok(other.unwrap_or(0)),
+    }
+}
+
+/// Why this member cannot redeem this item now, as the error a redemption would give.
+async fn availability(
+    db: &impl ConnectionTrait,
+    item: &mall_item::Model,
+    member: &member::Model,
+    quantity: i64,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    if !catalog::on_sale(item, now) {
+        return Err(AppError::NotAvailable(
+            "this item is not on sale now".into(),
+        ));
+    }
+    if crate::member::tier_rank(db, member).await? < item.min_tier_rank {
+        return Err(AppError::NotAvailable(
+            "this item is for a higher tier".into(),
+        ));
+    }
+    if let Some(limit) = item.per_member_limit {
+        let bought: Vec<i64> = mall_order::Entity::find()
+            .select_only()
+            .column(mall_order::Column::Quantity)
+            .filter(mall_order::Column::MemberId.eq(member.id))
+            .filter(mall_order::Column::ItemId.eq(item.id))
+            .filter(mall_order::Column::Status.ne(OrderStatus::Cancelled.as_str()))
+            .into_tuple()
+            .all(db)
+            .await?;
+        if bought.iter().sum::<i64>() + quantity > i64::from(limit) {
+            return Err(AppError::LimitReached {
+                limit: i64::from(limit),
+                message: format!("at most {limit} of this item per member"),
+            });
+        }
+    }
+    if item.stock < quantity {
+        return Err(AppError::OutOfStock);
+    }
+    Ok(())
+}
+
+async fn price(
+    db: &impl ConnectionTrait,
+    settings: &Settings,
+    item: &mall_item::Model,
+    quantity: i64,
+    points_to_use: i64,
+    balance: i64,
+    now: DateTime<Utc>,
+) -> AppResult<Quote> {
+    let unit_points = rules::price_now(
+        item.points_price,
+        &catalog::running_multipliers(db, now).await?,
+    );
+    Ok(rules::quote(
+        unit_points,
+        item.cash_price_fen.unwrap_or(0),
+        quantity,
+        points_to_use,
+        &settings.mall.deduction_ladder,
+        settings.points.point_value_yuan,
+        balance,
+    ))
+}
+
+pub struct QuoteOutcome {
+    pub quote: Quote,
+    pub refusal: Option<String>,
+}
+
+/// `redeemQuote`: what a redemption would cost and whether it would go through; writes nothing.
+pub async fn quote(
+    db: &DatabaseConnection,
+    settings: &Settings,
+    member_id: i64,
+    item_id: i64,
+    quantity: i64,
+    points_to_use: Option<i64>,
+    now: DateTime<Utc>,
+) -> AppResult<QuoteOutcome> {
+    check_quantity(quantity)?;
+    let points_to_use = check_points_to_use(points_to_use)?;
+    let item = catalog::find(db, item_id)
+        .await?
+        .ok_or(AppError::NotFound("mall item"))?;
+    let member = member::Entity::find_by_id(member_id)
+        .one(db)
+        .await?
+        .ok_or(AppError::NotFound("member"))?;
+    let quote = price(
+        db,
+        settings,
+        &item,
+        quantity,
+        points_to_use,
+        member.points,
+        now,
+    )
+    .await?;
+    let refusal = match availability(db, &item, &member, quantity, now).await {
+        Err(AppError::Db(e)) => return Err(AppError::Db(e)),
+        Err(e) => Some(e.to_string()),
+        Ok(()) if quote.points_cost > member.points => Some(
+            AppError::InsufficientPoints {
+                needed: quote.points_cost,
+                available: member.points,
+            }
+            .to_string(),
+        ),
+        Ok(()) => None,
+    };
+    Ok(QuoteOutcome { quote, refusal })
+}
+
+fn draws_json(draws: &[LotDraw]) -> String {
+    let pairs: Vec<(i64, DateTime<Utc>)> = draws.iter().map(|d| (d.amount, d.expires_at)).collect();
+    serde_json::to_string(&pairs).unwrap_or_else(|_| "[]".into())
+}
+
+pub fn draws_from_json(json: &str) -> Vec<LotDraw> {
+    let pairs: Vec<(i64, DateTime<Utc>)> = serde_json::from_str(json).unwrap_or_default();
+    pairs
+        .into_iter()
+        .map(|(amount, expires_at)| LotDraw {
+            lot_id: 0,
+            amount,
+            expires_at,
+        })
+        .collect()
+}
+
+async fn replay(
+    db: &impl ConnectionTrait,
+    member_id: i64,
+    key: &str,
+    request_hash: &str,
+) -> AppResult<Option<mall_order::Model>> {
+    let Some(first) = mall_order::Entity::find()
+        .filter(mall_order::Column::MemberId.eq(member_id))
+        .filter(mall_order::Column::IdempotencyKey.eq(key))
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    if first.request_hash != request_hash {
+        return Err(AppError::Conflict(
+            "this idempotencyKey was already used for another redemption".into(),
+        ));
+    }
+    Ok(Some(first))
+}
+
+/// `redeem`: in one transaction, the item's window, the member's tier and per-member limit,
+/// a conditional stock decrement, the points debit and the order. Points-only orders are paid at
+/// once; points+cash orders wait for the merchant's payment, holding points and stock.
+pub async fn redeem(
+    db: &DatabaseConnection,
+    settings: &Settings,
+    member_id: i64,
+    r: RedeemRequest,
+    now: DateTime<Utc>,
+) -> AppResult<mall_order::Model> {
+    check_quantity(r.quantity)?;
+    let points_to_use = check_points_to_use(r.points_to_use)?;
+    let key = points::rules::scoped_key("redeem", &r.idempotency_key)?;
+    let request_hash = points::rules::fingerprint(&[
+        &r.item_id.to_string(),
+        &r.quantity.to_string(),
+        &points_to_use.to_string(),
+    ]);
+    if let Some(first) = replay(db, member_id, &key, &request_hash).await? {
+        return Ok(first);
+    }
+    let txn = db.begin().await?;
+    // The member's row first: one redemption at a time per member keeps the per-member limit
+    // exact, and the order's foreign key cannot deadlock with the debit (MySQL).
+    points::lock_members(&txn, &[member_id]).await?;
+    let member = member::Entity::find_by_id(member_id)
+        .one(&txn)
+        .await?
+        .ok_or(AppError::NotFound("member"))?;
+    let item = catalog::find(&txn, r.item_id)
+        .await?
+        .ok_or(AppError::NotFound("mall item"))?;
+    availability(&txn, &item, &member, r.quantity, now).await?;
+    let kind = MallItemKind::parse(&item.kind).unwrap_or(MallItemKind::Physical);
+    let quote = price(
+        &txn,
+        settings,
+        &item,
+        r.quantity,
+        points_to_use,
+        member.points,
+        now,
+    )
+    .await?;
+    let taken = mall_item::Entity::update_many()
+        .col_expr(
+            mall_item::Column::Stock,
+            Expr::col(mall_item::Column::Stock).sub(r.quantity),
+        )
+        .filter(mall_item::Column::Id.eq(item.id))
+        .filter(mall_item::Column::Stock.gte(r.quantity))
+        .exec(&txn)
+        .await?;
+    if taken.rows_affected != 1 {
+        return Err(AppError::OutOfStock);
+    }
+    let status = if quote.cash_due_fen > 0 {
+        OrderStatus::PendingPayment
+    } else {
+        OrderStatus::when_paid(kind)
+    };
+    let inserted = mall_order::ActiveModel {
+        member_id: Set(member_id),
+        item_id: Set(item.id),
+        quantity: Set(r.quantity),
+        points_cost: Set(quote.points_cost),
+        cash_due_fen: Set(quote.cash_due_fen),
+        status: Set(status.as_str().to_string()),
+        idempotency_key: Set(Some(key.clone())),
+        request_hash: Set(request_hash.clone()),
+        points_draws: Set("[]".into()),
+        tracking_no: Set(None),
+        transaction_id: Set(None),
+        crowdfund_id: Set(None),
+        address_id: Set(r.address_id.clone()),
+        pay_by: Set(
+            (status == OrderStatus::PendingPayment).then(|| now + settings.mall.payment_window)
+        ),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await;
+    let order = match inserted {
+        Ok(order) => order,
+        Err(e) if AppError::is_unique_violation(&e) => {
+            txn.rollback().await?;
+            return replay(db, member_id, &key, &request_hash)
+                .await?
+                .ok_or_else(|| AppError::internal("order vanished"));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let order = if quote.points_cost > 0 {
+        let spend = Movement::new(
+            member_id,
+            quote.points_cost,
+            LedgerKind::Spend,
+            "redeem",
+            now,
+        )
+        .source_id(order.id);
+        let (_, draws) = points::debit(&txn, &spend).await?;
+        let mut active: mall_order::ActiveModel = order.into();
+        active.points_draws = Set(draws_json(&draws));
+        active.update(&txn).await?
+    } else {
+        order
+    };
+    if status != OrderStatus::PendingPayment {
+        issue_coupons(&txn, &order, &item, now).await?;
+    }
+    progress::record(&txn, settings, member_id, &Event::Redeemed, now).await?;
+    txn.commit().await?;
+    Ok(order)
+}
+
+/// Coupons of a paid COUPON order, one per unit.
+async fn issue_coupons(
+    txn: &DatabaseTransaction,
+    order: &mall_order::Model,
+    item: &mall_item::Model,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    let (Some(value), Some(days)) = (item.coupon_value_fen, item.coupon_valid_days) else {
+        return Ok(());
+    };
+    for _ in 0..order.quantity {
+        coupon::ActiveModel {
+            member_id: Set(order.member_id),
+            order_id: Set(Some(order.id)),
+            name: Set(item.name.clone()),
+            value_fen: Set(value),
+            threshold_fen: Set(item.coupon_threshold_fen.unwrap_or(0)),
+            valid_from: Set(now),
+            valid_until: Set(now + Duration::days(i64::from(days))),
+            used_at: Set(None),
+            revoked_at: Set(None),
+            source: Set("mall".into()),
+            created_at: Set(now),
+            ..Default::default()
+        }
+        .insert(txn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Moves an order from one status to another only if it is still in `from`.
+async fn transition(
+    txn: &DatabaseTransaction,
+    order_id: i64,
+    from: &[OrderStatus],
+    to: OrderStatus,
+    now: DateTime<Utc>,
+) -> AppResult<bool> {
+    let moved = mall_order::Entity::update_many()
+        .col_expr(mall_order::Column::Status, Expr::value(to.as_str()))
+        .col_expr(mall_order::Column::UpdatedAt, Expr::value(now))
+        .filter(mall_order::Column::Id.eq(order_id))
+        .filter(mall_order::Column::Status.is_in(from.iter().map(|s| s.as_str())))
+        .exec(txn)
+        .await?;
+    Ok(moved.rows_affected == 1)
+}
+
+/// Cancels an order in the caller's transaction: points back (with their old expiry), stock
+/// back, unused coupons revoked. A coupon already used blocks it.
+async fn cancel_in(
+    txn: &DatabaseTransaction,
+    order: &mall_order::Model,
+    now: DateTime<Utc>,
+) -> AppResult<mall_order::Model> {
+    let used = coupon::Entity::find()
+        .filter(coupon::Column::OrderId.eq(order.id))
+        .filter(coupon::Column::UsedAt.is_not_null())
+        .one(txn)
+        .await?;
+    if used.is_some() {
+        return Err(AppError::NotAvailable(
+            "a coupon of this order was already used".into(),
+        ));
+    }
+    let from = [
+        OrderStatus::PendingPayment,
+        OrderStatus::Paid,
+        OrderStatus::Completed,
+    ];
+    if !transition(txn, order.id, &from, OrderStatus::Cancelled, now).await? {
+        return Err(AppError::NotAvailable(
+            "this order can no longer be cancelled".into(),
+        ));
+    }
+    points::lock_members(txn, &[order.member_id]).await?;
+    if order.points_cost > 0 {
+        let refund = Movement::new(
+            order.member_id,
+            order.points_cost,
+            LedgerKind::Refund,
+            "redeem",
+            now,
+        )
+        .source_id(order.id)
+        .idempotent(format!("cancel:order:{}", order.id), String::new());
+        points::credit(
+            txn,
+            &refund,
+            Expiry::Mirror(draws_from_json(&order.points_draws)),
+        )
+        .await?;
+    }
+    mall_item::Entity::update_many()
+        .col_expr(
+            mall_item::Column::Stock,
+            Expr::col(mall_item::Column::Stock).add(order.quantity),
+        )
+        .filter(mall_item::Column::Id.eq(order.item_id))
+        .exec(txn)
+        .await?;
+    coupon::Entity::update_many()
+        .col_expr(coupon::Column::RevokedAt, Expr::value(now))
+        .filter(coupon::Column::OrderId.eq(order.id))
+        .filter(coupon::Column::RevokedAt.is_null())
+        .exec(txn)
+        .await?;
+    mall_order::Entity::find_by_id(order.id)
+        .one(txn)
+        .await?
+        .ok_or(AppError::NotFound("order"))
+}
+
+/// `cancelOrder`: the member's own order, before it ships.
+pub async fn cancel(
+    db: &DatabaseConnection,
+    member_id: i64,
+    order_id: i64,
+    now: DateTime<Utc>,
+) -> AppResult<mall_order::Model> {
+    let txn = db.begin().await?;
+    let order = mall_order::Entity::find_by_id(order_id)
+        .one(&txn)
+        .await?
+        .filter(|o| o.member_id == member_id)
+        .ok_or(AppError::NotFound("order"))?;
+    if OrderStatus::parse(&order.status) == OrderStatus::Cancelled {
+        return Err(AppError::AlreadyDone(
+            "this order is already cancelled".into(),
+        ));
+    }
+    if order.crowdfund_id.is_some() {
+        return Err(AppError::NotAvailable(
+            "a crowdfunded order cannot be cancelled".into(),
+        ));
+    }
+    let cancelled = cancel_in(&txn, &order, now).await?;
+    txn.commit().await?;
+    Ok(cancelled)
+}
+
+/// Admin `shipOrder`: a paid physical order leaves with a tracking number.
+pub async fn ship(
+    db: &DatabaseConnection,
+    order_id: i64,
+    tracking_no: &str,
+    now: DateTime<Utc>,
+) -> AppResult<mall_order::Model> {
+    let tracking_no = tracking_no.trim();
+    if tracking_no.is_empty() || tracking_no.len() > 64 {
+        return Err(AppError::validation(
+            "trackingNo",
+            "trackingNo must be 1 to 64 characters",
+        ));
+    }
+    let txn = db.begin().await?;
+    let order = mall_order::Entity::find_by_id(order_id)
+        .one(&txn)
+        .await?
+        .ok_or(AppError::NotFound("order"))?;
+    if !transition(
+        &txn,
+        order.id,
+        &[OrderStatus::Paid],
+        OrderStatus::Shipped,
+        now,
+    )
+    .await?
+    {
+        return Err(AppError::NotAvailable(format!(
+            "an order that is {} cannot be shipped",
+            order.status
+        )));
+    }
+    mall_order::Entity::update_many()
+        .col_expr(mall_order::Column::TrackingNo, Expr::value(tracking_no))
+        .filter(mall_order::Column::Id.eq(order.id))
+        .exec(&txn)
+        .await?;
+    let shipped = mall_order::Entity::find_by_id(order.id)
+        .one(&txn)
+        .await?
+        .ok_or(AppError::NotFound("order"))?;
+    txn.commit().await?;
+    Ok(shipped)
+}
+
+/// Admin `confirmOrderPayment`: the merchant's payment system says the cash part was paid.
+/// Idempotent on the same transaction id; an order cancelled for non-payment is NOT_AVAILABLE.
+pub async fn confirm_payment(
+    db: &DatabaseConnection,
+    order_id: i64,
+    transaction_id: &str,
+    now: DateTime<Utc>,
+) -> AppResult<mall_order::Model> {
+    let transaction_id = transaction_id.trim();
+    if transaction_id.is_empty() || transaction_id.len() > 64 {
+        return Err(AppError::validation(
+            "transactionId",
+            "transactionId must be 1 to 64 characters",
+        ));
+    }
+    let txn = db.begin().await?;
+    let order = mall_order::Entity::find_by_id(order_id)
+        .one(&txn)
+        .await?
+        .ok_or(AppError::NotFound("order"))?;
+    if order.transaction_id.as_deref() == Some(transaction_id) {
+        return Ok(order);
+    }
+    let item = catalog::find(&txn, order.item_id)
+        .await?
+        .ok_or(AppError::NotFound("mall item"))?;
+    let paid =
+        OrderStatus::when_paid(MallItemKind::parse(&item.kind).unwrap_or(MallItemKind::Physical));
+    if !transition(&txn, order.id, &[OrderStatus::PendingPayment], paid, now).await? {
+        return Err(AppError::NotAvailable(format!(
+            "an order that is {} cannot be paid",
+            order.status
+        )));
+    }
+    mall_order::Entity::update_many()
+        .col_expr(
+            mall_order::Column::TransactionId,
+            Expr::value(transaction_id),
+        )
+        .filter(mall_order::Column::Id.eq(order.id))
+        .exec(&txn)
+        .await?;
+    issue_coupons(&txn, &order, &item, now).await?;
+    let order = mall_order::Entity::find_by_id(order.id)
+        .one(&txn)
+        .await?
+        .ok_or(AppError::NotFound("order"))?;
+    txn.commit().await?;
+    Ok(order)
+}
+
+/// Job CANCEL_UNPAID_ORDERS: points+cash orders past their payment window are cancelled and
+/// give back points and stock. One transaction per order.
+pub async fn cancel_unpaid(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<u64> {
+    let due = mall_order::Entity::find()
+        .filter(mall_order::Column::Status.eq(OrderStatus::PendingPayment.as_str()))
+        .filter(mall_order::Column::PayBy.lte(now))
+        .all(db)
+        .await?;
+    let mut cancelled = 0;
+    for order in due {
+        let txn = db.begin().await?;
+        match cancel_in(&txn, &order, now).await {
+            Ok(_) => {
+                txn.commit().await?;
+                cancelled += 1;
+            }
+            // Paid or cancelled meanwhile.
+            Err(AppError::NotAvailable(_)) => txn.rollback().await?,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(cancelled)
+}
+
+pub async fn orders_of(
+    db: &DatabaseConnection,
+    member_id: i64,
+    page: PageRequest,
+) -> AppResult<Vec<mall_order::Model>> {
+    let mut query = mall_order::Entity::find()
+        .filter(mall_order::Column::MemberId.eq(member_id))
+        .order_by_desc(mall_order::Column::Id)
+        .limit(page.limit + 1);
+    if let Some(after) = page.after_id {
+        query = query.filter(mall_order::Column::Id.lt(after));
+    }
+    Ok(query.all(db).await?)
+}
+
+pub async fn coupons_of(
+    db: &impl ConnectionTrait,
+    member_id: i64,
+) -> AppResult<Vec<coupon::Model>> {
+    Ok(coupon::Entity::find()
+        .filter(coupon::Column::MemberId.eq(member_id))
+        .filter(coupon::Column::RevokedAt.is_null())
+        .order_by_desc(coupon::Column::Id)
+        .all(db)
+        .await?)
+}
+
+pub async fn coupons_of_order(
+    db: &impl ConnectionTrait,
+    order_id: i64,
+) -> AppResult<Vec<coupon::Model>> {
+    Ok(coupon::Entity::find()
+        .filter(coupon::Column::OrderId.eq(order_id))
+        .filter(coupon::Column::RevokedAt.is_null())
+        .all(db)
+        .await?)
+}

@@ -1,0 +1,362 @@
+//! Pure rules of the points mall: campaign prices, the points+cash deduction ladder, quotes,
+//! order states and coupon states. Money is in fen (1/100 yuan) here, exact integers.
+
+use async_graphql::Enum;
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+
+pub const MAX_QUANTITY: i64 = 100;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum MallItemKind {
+    Physical,
+    Coupon,
+    Privilege,
+}
+
+impl MallItemKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MallItemKind::Physical => "PHYSICAL",
+            MallItemKind::Coupon => "COUPON",
+            MallItemKind::Privilege => "PRIVILEGE",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            MallItemKind::Physical,
+            MallItemKind::Coupon,
+            MallItemKind::Privilege,
+        ]
+        .into_iter()
+        .find(|k| k.as_str().eq_ignore_ascii_case(s.trim()))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum OrderStatus {
+    PendingPayment,
+    Paid,
+    Shipped,
+    Completed,
+    Cancelled,
+}
+
+impl OrderStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::PendingPayment => "PENDING_PAYMENT",
+            OrderStatus::Paid => "PAID",
+            OrderStatus::Shipped => "SHIPPED",
+            OrderStatus::Completed => "COMPLETED",
+            OrderStatus::Cancelled => "CANCELLED",
+        }
+    }
+
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "PENDING_PAYMENT" => OrderStatus::PendingPayment,
+            "SHIPPED" => OrderStatus::Shipped,
+            "COMPLETED" => OrderStatus::Completed,
+            "CANCELLED" => OrderStatus::Cancelled,
+            _ => OrderStatus::Paid,
+        }
+    }
+
+    /// Once paid: goods wait to be shipped; coupons and privileges are delivered at once.
+    pub fn when_paid(kind: MallItemKind) -> Self {
+        match kind {
+            MallItemKind::Physical => OrderStatus::Paid,
+            MallItemKind::Coupon | MallItemKind::Privilege => OrderStatus::Completed,
+        }
+    }
+
+    /// A member may cancel until the goods leave the warehouse.
+    pub fn cancellable(self) -> bool {
+        matches!(
+            self,
+            OrderStatus::PendingPayment | OrderStatus::Paid | OrderStatus::Completed
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum CouponStatus {
+    Available,
+    Used,
+    Expired,
+}
+
+pub fn coupon_status(
+    used_at: Option<DateTime<Utc>>,
+    valid_until: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> CouponStatus {
+    if used_at.is_some() {
+        CouponStatus::Used
+    } else if valid_until <= now {
+        CouponStatus::Expired
+    } else {
+        CouponStatus::Available
+    }
+}
+
+/// The points price now: the lowest multiplier of the campaigns running (they do not stack),
+/// rounded down, and never below one point for an item that costs points.
+pub fn price_now(points_price: i64, running_multipliers: &[Decimal]) -> i64 {
+    let Some(lowest) = running_multipliers.iter().min() else {
+        return points_price;
+    };
+    if points_price <= 0 {
+        return points_price.max(0);
+    }
+    (Decimal::from(points_price) * lowest)
+        .floor()
+        .to_i64()
+        .unwrap_or(points_price)
+        .max(1)
+}
+
+/// Deduction ladder: from each threshold (fen of the order's cash value), points may pay up to
+/// that share of it. Below the lowest threshold, none.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ladder(pub Vec<(i64, Decimal)>);
+
+impl Default for Ladder {
+    /// From 100 yuan up to 50 %, from 300 yuan up to 80 %.
+    fn default() -> Self {
+        Ladder(vec![
+            (10_000, Decimal::new(5, 1)),
+            (30_000, Decimal::new(8, 1)),
+        ])
+    }
+}
+
+impl Ladder {
+    pub fn share_for(&self, cash_fen: i64) -> Decimal {
+        self.0
+            .iter()
+            .filter(|(from, _)| cash_fen >= *from)
+            .map(|(_, share)| *share)
+            .max()
+            .unwrap_or(Decimal::ZERO)
+    }
+
+    /// `100:0.5,300:0.8` (yuan:share).
+    pub fn parse(spec: &str) -> Result<Self, String> {
+        let mut steps = Vec::new();
+        for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let (yuan, share) = item
+                .split_once(':')
+                .ok_or_else(|| format!("{item:?} is not yuan:share"))?;
+            let yuan: Decimal = yuan
+                .trim()
+                .parse()
+                .map_err(|_| format!("{yuan:?} is not an amount"))?;
+            let share: Decimal = share
+                .trim()
+                .parse()
+                .map_err(|_| format!("{share:?} is not a share"))?;
+            if yuan < Decimal::ZERO || share < Decimal::ZERO || share > Decimal::ONE {
+                return Err(format!(
+                    "{item:?}: the amount must be 0 or more and the share 0 to 1"
+                ));
+            }
+            steps.push(((yuan * Decimal::from(100)).to_i64().unwrap_or(0), share));
+        }
+        Ok(Ladder(steps))
+    }
+}
+
+/// What one order would cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quote {
+    /// Points price x quantity, plus the points put toward the cash price.
+    pub points_cost: i64,
+    pub cash_due_fen: i64,
+    /// Most points the ladder allows toward the cash price of this order.
+    pub max_deduction: i64,
+    /// Points actually put toward the cash price (the request, capped).
+    pub deduction: i64,
+}
+
+/// A quote: points put toward the cash price are capped by the ladder and by what the balance
+/// leaves after the points price. A point is worth `point_value_yuan`; the cash due is rounded
+/// down to the fen, so rounding never costs the member.
+pub fn quote(
+    unit_points: i64,
+    unit_cash_fen: i64,
+    quantity: i64,
+    points_to_use: i64,
+    ladder: &Ladder,
+    point_value_yuan: Decimal,
+    balance: i64,
+) -> Quote {
+    let cash_fen = unit_cash_fen * quantity;
+    let points_price = unit_points * quantity;
+    let fen_per_point = point_value_yuan * Decimal::from(100);
+    let max_deduction = if fen_per_point > Decimal::ZERO {
+        (Decimal::from(cash_fen) * ladder.share_for(cash_fen) / fen_per_point)
+            .floor()
+            .to_i64()
+            .unwrap_or(0)
+    } else {
+        0
+    };
+    let deduction = points_to_use
+        .clamp(0, max_deduction)
+        .min((balance - points_price).max(0));
+    let deducted_fen = Decimal::from(deduction) * fen_per_point;
+    let cash_due_fen = (Decimal::from(cash_fen) - deducted_fen)
+        .floor()
+        .to_i64()
+        .unwrap_or(cash_fen)
+        .max(0);
+    Quote {
+        points_cost: points_price + deduction,
+        cash_due_fen,
+        max_deduction,
+        deduction,
+    }
+}
+
+pub fn fen_to_yuan(fen: i64) -> Decimal {
+    Decimal::new(fen, 2)
+}
+
+/// Yuan to fen; `None` if the amount has more than two decimal places or is negative.
+pub fn yuan_to_fen(yuan: Decimal) -> Option<i64> {
+    let fen = yuan * Decimal::from(100);
+    (fen.fract().is_zero() && yuan >= Decimal::ZERO)
+        .then(|| fen.to_i64())
+        .flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::str::FromStr;
+
+    fn d(s: &str) -> Decimal {
+        Decimal::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn the_ladder_allows_half_from_100_yuan_and_80_percent_from_300() {
+        let ladder = Ladder::default();
+        let tenth = d("0.1");
+        assert_eq!(
+            quote(0, 20_000, 1, 0, &ladder, tenth, 99_999).max_deduction,
+            1000
+        );
+        assert_eq!(
+            quote(0, 30_000, 1, 0, &ladder, tenth, 99_999).max_deduction,
+            2400
+        );
+        assert_eq!(
+            quote(0, 5_000, 1, 0, &ladder, tenth, 99_999).max_deduction,
+            0
+        );
+        assert_eq!(
+            quote(0, 9_999, 1, 0, &ladder, tenth, 99_999).max_deduction,
+            0
+        );
+        assert_eq!(
+            quote(0, 10_000, 1, 0, &ladder, tenth, 99_999).max_deduction,
+            500
+        );
+    }
+
+    #[test]
+    fn points_toward_cash_are_capped_by_the_ladder_and_the_balance() {
+        let ladder = Ladder::default();
+        let tenth = d("0.1");
+        let q = quote(0, 20_000, 1, 500, &ladder, tenth, 99_999);
+        assert_eq!((q.points_cost, q.cash_due_fen), (500, 15_000));
+        let capped = quote(0, 20_000, 1, 5_000, &ladder, tenth, 99_999);
+        assert_eq!((capped.deduction, capped.cash_due_fen), (1000, 10_000));
+        let poor = quote(100, 20_000, 1, 1_000, &ladder, tenth, 400);
+        assert_eq!((poor.deduction, poor.points_cost), (300, 400));
+        assert_eq!(quote(0, 20_000, 1, -5, &ladder, tenth, 99_999).deduction, 0);
+    }
+
+    #[test]
+    fn odd_point_values_round_the_cash_due_down_to_the_fen() {
+        // 3 points at 0.015 yuan = 4.5 fen: the member pays 995 fen, not 996.
+        let q = quote(
+            0,
+            1_000,
+            1,
+            3,
+            &Ladder(vec![(0, Decimal::ONE)]),
+            d("0.015"),
+            100,
+        );
+        assert_eq!(q.cash_due_fen, 995);
+    }
+
+    #[test]
+    fn campaigns_lower_the_price_without_stacking_and_never_to_zero() {
+        assert_eq!(price_now(100, &[]), 100);
+        assert_eq!(price_now(100, &[d("0.7")]), 70);
+        assert_eq!(price_now(100, &[d("0.7"), d("0.9")]), 70);
+        assert_eq!(price_now(1, &[d("0.5")]), 1);
+        assert_eq!(price_now(0, &[d("0.5")]), 0);
+        assert_eq!(price_now(15, &[d("0.7")]), 10);
+    }
+
+    #[test]
+    fn orders_move_through_their_states() {
+        assert_eq!(
+            OrderStatus::when_paid(MallItemKind::Physical),
+            OrderStatus::Paid
+        );
+        assert_eq!(
+            OrderStatus::when_paid(MallItemKind::Coupon),
+            OrderStatus::Completed
+        );
+        assert!(OrderStatus::PendingPayment.cancellable());
+        assert!(!OrderStatus::Shipped.cancellable());
+        assert!(!OrderStatus::Cancelled.cancellable());
+    }
+
+    #[test]
+    fn coupons_are_available_until_used_or_expired() {
+        let now = DateTime::from_timestamp(1_900_000_000, 0).unwrap();
+        let later = now + chrono::Duration::days(1);
+        assert_eq!(coupon_status(None, later, now), CouponStatus::Available);
+        assert_eq!(coupon_status(Some(now), later, now), CouponStatus::Used);
+        assert_eq!(coupon_status(None, now, now), CouponStatus::Expired);
+    }
+
+    #[test]
+    fn the_ladder_setting_parses_yuan_and_shares() {
+        assert_eq!(Ladder::parse("100:0.5,300:0.8").unwrap(), Ladder::default());
+        assert!(Ladder::parse("100").is_err());
+        assert!(Ladder::parse("100:1.5").is_err());
+        assert_eq!(yuan_to_fen(d("128.50")), Some(12_850));
+        assert_eq!(yuan_to_fen(d("1.005")), None);
+        assert_eq!(yuan_to_fen(d("-1")), None);
+    }
+
+    proptest! {
+        /// Whatever is asked, the member never pays more than the cash price, the points never
+        /// exceed the ladder's share, and points and cash together cover the order.
+        #[test]
+        fn quotes_are_bounded_and_cover_the_price(
+            unit_cash in 0i64..100_000, quantity in 1i64..5, asked in -100i64..100_000, balance in 0i64..100_000
+        ) {
+            let ladder = Ladder::default();
+            let q = quote(0, unit_cash, quantity, asked, &ladder, d("0.1"), balance);
+            let cash = unit_cash * quantity;
+            prop_assert!(q.cash_due_fen <= cash);
+            prop_assert!(q.deduction <= q.max_deduction && q.deduction >= 0);
+            prop_assert!(q.deduction <= balance);
+            prop_assert!(Decimal::from(q.deduction * 10) <= Decimal::from(cash) * ladder.share_for(cash));
+            prop_assert_eq!(q.cash_due_fen + q.deduction * 10, cash);
+        }
+    }
+}
