@@ -7,6 +7,7 @@ use async_graphql::{EmptySubscription, MergedObject, Schema, SchemaBuilder};
 use crate::anticheat::{AnticheatAdminMutation, AnticheatAdminQuery, CaptchaMutation};
 use crate::audit::{AuditMutations, AuditQuery};
 use crate::auth::{AdminAuthMutation, AdminAuthQuery, MemberAuthMutation};
+use crate::blindbox::{BlindBoxAdminMutation, BlindBoxAdminQuery, BlindBoxMutation, BlindBoxQuery};
 use crate::checkin::{CheckInAdminMutation, CheckInAdminQuery, CheckInMutation, CheckInQuery};
 use crate::config::GraphqlLimits;
 use crate::jobs::JobsAdminMutation;
@@ -26,6 +27,7 @@ pub struct MemberQuery(
     CheckInQuery,
     TaskQuery,
     MallQuery,
+    BlindBoxQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -38,6 +40,7 @@ pub struct MemberMutation(
     CheckInMutation,
     TaskMutation,
     MallMutation,
+    BlindBoxMutation,
 );
 
 #[derive(MergedObject, Default)]
@@ -49,6 +52,7 @@ pub struct AdminQuery(
     AnticheatAdminQuery,
     MemberAdminQuery,
     CheckInAdminQuery,
+    BlindBoxAdminQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -62,6 +66,7 @@ pub struct AdminMutation(
     CheckInAdminMutation,
     TaskAdminMutation,
     MallAdminMutation,
+    BlindBoxAdminMutation,
 );
 
 pub type MemberSchema = Schema<MemberQuery, MemberMutation, EmptySubscription>;

@@ -3,6 +3,7 @@
 pub mod anticheat;
 pub mod audit;
 pub mod auth;
+pub mod blindbox;
 pub mod checkin;
 pub mod clock;
 pub mod config;

@@ -1,6 +1,7 @@
 //! `api` serves the loyalty backend. Other commands:
 //!   api print-schema            write api/schema/{member,admin}.graphql
 //!   api create-admin NAME ROLE  create an admin; the password is read from standard input
+//!   api verify-draw SEED MEMBER_ID NONCE POOL   recompute a blind-box draw (POOL: id:weight,...)
 
 use std::io::BufRead;
 use std::process::ExitCode;
@@ -13,8 +14,10 @@ use secrecy::SecretString;
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("print-schema") {
-        return print_schema();
+    match args.first().map(String::as_str) {
+        Some("print-schema") => return print_schema(),
+        Some("verify-draw") => return verify_draw(&args[1..]),
+        _ => {}
     }
     dotenvy::dotenv().ok();
     api::telemetry::init();
@@ -85,4 +88,36 @@ async fn create_admin_command(settings: Settings, args: &[String]) -> Result<(),
         .map_err(|e| e.to_string())?;
     println!("created admin {} ({})", admin.username, admin.role.as_str());
     Ok(())
+}
+
+/// Recomputes a draw from its revealed seed, the member id, the nonce and the pool the draw
+/// shows (`prizeId:weight,...`), and prints the prize id and the seed's commitment.
+fn verify_draw(args: &[String]) -> ExitCode {
+    let [seed, member, nonce, pool] = args else {
+        eprintln!("usage: api verify-draw SEED MEMBER_ID NONCE POOL   (POOL: prizeId:weight,...)");
+        return ExitCode::from(2);
+    };
+    let parsed: Option<Vec<(i64, u64)>> = pool
+        .split(',')
+        .map(|p| {
+            let (id, w) = p.split_once(':')?;
+            Some((id.trim().parse().ok()?, w.trim().parse().ok()?))
+        })
+        .collect();
+    let (Ok(member), Ok(nonce), Some(pool)) = (member.parse::<i64>(), nonce.parse::<i64>(), parsed)
+    else {
+        eprintln!("MEMBER_ID and NONCE are numbers; POOL is prizeId:weight,...");
+        return ExitCode::from(2);
+    };
+    match api::blindbox::rules::verify(seed, member, nonce, &pool) {
+        Some(prize) => {
+            println!("commitment {}", api::blindbox::rules::commitment(seed));
+            println!("prize {prize}");
+            ExitCode::SUCCESS
+        }
+        None => {
+            eprintln!("the pool has no weight");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -9,10 +9,10 @@ use sea_orm::{
 
 use crate::config::Settings;
 use crate::error::AppResult;
-use crate::mall;
 use crate::member::{self as members, rules::tier::Earning};
 use crate::points::{self, Expiry, LedgerKind, Movement};
 use crate::task::{self, TaskChange};
+use crate::{blindbox, mall};
 use rust_decimal::Decimal;
 
 /// Seeds only an empty database; says whether it did.
@@ -240,6 +240,36 @@ pub async fn seed_demo_data(
         };
         mall::upsert_item(&txn, item, now).await?;
     }
+    // A blind box that follows the 2023 SAMR guideline: odds disclosed, a pity guarantee,
+    // a daily limit, bought with points only.
+    let prize =
+        |name: &str, rarity: &str, kind: &str, weight: i64, stock: Option<i64>, payload: &str| {
+            blindbox::PrizeChange {
+                name: name.into(),
+                rarity: rarity.into(),
+                kind: kind.into(),
+                weight,
+                stock,
+                payload: payload.into(),
+            }
+        };
+    let demo_box = blindbox::BoxChange {
+        id: None,
+        name: "萌宠盲盒".into(),
+        description: "10抽内必得稀有及以上奖品".into(),
+        points_price: 50,
+        daily_limit: Some(20),
+        pity_threshold: Some(10),
+        prizes: vec![
+            prize("10积分", "COMMON", "POINTS", 600, None, "10"),
+            prize("30积分", "COMMON", "POINTS", 250, None, "30"),
+            prize("5元无门槛券", "RARE", "COUPON", 100, Some(200), "5.00"),
+            prize("200积分", "EPIC", "POINTS", 45, Some(50), "200"),
+            prize("婴儿湿巾 80抽", "LEGENDARY", "ITEM", 5, Some(5), "1"),
+        ],
+        active: true,
+    };
+    blindbox::upsert_in(&txn, demo_box, now).await?;
     mall::upsert_donation_project(
         &txn,
         None,

@@ -3,6 +3,11 @@
 
 pub mod admin_user;
 pub mod audit_log;
+pub mod blind_box;
+pub mod blind_box_draw;
+pub mod blind_box_pity;
+pub mod blind_box_prize;
+pub mod blind_box_seed;
 pub mod checkin;
 pub mod coupon;
 pub mod crowdfund;

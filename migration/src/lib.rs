@@ -9,6 +9,7 @@ mod m20261124_000002_points;
 mod m20261124_000003_member_center;
 mod m20261124_000004_checkin_tasks;
 mod m20261124_000005_mall;
+mod m20261124_000006_blindbox;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000003_member_center::Migration),
             Box::new(m20261124_000004_checkin_tasks::Migration),
             Box::new(m20261124_000005_mall::Migration),
+            Box::new(m20261124_000006_blindbox::Migration),
         ]
     }
 }

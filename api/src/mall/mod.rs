@@ -11,8 +11,9 @@ mod redeem;
 pub mod rules;
 
 pub use admin_graphql::MallAdminMutation;
+pub use catalog::find as find_item;
 pub use catalog::{ItemChange, upsert as upsert_item};
 pub use crowdfund::expire_due as expire_crowdfunds;
 pub use donation::upsert as upsert_donation_project;
 pub use graphql::{MallMutation, MallQuery};
-pub use redeem::cancel_unpaid as cancel_unpaid_orders;
+pub use redeem::{cancel_unpaid as cancel_unpaid_orders, grant_coupon, grant_item};

@@ -617,3 +617,70 @@ pub async fn coupons_of_order(
         .all(db)
         .await?)
 }
+
+/// A coupon given as a prize (blind boxes), valid `valid_days` from now.
+pub async fn grant_coupon(
+    txn: &DatabaseTransaction,
+    member_id: i64,
+    name: &str,
+    value_fen: i64,
+    valid_days: i64,
+    source: &str,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    coupon::ActiveModel {
+        member_id: Set(member_id),
+        order_id: Set(None),
+        name: Set(name.to_string()),
+        value_fen: Set(value_fen),
+        threshold_fen: Set(0),
+        valid_from: Set(now),
+        valid_until: Set(now + Duration::days(valid_days)),
+        used_at: Set(None),
+        revoked_at: Set(None),
+        source: Set(source.to_string()),
+        created_at: Set(now),
+        ..Default::default()
+    }
+    .insert(txn)
+    .await?;
+    Ok(())
+}
+
+/// A mall item given as a prize: a paid order at 0 points. The prize's own stock governs how
+/// many are given; the mall's stock is the operator's to align.
+pub async fn grant_item(
+    txn: &DatabaseTransaction,
+    member_id: i64,
+    item_id: i64,
+    source_key: &str,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    let item = catalog::find(txn, item_id)
+        .await?
+        .ok_or(AppError::NotFound("mall item"))?;
+    let status =
+        OrderStatus::when_paid(MallItemKind::parse(&item.kind).unwrap_or(MallItemKind::Physical));
+    mall_order::ActiveModel {
+        member_id: Set(member_id),
+        item_id: Set(item.id),
+        quantity: Set(1),
+        points_cost: Set(0),
+        cash_due_fen: Set(0),
+        status: Set(status.as_str().to_string()),
+        idempotency_key: Set(Some(source_key.to_string())),
+        request_hash: Set(String::new()),
+        points_draws: Set("[]".into()),
+        tracking_no: Set(None),
+        transaction_id: Set(None),
+        crowdfund_id: Set(None),
+        address_id: Set(None),
+        pay_by: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(txn)
+    .await?;
+    Ok(())
+}

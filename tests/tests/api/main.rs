@@ -3,6 +3,7 @@
 mod admin;
 mod anticheat;
 mod auth;
+mod blindbox;
 mod checkin_tasks;
 mod clock;
 mod http_protocol;

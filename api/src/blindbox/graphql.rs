@@ -1,0 +1,400 @@
+//! Blind-box resolvers: disclosed boxes, draws and their verification data; the operator's
+//! boxes, seed rotation and statistics.
+
+use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use entity::{blind_box, blind_box_draw, blind_box_prize};
+use sea_orm::EntityTrait;
+
+use super::rules::{self, PrizeKind, Rarity};
+use super::service::{self, BoxChange, DrawOutcome, PrizeChange, candidate};
+use crate::anticheat::{self, Action, Subject};
+use crate::auth::RoleGuard;
+use crate::auth::rules::{OPERATORS, READERS};
+use crate::context::ContextExt;
+use crate::error::AppError;
+use crate::member::MemberView;
+use crate::pagination::{PageInfo, finish_page, page_request};
+use crate::scalars::id_number;
+
+pub struct BlindBoxPrize {
+    prize: blind_box_prize::Model,
+    probability: f64,
+}
+
+#[Object]
+impl BlindBoxPrize {
+    async fn id(&self) -> ID {
+        ID(self.prize.id.to_string())
+    }
+    async fn name(&self) -> &str {
+        &self.prize.name
+    }
+    async fn rarity(&self) -> Rarity {
+        Rarity::parse(&self.prize.rarity).unwrap_or(Rarity::Common)
+    }
+    async fn kind(&self) -> PrizeKind {
+        PrizeKind::parse(&self.prize.kind).unwrap_or(PrizeKind::Points)
+    }
+    /// Disclosed probability of this prize on one draw right now (stock taken into account); all sum to 1.
+    async fn probability(&self) -> f64 {
+        self.probability
+    }
+    /// Remaining stock; null for unlimited.
+    async fn stock(&self) -> Option<i64> {
+        self.prize.stock
+    }
+}
+
+pub struct BlindBox(blind_box::Model);
+
+#[Object]
+impl BlindBox {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    async fn description(&self) -> &str {
+        &self.0.description
+    }
+    async fn points_price(&self) -> i64 {
+        self.0.points_price
+    }
+    /// Draws per member per business day; null for no cap.
+    async fn daily_limit(&self) -> Option<i32> {
+        self.0.daily_limit
+    }
+    /// A prize of rarity RARE or better is guaranteed within this many draws; null for none.
+    async fn pity_threshold(&self) -> Option<i32> {
+        self.0.pity_threshold
+    }
+    /// Draws since the member's last RARE-or-better prize.
+    async fn my_pity_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
+        Ok(service::pity_count(&ctx.app()?.db, ctx.member_id()?, self.0.id).await?)
+    }
+    async fn prizes(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<BlindBoxPrize>> {
+        let prizes = service::prizes(&ctx.app()?.db, self.0.id).await?;
+        let odds = rules::probabilities(&prizes.iter().map(candidate).collect::<Vec<_>>());
+        Ok(prizes
+            .into_iter()
+            .zip(odds)
+            .map(|(prize, probability)| BlindBoxPrize { prize, probability })
+            .collect())
+    }
+    /// SHA-256 of the current server seed, published before any draw uses it.
+    async fn seed_commitment(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        Ok(service::seed(&ctx.app()?.db, self.0.seed_id)
+            .await?
+            .commitment)
+    }
+    async fn active(&self) -> bool {
+        self.0.active
+    }
+}
+
+pub struct Draw(blind_box_draw::Model);
+
+#[Object]
+impl Draw {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn prize(&self, ctx: &Context<'_>) -> async_graphql::Result<BlindBoxPrize> {
+        let prize = entity::blind_box_prize::Entity::find_by_id(self.0.prize_id)
+            .one(&ctx.app()?.db)
+            .await
+            .map_err(AppError::from)?
+            .ok_or(AppError::NotFound("prize"))?;
+        // The odds this prize had in the pool it was drawn from.
+        let pool: Vec<(i64, u64)> = serde_json::from_str(&self.0.pool).unwrap_or_default();
+        let total: u64 = pool.iter().map(|(_, w)| w).sum();
+        let weight = pool
+            .iter()
+            .find(|(id, _)| *id == prize.id)
+            .map_or(0, |(_, w)| *w);
+        Ok(BlindBoxPrize {
+            probability: if total > 0 {
+                weight as f64 / total as f64
+            } else {
+                0.0
+            },
+            prize,
+        })
+    }
+    /// True when the pity rule, not chance, decided this prize.
+    async fn pity(&self) -> bool {
+        self.0.pity
+    }
+    /// Inputs to verify fairness once the seed is revealed.
+    async fn seed_commitment(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        Ok(service::seed(&ctx.app()?.db, self.0.seed_id)
+            .await?
+            .commitment)
+    }
+    async fn nonce(&self) -> i64 {
+        self.0.nonce
+    }
+    async fn revealed_seed(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
+        let seed = service::seed(&ctx.app()?.db, self.0.seed_id).await?;
+        Ok(seed.revealed_at.map(|_| seed.seed))
+    }
+    /// The pool the draw was taken from, as `prizeId:weight` in published order (for verifiers).
+    async fn pool(&self) -> String {
+        let pool: Vec<(i64, u64)> = serde_json::from_str(&self.0.pool).unwrap_or_default();
+        pool.iter()
+            .map(|(id, w)| format!("{id}:{w}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct DrawConnection {
+    nodes: Vec<Draw>,
+    page_info: PageInfo,
+}
+
+pub struct DrawResult(DrawOutcome);
+
+#[Object]
+impl DrawResult {
+    async fn draws(&self) -> Vec<Draw> {
+        self.0.draws.iter().cloned().map(Draw).collect()
+    }
+    async fn points_spent(&self) -> i64 {
+        self.0.points_spent
+    }
+    async fn member(&self) -> MemberView {
+        MemberView(self.0.member.clone())
+    }
+}
+
+#[derive(Default)]
+pub struct BlindBoxQuery;
+
+#[Object]
+impl BlindBoxQuery {
+    async fn blind_boxes(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<BlindBox>> {
+        use sea_orm::{ColumnTrait, QueryFilter, QueryOrder};
+        let boxes = blind_box::Entity::find()
+            .filter(blind_box::Column::Active.eq(true))
+            .order_by_asc(blind_box::Column::Id)
+            .all(&ctx.app()?.db)
+            .await
+            .map_err(AppError::from)?;
+        Ok(boxes.into_iter().map(BlindBox).collect())
+    }
+
+    async fn blind_box(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<Option<BlindBox>> {
+        Ok(service::find(&ctx.app()?.db, id_number(&id, "id")?)
+            .await?
+            .map(BlindBox))
+    }
+
+    async fn my_draws(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<DrawConnection> {
+        let page = page_request(first, after.as_deref())?;
+        let rows = service::draws_of(&ctx.app()?.db, ctx.member_id()?, page).await?;
+        let (rows, page_info) = finish_page(rows, page, |d| d.id);
+        Ok(DrawConnection {
+            nodes: rows.into_iter().map(Draw).collect(),
+            page_info,
+        })
+    }
+}
+
+#[derive(Default)]
+pub struct BlindBoxMutation;
+
+#[Object]
+impl BlindBoxMutation {
+    async fn draw_blind_box(
+        &self,
+        ctx: &Context<'_>,
+        box_id: ID,
+        #[graphql(default = 1)] count: i32,
+        idempotency_key: String,
+    ) -> async_graphql::Result<DrawResult> {
+        let (app, req, member_id) = (ctx.app()?, ctx.request()?, ctx.member_id()?);
+        let who = Subject {
+            member_id,
+            device_id: req.device_id.as_deref(),
+        };
+        anticheat::gate(app, Action::Draw, who, req.now).await?;
+        let outcome = service::draw(
+            &app.db,
+            &app.settings,
+            member_id,
+            id_number(&box_id, "boxId")?,
+            i64::from(count),
+            &idempotency_key,
+            req.now,
+        )
+        .await?;
+        Ok(DrawResult(outcome))
+    }
+}
+
+#[derive(InputObject)]
+pub struct BlindBoxPrizeInput {
+    name: String,
+    rarity: String,
+    kind: String,
+    weight: i64,
+    /// null for unlimited
+    stock: Option<i64>,
+    /// POINTS: amount; COUPON: value in yuan; ITEM: mall item id; HIDDEN_TASK: task code; TITLE: title code
+    payload: String,
+}
+
+#[derive(InputObject)]
+pub struct BlindBoxInput {
+    id: Option<ID>,
+    name: String,
+    description: String,
+    points_price: i64,
+    daily_limit: Option<i32>,
+    pity_threshold: Option<i32>,
+    prizes: Vec<BlindBoxPrizeInput>,
+    #[graphql(default = true)]
+    active: bool,
+}
+
+pub struct BlindBoxAdmin(blind_box::Model);
+
+#[Object]
+impl BlindBoxAdmin {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    async fn seed_commitment(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        Ok(service::seed(&ctx.app()?.db, self.0.seed_id)
+            .await?
+            .commitment)
+    }
+    /// Seeds revealed so far, newest first, so draws can be verified.
+    async fn revealed_seeds(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<String>> {
+        Ok(service::revealed_seeds(&ctx.app()?.db, self.0.id).await?)
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct PrizeStat {
+    prize_id: ID,
+    name: String,
+    configured_probability: f64,
+    observed_frequency: f64,
+    count: i64,
+}
+
+#[derive(SimpleObject)]
+pub struct BlindBoxStats {
+    box_id: ID,
+    draws: i64,
+    prizes: Vec<PrizeStat>,
+}
+
+#[derive(Default)]
+pub struct BlindBoxAdminQuery;
+
+#[Object]
+impl BlindBoxAdminQuery {
+    /// Configured against observed prize frequencies.
+    #[graphql(guard = "RoleGuard(READERS)")]
+    async fn blind_box_stats(
+        &self,
+        ctx: &Context<'_>,
+        box_id: ID,
+    ) -> async_graphql::Result<BlindBoxStats> {
+        let id = id_number(&box_id, "boxId")?;
+        let (draws, rows) = service::stats(&ctx.app()?.db, id).await?;
+        Ok(BlindBoxStats {
+            box_id,
+            draws,
+            prizes: rows
+                .into_iter()
+                .map(|(p, configured, count)| PrizeStat {
+                    prize_id: ID(p.id.to_string()),
+                    name: p.name,
+                    configured_probability: configured,
+                    observed_frequency: if draws > 0 {
+                        count as f64 / draws as f64
+                    } else {
+                        0.0
+                    },
+                    count,
+                })
+                .collect(),
+        })
+    }
+}
+
+#[derive(Default)]
+pub struct BlindBoxAdminMutation;
+
+#[Object]
+impl BlindBoxAdminMutation {
+    #[graphql(guard = "RoleGuard(OPERATORS)")]
+    async fn upsert_blind_box(
+        &self,
+        ctx: &Context<'_>,
+        input: BlindBoxInput,
+    ) -> async_graphql::Result<BlindBoxAdmin> {
+        let change = BoxChange {
+            id: input
+                .id
+                .as_ref()
+                .map(|id| id_number(id, "id"))
+                .transpose()?,
+            name: input.name,
+            description: input.description,
+            points_price: input.points_price,
+            daily_limit: input.daily_limit,
+            pity_threshold: input.pity_threshold,
+            prizes: input
+                .prizes
+                .into_iter()
+                .map(|p| PrizeChange {
+                    name: p.name,
+                    rarity: p.rarity,
+                    kind: p.kind,
+                    weight: p.weight,
+                    stock: p.stock,
+                    payload: p.payload,
+                })
+                .collect(),
+            active: input.active,
+        };
+        Ok(BlindBoxAdmin(
+            service::upsert(&ctx.app()?.db, change, ctx.now()?).await?,
+        ))
+    }
+
+    /// Reveal the current seed of a box and commit to a new one.
+    #[graphql(guard = "RoleGuard(OPERATORS)")]
+    async fn rotate_blind_box_seed(
+        &self,
+        ctx: &Context<'_>,
+        box_id: ID,
+    ) -> async_graphql::Result<BlindBoxAdmin> {
+        let rotated =
+            service::rotate_seed(&ctx.app()?.db, id_number(&box_id, "boxId")?, ctx.now()?).await?;
+        Ok(BlindBoxAdmin(rotated))
+    }
+}

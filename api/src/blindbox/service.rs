@@ -1,0 +1,664 @@
+//! Blind-box use cases: defining boxes, rotating seeds, drawing, and the operator's statistics.
+
+use chrono::{DateTime, Duration, NaiveTime, Utc};
+use entity::{blind_box, blind_box_draw, blind_box_pity, blind_box_prize, blind_box_seed, member};
+use rand::RngCore;
+use rust_decimal::Decimal;
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+};
+
+use super::rules::{self, Candidate, PrizeKind, Rarity};
+use crate::clock::business_date;
+use crate::config::Settings;
+use crate::error::{AppError, AppResult};
+use crate::pagination::PageRequest;
+use crate::points::{self, Expiry, LedgerKind, Movement};
+use crate::progress::{self, Event};
+use crate::{mall, task};
+
+pub const MAX_DRAWS_PER_REQUEST: i64 = 10;
+const COUPON_PRIZE_VALID_DAYS: i64 = 30;
+
+pub async fn find(db: &impl ConnectionTrait, id: i64) -> AppResult<Option<blind_box::Model>> {
+    Ok(blind_box::Entity::find_by_id(id).one(db).await?)
+}
+
+/// The prizes members can win now, in their published order.
+pub async fn prizes(
+    db: &impl ConnectionTrait,
+    box_id: i64,
+) -> AppResult<Vec<blind_box_prize::Model>> {
+    Ok(blind_box_prize::Entity::find()
+        .filter(blind_box_prize::Column::BoxId.eq(box_id))
+        .filter(blind_box_prize::Column::Retired.eq(false))
+        .order_by_asc(blind_box_prize::Column::Position)
+        .all(db)
+        .await?)
+}
+
+pub fn candidate(p: &blind_box_prize::Model) -> Candidate {
+    Candidate {
+        id: p.id,
+        weight: std::cmp::max(p.weight, 0) as u64,
+        stock: p.stock,
+        rarity: Rarity::parse(&p.rarity).unwrap_or(Rarity::Common),
+    }
+}
+
+pub async fn seed(db: &impl ConnectionTrait, seed_id: i64) -> AppResult<blind_box_seed::Model> {
+    blind_box_seed::Entity::find_by_id(seed_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::internal(format!("seed {seed_id} missing")))
+}
+
+pub async fn pity_count(db: &impl ConnectionTrait, member_id: i64, box_id: i64) -> AppResult<i64> {
+    Ok(blind_box_pity::Entity::find()
+        .filter(blind_box_pity::Column::MemberId.eq(member_id))
+        .filter(blind_box_pity::Column::BoxId.eq(box_id))
+        .one(db)
+        .await?
+        .map_or(0, |p| p.count))
+}
+
+async fn new_seed(
+    db: &impl ConnectionTrait,
+    box_id: i64,
+    now: DateTime<Utc>,
+) -> AppResult<blind_box_seed::Model> {
+    let seed = {
+        let mut bytes = [0u8; 32];
+        rand::rng().fill_bytes(&mut bytes);
+        hex::encode(bytes)
+    };
+    Ok(blind_box_seed::ActiveModel {
+        box_id: Set(box_id),
+        commitment: Set(rules::commitment(&seed)),
+        seed: Set(seed),
+        revealed_at: Set(None),
+        created_at: Set(now),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?)
+}
+
+pub struct PrizeChange {
+    pub name: String,
+    pub rarity: String,
+    pub kind: String,
+    pub weight: i64,
+    pub stock: Option<i64>,
+    pub payload: String,
+}
+
+pub struct BoxChange {
+    pub id: Option<i64>,
+    pub name: String,
+    pub description: String,
+    pub points_price: i64,
+    pub daily_limit: Option<i32>,
+    pub pity_threshold: Option<i32>,
+    pub prizes: Vec<PrizeChange>,
+    pub active: bool,
+}
+
+/// Checks a prize's payload resolves to something that can be given.
+async fn check_prize(db: &impl ConnectionTrait, p: &PrizeChange) -> AppResult<(Rarity, PrizeKind)> {
+    let bad = |m: &str| AppError::validation("prizes", format!("{}: {m}", p.name));
+    let rarity =
+        Rarity::parse(&p.rarity).ok_or_else(|| bad("rarity is COMMON, RARE, EPIC or LEGENDARY"))?;
+    let kind = PrizeKind::parse(&p.kind)
+        .ok_or_else(|| bad("kind is POINTS, COUPON, ITEM, HIDDEN_TASK or TITLE"))?;
+    if p.name.trim().is_empty() || p.name.chars().count() > 128 {
+        return Err(AppError::validation(
+            "prizes",
+            "every prize needs a name of 1 to 128 characters",
+        ));
+    }
+    if p.weight <= 0 {
+        return Err(bad("weight must be above 0"));
+    }
+    if p.stock.is_some_and(|s| s < 0) {
+        return Err(bad("stock must not be negative"));
+    }
+    let payload = p.payload.trim();
+    match kind {
+        PrizeKind::Points => {
+            if !payload
+                .parse::<i64>()
+                .is_ok_and(|n| (1..=1_000_000).contains(&n))
+            {
+                return Err(bad("a POINTS payload is an amount of 1 to 1,000,000"));
+            }
+        }
+        PrizeKind::Coupon => {
+            if payload
+                .parse::<Decimal>()
+                .ok()
+                .and_then(mall::rules::yuan_to_fen)
+                .is_none_or(|f| f <= 0)
+            {
+                return Err(bad("a COUPON payload is its value in yuan"));
+            }
+        }
+        PrizeKind::Item => {
+            let id: i64 = payload
+                .parse()
+                .map_err(|_| bad("an ITEM payload is a mall item id"))?;
+            mall::find_item(db, id)
+                .await?
+                .ok_or_else(|| bad("no mall item has that id"))?;
+        }
+        PrizeKind::HiddenTask => {
+            let hidden = entity::task::Entity::find()
+                .filter(entity::task::Column::Code.eq(payload))
+                .filter(entity::task::Column::Kind.eq("HIDDEN"))
+                .count(db)
+                .await?;
+            if hidden == 0 {
+                return Err(bad("a HIDDEN_TASK payload is the code of a HIDDEN task"));
+            }
+        }
+        PrizeKind::Title => return Err(bad("TITLE prizes arrive with the achievement wall")),
+    }
+    Ok((rarity, kind))
+}
+
+/// Creates or edits a box. A new box gets its first seed, committed at once. Editing replaces
+/// the prize list; old prizes are retired, so past draws still name what they gave.
+pub async fn upsert(
+    db: &DatabaseConnection,
+    c: BoxChange,
+    now: DateTime<Utc>,
+) -> AppResult<blind_box::Model> {
+    let txn = db.begin().await?;
+    let saved = upsert_in(&txn, c, now).await?;
+    txn.commit().await?;
+    Ok(saved)
+}
+
+/// `upsert` inside the caller's transaction (the demo seed's).
+pub async fn upsert_in(
+    txn: &DatabaseTransaction,
+    c: BoxChange,
+    now: DateTime<Utc>,
+) -> AppResult<blind_box::Model> {
+    let name = c.name.trim();
+    if name.is_empty() || name.chars().count() > 128 {
+        return Err(AppError::validation(
+            "name",
+            "name must be 1 to 128 characters",
+        ));
+    }
+    // Draws are bought with points, never cash.
+    if !(1..=1_000_000).contains(&c.points_price) {
+        return Err(AppError::validation(
+            "pointsPrice",
+            "pointsPrice must be 1 to 1,000,000 points",
+        ));
+    }
+    if c.daily_limit.is_some_and(|l| l < 1) {
+        return Err(AppError::validation(
+            "dailyLimit",
+            "dailyLimit must be at least 1",
+        ));
+    }
+    if c.pity_threshold.is_some_and(|t| t < 2) {
+        return Err(AppError::validation(
+            "pityThreshold",
+            "pityThreshold must be at least 2",
+        ));
+    }
+    if c.prizes.is_empty() || c.prizes.len() > 50 {
+        return Err(AppError::validation("prizes", "a box has 1 to 50 prizes"));
+    }
+    if !c.prizes.iter().any(|p| p.stock.is_none()) {
+        return Err(AppError::validation(
+            "prizes",
+            "at least one prize must never run out (no stock limit)",
+        ));
+    }
+    let mut checked = Vec::new();
+    for p in &c.prizes {
+        checked.push(check_prize(txn, p).await?);
+    }
+    let saved = match c.id {
+        Some(id) => {
+            let existing = find(txn, id)
+                .await?
+                .ok_or(AppError::NotFound("blind box"))?;
+            let mut active: blind_box::ActiveModel = existing.into();
+            active.name = Set(name.to_string());
+            active.description = Set(c.description.trim().to_string());
+            active.points_price = Set(c.points_price);
+            active.daily_limit = Set(c.daily_limit);
+            active.pity_threshold = Set(c.pity_threshold);
+            active.active = Set(c.active);
+            active.updated_at = Set(now);
+            let saved = active.update(txn).await?;
+            blind_box_prize::Entity::update_many()
+                .col_expr(blind_box_prize::Column::Retired, Expr::value(true))
+                .filter(blind_box_prize::Column::BoxId.eq(saved.id))
+                .exec(txn)
+                .await?;
+            saved
+        }
+        None => {
+            let created = blind_box::ActiveModel {
+                name: Set(name.to_string()),
+                description: Set(c.description.trim().to_string()),
+                points_price: Set(c.points_price),
+                daily_limit: Set(c.daily_limit),
+                pity_threshold: Set(c.pity_threshold),
+                active: Set(c.active),
+                seed_id: Set(0),
+                next_nonce: Set(0),
+                updated_at: Set(now),
+                ..Default::default()
+            }
+            .insert(txn)
+            .await?;
+            let seed = new_seed(txn, created.id, now).await?;
+            let mut active: blind_box::ActiveModel = created.into();
+            active.seed_id = Set(seed.id);
+            active.update(txn).await?
+        }
+    };
+    for (position, (p, (rarity, kind))) in c.prizes.iter().zip(checked).enumerate() {
+        blind_box_prize::ActiveModel {
+            box_id: Set(saved.id),
+            position: Set(position as i32),
+            name: Set(p.name.trim().to_string()),
+            rarity: Set(rarity.as_str().to_string()),
+            kind: Set(kind.as_str().to_string()),
+            weight: Set(p.weight),
+            stock: Set(p.stock),
+            payload: Set(p.payload.trim().to_string()),
+            retired: Set(false),
+            ..Default::default()
+        }
+        .insert(txn)
+        .await?;
+    }
+    Ok(saved)
+}
+
+/// Reveals the box's current seed (so every draw made with it can be verified) and commits to
+/// a new one.
+pub async fn rotate_seed(
+    db: &DatabaseConnection,
+    box_id: i64,
+    now: DateTime<Utc>,
+) -> AppResult<blind_box::Model> {
+    let txn = db.begin().await?;
+    // Locks the box, so no draw uses the old seed after it is revealed.
+    let locked = blind_box::Entity::update_many()
+        .col_expr(blind_box::Column::UpdatedAt, Expr::value(now))
+        .filter(blind_box::Column::Id.eq(box_id))
+        .exec(&txn)
+        .await?;
+    if locked.rows_affected != 1 {
+        return Err(AppError::NotFound("blind box"));
+    }
+    let current = find(&txn, box_id)
+        .await?
+        .ok_or(AppError::NotFound("blind box"))?;
+    blind_box_seed::Entity::update_many()
+        .col_expr(blind_box_seed::Column::RevealedAt, Expr::value(now))
+        .filter(blind_box_seed::Column::Id.eq(current.seed_id))
+        .exec(&txn)
+        .await?;
+    let next = new_seed(&txn, box_id, now).await?;
+    let mut active: blind_box::ActiveModel = current.into();
+    active.seed_id = Set(next.id);
+    let saved = active.update(&txn).await?;
+    txn.commit().await?;
+    Ok(saved)
+}
+
+pub async fn revealed_seeds(db: &impl ConnectionTrait, box_id: i64) -> AppResult<Vec<String>> {
+    Ok(blind_box_seed::Entity::find()
+        .filter(blind_box_seed::Column::BoxId.eq(box_id))
+        .filter(blind_box_seed::Column::RevealedAt.is_not_null())
+        .order_by_desc(blind_box_seed::Column::Id)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|s| s.seed)
+        .collect())
+}
+
+pub struct DrawOutcome {
+    pub draws: Vec<blind_box_draw::Model>,
+    pub points_spent: i64,
+    pub member: member::Model,
+}
+
+async fn batch(
+    db: &impl ConnectionTrait,
+    member_id: i64,
+    key: &str,
+) -> AppResult<Vec<blind_box_draw::Model>> {
+    Ok(blind_box_draw::Entity::find()
+        .filter(blind_box_draw::Column::MemberId.eq(member_id))
+        .filter(blind_box_draw::Column::BatchKey.eq(key))
+        .order_by_asc(blind_box_draw::Column::Id)
+        .all(db)
+        .await?)
+}
+
+async fn replay(
+    db: &DatabaseConnection,
+    member_id: i64,
+    key: &str,
+    request: &str,
+) -> AppResult<Option<DrawOutcome>> {
+    let Some(first) = points::find_by_key(db, member_id, key).await? else {
+        return Ok(None);
+    };
+    points::check_replay(&first, request)?;
+    let member = member::Entity::find_by_id(member_id)
+        .one(db)
+        .await?
+        .ok_or(AppError::NotFound("member"))?;
+    Ok(Some(DrawOutcome {
+        draws: batch(db, member_id, key).await?,
+        points_spent: -first.delta,
+        member,
+    }))
+}
+
+/// `drawBlindBox`: `count` draws (1 to 10), all or nothing, in one transaction: the daily limit,
+/// one debit for all of them, then for each a fair pick (pity when due), the prize's stock, the
+/// prize itself, the draw record and the pity counter. Idempotent on the key.
+pub async fn draw(
+    db: &DatabaseConnection,
+    settings: &Settings,
+    member_id: i64,
+    box_id: i64,
+    count: i64,
+    idempotency_key: &str,
+    now: DateTime<Utc>,
+) -> AppResult<DrawOutcome> {
+    if !(1..=MAX_DRAWS_PER_REQUEST).contains(&count) {
+        return Err(AppError::validation(
+            "count",
+            format!("count must be 1 to {MAX_DRAWS_PER_REQUEST}"),
+        ));
+    }
+    let key = points::rules::scoped_key("draw", idempotency_key)?;
+    let request = points::rules::fingerprint(&[&box_id.to_string(), &count.to_string()]);
+    if let Some(done) = replay(db, member_id, &key, &request).await? {
+        return Ok(done);
+    }
+    let txn = db.begin().await?;
+    points::lock_members(&txn, &[member_id]).await?;
+    let the_box = find(&txn, box_id)
+        .await?
+        .ok_or(AppError::NotFound("blind box"))?;
+    if !the_box.active {
+        return Err(AppError::NotAvailable("this blind box is closed".into()));
+    }
+    if let Some(limit) = the_box.daily_limit {
+        let today = business_date(now, settings.timezone);
+        let start = today
+            .and_time(NaiveTime::MIN)
+            .and_local_timezone(settings.timezone)
+            .single()
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or(now);
+        let drawn = blind_box_draw::Entity::find()
+            .filter(blind_box_draw::Column::MemberId.eq(member_id))
+            .filter(blind_box_draw::Column::BoxId.eq(box_id))
+            .filter(blind_box_draw::Column::CreatedAt.gte(start))
+            .filter(blind_box_draw::Column::CreatedAt.lt(start + Duration::days(1)))
+            .count(&txn)
+            .await? as i64;
+        if drawn + count > i64::from(limit) {
+            return Err(AppError::LimitReached {
+                limit: i64::from(limit),
+                message: format!(
+                    "at most {limit} draws of this box a day; {} left today",
+                    std::cmp::max(i64::from(limit) - drawn, 0)
+                ),
+            });
+        }
+    }
+    let price = the_box.points_price * count;
+    let spend = Movement::new(member_id, price, LedgerKind::Spend, "blindbox", now)
+        .source_id(box_id)
+        .idempotent(key.clone(), request.clone());
+    match points::debit(&txn, &spend).await {
+        Ok(_) => {}
+        Err(AppError::Db(e)) if AppError::is_unique_violation(&e) => {
+            txn.rollback().await?;
+            return replay(db, member_id, &key, &request)
+                .await?
+                .ok_or_else(|| AppError::internal("draw batch vanished"));
+        }
+        Err(e) => return Err(e),
+    }
+    // Taking the nonces locks the box: its draws (and their stock) go one transaction at a time.
+    blind_box::Entity::update_many()
+        .col_expr(
+            blind_box::Column::NextNonce,
+            Expr::col(blind_box::Column::NextNonce).add(count),
+        )
+        .filter(blind_box::Column::Id.eq(box_id))
+        .exec(&txn)
+        .await?;
+    let the_box = find(&txn, box_id)
+        .await?
+        .ok_or(AppError::NotFound("blind box"))?;
+    let first_nonce = the_box.next_nonce - count;
+    let seed = seed(&txn, the_box.seed_id).await?;
+    let mut prizes = prizes(&txn, box_id).await?;
+    let mut pity = pity_count(&txn, member_id, box_id).await?;
+    let threshold = the_box.pity_threshold.map(i64::from);
+    let mut draws = Vec::new();
+    for i in 0..count {
+        let nonce = first_nonce + i;
+        let candidates: Vec<Candidate> = prizes.iter().map(candidate).collect();
+        let (pool, by_pity) = rules::pool_for(&candidates, pity, threshold);
+        let won = rules::verify(&seed.seed, member_id, nonce, &pool).ok_or_else(|| {
+            AppError::NotAvailable("this blind box has nothing left to win".into())
+        })?;
+        let prize = prizes
+            .iter_mut()
+            .find(|p| p.id == won)
+            .ok_or_else(|| AppError::internal("picked prize vanished"))?;
+        if let Some(stock) = prize.stock {
+            let taken = blind_box_prize::Entity::update_many()
+                .col_expr(
+                    blind_box_prize::Column::Stock,
+                    Expr::col(blind_box_prize::Column::Stock).sub(1),
+                )
+                .filter(blind_box_prize::Column::Id.eq(prize.id))
+                .filter(blind_box_prize::Column::Stock.gte(1))
+                .exec(&txn)
+                .await?;
+            if taken.rows_affected != 1 {
+                return Err(AppError::internal(format!(
+                    "prize {} stock changed under the box lock",
+                    prize.id
+                )));
+            }
+            prize.stock = Some(stock - 1);
+        }
+        let prize = prize.clone();
+        grant(
+            &txn,
+            settings,
+            member_id,
+            &prize,
+            &format!("{key}:{i}"),
+            now,
+        )
+        .await?;
+        let pool_json =
+            serde_json::to_string(&pool).map_err(|e| AppError::internal(e.to_string()))?;
+        draws.push(
+            blind_box_draw::ActiveModel {
+                box_id: Set(box_id),
+                member_id: Set(member_id),
+                prize_id: Set(prize.id),
+                pity: Set(by_pity),
+                seed_id: Set(seed.id),
+                nonce: Set(nonce),
+                pool: Set(pool_json),
+                batch_key: Set(key.clone()),
+                created_at: Set(now),
+                ..Default::default()
+            }
+            .insert(&txn)
+            .await?,
+        );
+        pity = rules::pity_after(pity, Rarity::parse(&prize.rarity).unwrap_or(Rarity::Common));
+    }
+    save_pity(&txn, member_id, box_id, pity).await?;
+    progress::record(&txn, settings, member_id, &Event::Drew { count }, now).await?;
+    let member = member::Entity::find_by_id(member_id)
+        .one(&txn)
+        .await?
+        .ok_or(AppError::NotFound("member"))?;
+    txn.commit().await?;
+    Ok(DrawOutcome {
+        draws,
+        points_spent: price,
+        member,
+    })
+}
+
+async fn save_pity(
+    txn: &DatabaseTransaction,
+    member_id: i64,
+    box_id: i64,
+    count: i64,
+) -> AppResult<()> {
+    let updated = blind_box_pity::Entity::update_many()
+        .col_expr(blind_box_pity::Column::Count, Expr::value(count))
+        .filter(blind_box_pity::Column::MemberId.eq(member_id))
+        .filter(blind_box_pity::Column::BoxId.eq(box_id))
+        .exec(txn)
+        .await?;
+    if updated.rows_affected == 0 {
+        // The member row is locked, so no other draw of this member inserts it meanwhile.
+        blind_box_pity::ActiveModel {
+            member_id: Set(member_id),
+            box_id: Set(box_id),
+            count: Set(count),
+            ..Default::default()
+        }
+        .insert(txn)
+        .await?;
+    }
+    Ok(())
+}
+
+async fn grant(
+    txn: &DatabaseTransaction,
+    settings: &Settings,
+    member_id: i64,
+    prize: &blind_box_prize::Model,
+    key: &str,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    match PrizeKind::parse(&prize.kind) {
+        Some(PrizeKind::Points) => {
+            let amount: i64 = prize
+                .payload
+                .parse()
+                .map_err(|_| AppError::internal("bad POINTS payload"))?;
+            let win = Movement::new(member_id, amount, LedgerKind::Earn, "blindbox", now)
+                .source_id(prize.id)
+                .note(prize.name.clone());
+            points::credit(txn, &win, Expiry::After(settings.points.ttl)).await?;
+        }
+        Some(PrizeKind::Coupon) => {
+            let fen = prize
+                .payload
+                .parse::<Decimal>()
+                .ok()
+                .and_then(mall::rules::yuan_to_fen)
+                .ok_or_else(|| AppError::internal("bad COUPON payload"))?;
+            mall::grant_coupon(
+                txn,
+                member_id,
+                &prize.name,
+                fen,
+                COUPON_PRIZE_VALID_DAYS,
+                "blindbox",
+                now,
+            )
+            .await?;
+        }
+        Some(PrizeKind::Item) => {
+            let item_id: i64 = prize
+                .payload
+                .parse()
+                .map_err(|_| AppError::internal("bad ITEM payload"))?;
+            mall::grant_item(txn, member_id, item_id, key, now).await?;
+        }
+        Some(PrizeKind::HiddenTask) => {
+            task::unlock_hidden(txn, member_id, &prize.payload, now).await?
+        }
+        Some(PrizeKind::Title) | None => {
+            return Err(AppError::internal(format!(
+                "prize {} cannot be given",
+                prize.id
+            )));
+        }
+    }
+    Ok(())
+}
+
+pub async fn draws_of(
+    db: &DatabaseConnection,
+    member_id: i64,
+    page: PageRequest,
+) -> AppResult<Vec<blind_box_draw::Model>> {
+    let mut query = blind_box_draw::Entity::find()
+        .filter(blind_box_draw::Column::MemberId.eq(member_id))
+        .order_by_desc(blind_box_draw::Column::Id)
+        .limit(page.limit + 1);
+    if let Some(after) = page.after_id {
+        query = query.filter(blind_box_draw::Column::Id.lt(after));
+    }
+    Ok(query.all(db).await?)
+}
+
+/// How often each prize has come up, beside its configured probability.
+pub async fn stats(
+    db: &impl ConnectionTrait,
+    box_id: i64,
+) -> AppResult<(i64, Vec<(blind_box_prize::Model, f64, i64)>)> {
+    find(db, box_id)
+        .await?
+        .ok_or(AppError::NotFound("blind box"))?;
+    let won: Vec<i64> = blind_box_draw::Entity::find()
+        .select_only()
+        .column(blind_box_draw::Column::PrizeId)
+        .filter(blind_box_draw::Column::BoxId.eq(box_id))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let current = prizes(db, box_id).await?;
+    let total_weight: i64 = current.iter().map(|p| p.weight).sum();
+    let rows = current
+        .into_iter()
+        .map(|p| {
+            let configured = if total_weight > 0 {
+                p.weight as f64 / total_weight as f64
+            } else {
+                0.0
+            };
+            let count = won.iter().filter(|id| **id == p.id).count() as i64;
+            (p, configured, count)
+        })
+        .collect();
+    Ok((won.len() as i64, rows))
+}
