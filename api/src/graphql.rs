@@ -4,6 +4,7 @@
 
 use async_graphql::{EmptySubscription, MergedObject, Schema, SchemaBuilder};
 
+use crate::achievement::{AchievementAdminMutation, AchievementMutation, AchievementQuery};
 use crate::anticheat::{AnticheatAdminMutation, AnticheatAdminQuery, CaptchaMutation};
 use crate::audit::{AuditMutations, AuditQuery};
 use crate::auth::{AdminAuthMutation, AdminAuthQuery, MemberAuthMutation};
@@ -28,6 +29,7 @@ pub struct MemberQuery(
     TaskQuery,
     MallQuery,
     BlindBoxQuery,
+    AchievementQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -41,6 +43,7 @@ pub struct MemberMutation(
     TaskMutation,
     MallMutation,
     BlindBoxMutation,
+    AchievementMutation,
 );
 
 #[derive(MergedObject, Default)]
@@ -67,6 +70,7 @@ pub struct AdminMutation(
     TaskAdminMutation,
     MallAdminMutation,
     BlindBoxAdminMutation,
+    AchievementAdminMutation,
 );
 
 pub type MemberSchema = Schema<MemberQuery, MemberMutation, EmptySubscription>;

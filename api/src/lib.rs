@@ -1,5 +1,6 @@
 //! The loyalty backend: a library that `main.rs` and the black-box tests both start.
 
+pub mod achievement;
 pub mod anticheat;
 pub mod audit;
 pub mod auth;

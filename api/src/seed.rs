@@ -12,7 +12,7 @@ use crate::error::AppResult;
 use crate::member::{self as members, rules::tier::Earning};
 use crate::points::{self, Expiry, LedgerKind, Movement};
 use crate::task::{self, TaskChange};
-use crate::{blindbox, mall};
+use crate::{achievement, blindbox, mall};
 use rust_decimal::Decimal;
 
 /// Seeds only an empty database; says whether it did.
@@ -270,6 +270,79 @@ pub async fn seed_demo_data(
         active: true,
     };
     blindbox::upsert_in(&txn, demo_box, now).await?;
+    // The classic wall badges; titles for the rarer ones.
+    let demo_achievements = [
+        (
+            "streak_7",
+            "连续签到7天",
+            "checkin",
+            "checkin.streak",
+            7,
+            20,
+            None,
+        ),
+        (
+            "streak_30",
+            "连续签到30天",
+            "checkin",
+            "checkin.streak",
+            30,
+            100,
+            Some(("persistent", "坚持之星")),
+        ),
+        (
+            "first_purchase",
+            "首次购物",
+            "shopping",
+            "purchase.count",
+            1,
+            10,
+            None,
+        ),
+        (
+            "first_redemption",
+            "首次兑换",
+            "mall",
+            "mall.redemptions",
+            1,
+            10,
+            None,
+        ),
+        (
+            "draws_100",
+            "抽盲盒100次",
+            "blindbox",
+            "blindbox.draws",
+            100,
+            50,
+            Some(("collector", "盲盒收藏家")),
+        ),
+        (
+            "invite_10",
+            "邀请10位好友",
+            "social",
+            "invite.count",
+            10,
+            200,
+            Some(("ambassador", "推广大使")),
+        ),
+    ];
+    for (code, name, category, metric, threshold, reward, title) in demo_achievements {
+        let change = achievement::AchievementChange {
+            code: code.into(),
+            name: name.into(),
+            description: name.into(),
+            category: category.into(),
+            icon_url: None,
+            metric: metric.into(),
+            threshold,
+            reward_points: reward,
+            title_code: title.map(|t: (&str, &str)| t.0.to_string()),
+            title_name: title.map(|t| t.1.to_string()),
+            hidden: false,
+        };
+        achievement::upsert(&txn, change, now).await?;
+    }
     mall::upsert_donation_project(
         &txn,
         None,
@@ -308,6 +381,8 @@ fn demo_member(
         blacklisted_at: Set(None),
         blacklist_reason: Set(None),
         blacklisted_by: Set(None),
+        active_title_code: Set(None),
+        showcase: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
         ..Default::default()

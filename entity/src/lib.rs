@@ -1,6 +1,7 @@
 //! SeaORM entities, one file per table. These are storage shapes, not API types:
 //! each module maps them to its own GraphQL types.
 
+pub mod achievement;
 pub mod admin_user;
 pub mod audit_log;
 pub mod blind_box;
@@ -19,7 +20,9 @@ pub mod job_lease;
 pub mod mall_item;
 pub mod mall_order;
 pub mod member;
+pub mod member_achievement;
 pub mod member_metric;
+pub mod member_title;
 pub mod points_ledger;
 pub mod points_lot;
 pub mod price_campaign;

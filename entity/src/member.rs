@@ -33,6 +33,11 @@ pub struct Model {
     pub tier_valid_until: Option<DateTimeUtc>,
     pub last_purchase_at: Option<DateTimeUtc>,
     pub rfm_segment: Option<String>,
+    /// The earned title worn on the profile.
+    pub active_title_code: Option<String>,
+    /// JSON array of up to 6 achievement codes, in order.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub showcase: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

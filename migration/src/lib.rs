@@ -10,6 +10,7 @@ mod m20261124_000003_member_center;
 mod m20261124_000004_checkin_tasks;
 mod m20261124_000005_mall;
 mod m20261124_000006_blindbox;
+mod m20261124_000007_achievements;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000004_checkin_tasks::Migration),
             Box::new(m20261124_000005_mall::Migration),
             Box::new(m20261124_000006_blindbox::Migration),
+            Box::new(m20261124_000007_achievements::Migration),
         ]
     }
 }

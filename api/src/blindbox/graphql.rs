@@ -172,6 +172,12 @@ impl DrawResult {
     async fn member(&self) -> MemberView {
         MemberView(self.0.member.clone())
     }
+    async fn unlocked(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<crate::achievement::Achievement>> {
+        Ok(crate::achievement::unlocked_achievements(ctx.app()?, &self.0.unlocked).await?)
+    }
 }
 
 #[derive(Default)]

@@ -336,6 +336,7 @@ pub struct DrawOutcome {
     pub draws: Vec<blind_box_draw::Model>,
     pub points_spent: i64,
     pub member: member::Model,
+    pub unlocked: Vec<progress::Unlocked>,
 }
 
 async fn batch(
@@ -369,6 +370,7 @@ async fn replay(
         draws: batch(db, member_id, key).await?,
         points_spent: -first.delta,
         member,
+        unlocked: Vec::new(),
     }))
 }
 
@@ -520,7 +522,7 @@ pub async fn draw(
         pity = rules::pity_after(pity, Rarity::parse(&prize.rarity).unwrap_or(Rarity::Common));
     }
     save_pity(&txn, member_id, box_id, pity).await?;
-    progress::record(&txn, settings, member_id, &Event::Drew { count }, now).await?;
+    let unlocked = progress::record(&txn, settings, member_id, &Event::Drew { count }, now).await?;
     let member = member::Entity::find_by_id(member_id)
         .one(&txn)
         .await?
@@ -530,6 +532,7 @@ pub async fn draw(
         draws,
         points_spent: price,
         member,
+        unlocked,
     })
 }
 

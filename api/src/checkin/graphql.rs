@@ -32,6 +32,13 @@ impl CheckInResult {
     async fn member(&self) -> MemberView {
         MemberView(self.0.member.clone())
     }
+    /// Achievements unlocked by this action.
+    async fn unlocked(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<crate::achievement::Achievement>> {
+        Ok(crate::achievement::unlocked_achievements(ctx.app()?, &self.0.unlocked).await?)
+    }
 }
 
 #[derive(SimpleObject)]

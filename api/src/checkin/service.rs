@@ -12,7 +12,7 @@ use crate::clock::business_date;
 use crate::config::Settings;
 use crate::error::{AppError, AppResult};
 use crate::points::{self, Expiry, LedgerKind, Movement};
-use crate::progress::{self, Event};
+use crate::progress::{self, Event, Unlocked};
 use crate::shop_settings;
 
 const RULES_KEY: &str = "checkin_rules";
@@ -41,6 +41,8 @@ pub struct CheckInOutcome {
     pub streak: i64,
     pub bonus: i64,
     pub member: member::Model,
+    /// What this check-in unlocked (achievements).
+    pub unlocked: Vec<Unlocked>,
 }
 
 async fn checked_days(
@@ -88,6 +90,7 @@ async fn replay(db: &impl ConnectionTrait, row: checkin::Model) -> AppResult<Che
         streak: i64::from(row.streak),
         bonus: row.streak_bonus,
         member,
+        unlocked: Vec::new(),
     })
 }
 
@@ -153,7 +156,8 @@ pub async fn check_in(
             None => Err(AppError::AlreadyDone("already checked in today".into())),
         };
     }
-    credit_and_record(&txn, settings, member_id, today, awarded, streak, now).await?;
+    let unlocked =
+        credit_and_record(&txn, settings, member_id, today, awarded, streak, now).await?;
     let member = member::Entity::find_by_id(member_id)
         .one(&txn)
         .await?
@@ -165,6 +169,7 @@ pub async fn check_in(
         streak,
         bonus,
         member,
+        unlocked,
     })
 }
 
@@ -176,18 +181,19 @@ async fn credit_and_record(
     points: i64,
     streak: i64,
     now: DateTime<Utc>,
-) -> AppResult<()> {
+) -> AppResult<Vec<Unlocked>> {
     let earn = Movement::new(member_id, points, LedgerKind::Earn, "checkin", now)
         .source_id(day)
         .idempotent(format!("checkin:{day}"), String::new());
     points::credit(txn, &earn, Expiry::After(settings.points.ttl)).await?;
-    progress::record(txn, settings, member_id, &Event::CheckedIn { streak }, now).await?;
+    let mut unlocked =
+        progress::record(txn, settings, member_id, &Event::CheckedIn { streak }, now).await?;
     let earned = Event::PointsEarned {
         amount: points,
         interaction: true,
     };
-    progress::record(txn, settings, member_id, &earned, now).await?;
-    Ok(())
+    unlocked.extend(progress::record(txn, settings, member_id, &earned, now).await?);
+    Ok(unlocked)
 }
 
 /// A missed day of this month, before today, for `makeUpCost` points: it earns the base points
@@ -275,7 +281,7 @@ pub async fn make_up(
         points::debit(&txn, &cost).await?;
     }
     let streak = rules::current_streak(&days, today);
-    credit_and_record(
+    let unlocked = credit_and_record(
         &txn,
         settings,
         member_id,
@@ -296,6 +302,7 @@ pub async fn make_up(
         streak,
         bonus: 0,
         member,
+        unlocked,
     })
 }
 

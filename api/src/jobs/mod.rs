@@ -12,7 +12,7 @@ use crate::auth::rules::OPERATORS;
 use crate::context::ContextExt;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
-use crate::{mall, member, points};
+use crate::{achievement, mall, member, points};
 
 /// A job still running after this long is presumed dead and its lock expires.
 const LOCK_TTL_MINUTES: i64 = 30;
@@ -31,6 +31,8 @@ pub enum JobName {
     CancelUnpaidOrders,
     /// Close crowdfunds past their deadline and refund every contribution.
     ExpireCrowdfunds,
+    /// Unlock achievements members already meet (after a new one is defined).
+    BackfillAchievements,
 }
 
 impl JobName {
@@ -41,6 +43,7 @@ impl JobName {
         JobName::RefreshRfm,
         JobName::CancelUnpaidOrders,
         JobName::ExpireCrowdfunds,
+        JobName::BackfillAchievements,
     ];
 
     fn key(self) -> &'static str {
@@ -51,6 +54,7 @@ impl JobName {
             JobName::RefreshRfm => "refresh_rfm",
             JobName::CancelUnpaidOrders => "cancel_unpaid_orders",
             JobName::ExpireCrowdfunds => "expire_crowdfunds",
+            JobName::BackfillAchievements => "backfill_achievements",
         }
     }
 }
@@ -91,6 +95,7 @@ pub async fn run(app: &AppState, name: JobName, now: DateTime<Utc>) -> AppResult
         JobName::RefreshRfm => member::refresh_rfm(&app.db, now).await,
         JobName::CancelUnpaidOrders => mall::cancel_unpaid_orders(&app.db, now).await,
         JobName::ExpireCrowdfunds => mall::expire_crowdfunds(&app.db, now).await,
+        JobName::BackfillAchievements => achievement::backfill(&app.db, &app.settings, now).await,
     };
     if let Err(e) = lock::release(app, name.key(), &holder).await {
         tracing::warn!(error = %e, job = name.key(), "releasing the job lock failed; it expires on its own");

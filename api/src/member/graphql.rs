@@ -97,6 +97,17 @@ impl MemberView {
             .map(TierView))
     }
 
+    async fn active_title(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<crate::achievement::Title>> {
+        let Some(code) = &self.0.active_title_code else {
+            return Ok(None);
+        };
+        let title = crate::achievement::title_of(&ctx.app()?.db, self.0.id, code).await?;
+        Ok(title.map(|t| crate::achievement::Title::new(t.code, t.name)))
+    }
+
     async fn check_in_streak(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
         let app = ctx.app()?;
         let today = crate::clock::business_date(ctx.now()?, app.settings.timezone);

@@ -71,6 +71,8 @@ pub async fn upsert_on_login(
             blacklisted_at: Set(None),
             blacklist_reason: Set(None),
             blacklisted_by: Set(None),
+            active_title_code: Set(None),
+            showcase: Set(None),
             created_at: Set(now),
             updated_at: Set(now),
             ..Default::default()

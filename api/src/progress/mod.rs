@@ -57,6 +57,7 @@ fn handlers() -> Vec<&'static dyn ProgressHandler> {
     vec![
         &crate::member::GROWTH_FROM_INTERACTION,
         &crate::task::TASK_PROGRESS,
+        &crate::achievement::ACHIEVEMENTS,
     ]
 }
 
@@ -94,6 +95,19 @@ pub async fn record(
         unlocked.extend(handler.on_progress(txn, &progress).await?);
     }
     Ok(unlocked)
+}
+
+/// Adds to one counter without asking the handlers (for counters the handlers keep themselves,
+/// such as the number of achievements unlocked).
+pub async fn add(
+    txn: &DatabaseTransaction,
+    member_id: i64,
+    metric: &str,
+    period: &str,
+    amount: i64,
+    now: DateTime<Utc>,
+) -> AppResult<i64> {
+    apply(txn, member_id, metric, period, Update::Add(amount), now).await
 }
 
 /// The member's value of a metric in a period (0 when never moved).

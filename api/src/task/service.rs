@@ -427,6 +427,7 @@ pub struct ClaimOutcome {
     pub task: task::Model,
     pub points: i64,
     pub member: member::Model,
+    pub unlocked: Vec<Unlocked>,
 }
 
 /// `claimTask`: pays a completed task once per period.
@@ -467,6 +468,7 @@ pub async fn claim(
     if claimed.rows_affected != 1 {
         return Err(AppError::AlreadyDone("this task is already claimed".into()));
     }
+    let mut unlocked = Vec::new();
     if t.reward_points > 0 {
         let reward = Movement::new(member_id, t.reward_points, LedgerKind::Earn, "task", now)
             .source_id(&t.code)
@@ -476,9 +478,9 @@ pub async fn claim(
             amount: t.reward_points,
             interaction: true,
         };
-        progress::record(&txn, settings, member_id, &earned, now).await?;
+        unlocked.extend(progress::record(&txn, settings, member_id, &earned, now).await?);
     }
-    progress::record(&txn, settings, member_id, &Event::TaskClaimed, now).await?;
+    unlocked.extend(progress::record(&txn, settings, member_id, &Event::TaskClaimed, now).await?);
     let member = member::Entity::find_by_id(member_id)
         .one(&txn)
         .await?
@@ -488,6 +490,7 @@ pub async fn claim(
         points: t.reward_points,
         task: t,
         member,
+        unlocked,
     })
 }
 

@@ -1,5 +1,6 @@
 //! Black-box tests of the API over HTTP. One binary, so the slow link happens once.
 
+mod achievements;
 mod admin;
 mod anticheat;
 mod auth;

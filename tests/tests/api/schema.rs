@@ -21,32 +21,10 @@ fn the_committed_schema_files_match_the_served_schemas() {
     }
 }
 
-/// Contract items that no issue has built yet. Each issue that builds some removes them here;
-/// the list is empty when the contract is met.
-const MEMBER_NOT_BUILT: &[&str] = &[
-    // issue 8, achievement wall
-    "CheckInResult.unlocked",
-    "TaskClaim.unlocked",
-    "DrawResult.unlocked",
-    "Achievement",
-    "AchievementProgress",
-    "AchievementWall",
-    "Leaderboard",
-    "LeaderboardEntry",
-    "LeaderboardKind",
-    "Title",
-    "Member.activeTitle",
-    "Mutation.setShowcase",
-    "Mutation.equipTitle",
-    "Query.achievementWall",
-    "Query.leaderboard",
-];
-const ADMIN_NOT_BUILT: &[&str] = &[
-    // issue 8, achievement wall
-    "AchievementAdmin",
-    "AchievementInput",
-    "Mutation.upsertAchievement",
-];
+/// Contract items not built yet: empty, the contract is met. A new contract item that is not
+/// built yet goes here, named by coordinate, until it is.
+const MEMBER_NOT_BUILT: &[&str] = &[];
+const ADMIN_NOT_BUILT: &[&str] = &[];
 
 fn check_against_contract(file: &str, served: &str, not_built: &[&str]) {
     let path = repo_root().join("../shared/contract").join(file);

@@ -1,0 +1,306 @@
+//! Achievement-wall resolvers: the wall, showcase, titles and leaderboards; the operator's
+//! definitions.
+
+use async_graphql::{Context, InputObject, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use entity::{achievement, member_title};
+
+use super::rules::LeaderboardKind;
+use super::service::{self, AchievementChange, Wall, WallEntry};
+use crate::auth::RoleGuard;
+use crate::auth::rules::OPERATORS;
+use crate::context::ContextExt;
+use crate::error::{AppError, AppResult};
+use crate::member::MemberView;
+use crate::pagination::MAX_PAGE_SIZE;
+use crate::progress::Unlocked;
+use crate::state::AppState;
+
+/// An earned title, worn on the profile.
+#[derive(SimpleObject, Clone)]
+pub struct Title {
+    code: String,
+    name: String,
+}
+
+impl Title {
+    pub fn new(code: String, name: String) -> Self {
+        Title { code, name }
+    }
+}
+
+impl From<member_title::Model> for Title {
+    fn from(t: member_title::Model) -> Self {
+        Title {
+            code: t.code,
+            name: t.name,
+        }
+    }
+}
+
+pub struct Achievement(pub achievement::Model);
+
+#[Object]
+impl Achievement {
+    async fn code(&self) -> &str {
+        &self.0.code
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    async fn description(&self) -> &str {
+        &self.0.description
+    }
+    async fn category(&self) -> &str {
+        &self.0.category
+    }
+    async fn icon_url(&self) -> Option<&str> {
+        self.0.icon_url.as_deref()
+    }
+    /// Hidden achievements show only once unlocked.
+    async fn hidden(&self) -> bool {
+        self.0.hidden
+    }
+    async fn threshold(&self) -> i64 {
+        self.0.threshold
+    }
+    async fn reward_points(&self) -> i64 {
+        self.0.reward_points
+    }
+    async fn title(&self) -> Option<Title> {
+        match (&self.0.title_code, &self.0.title_name) {
+            (Some(code), Some(name)) => Some(Title {
+                code: code.clone(),
+                name: name.clone(),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// The achievements an action unlocked, for its `unlocked` list.
+pub async fn unlocked_achievements(
+    app: &AppState,
+    unlocked: &[Unlocked],
+) -> AppResult<Vec<Achievement>> {
+    let codes: Vec<String> = unlocked
+        .iter()
+        .filter(|u| u.kind == "achievement")
+        .map(|u| u.code.clone())
+        .collect();
+    if codes.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(service::by_codes(&app.db, &codes)
+        .await?
+        .into_iter()
+        .map(Achievement)
+        .collect())
+}
+
+pub struct AchievementProgress(WallEntry);
+
+#[Object]
+impl AchievementProgress {
+    async fn achievement(&self) -> Achievement {
+        Achievement(self.0.achievement.clone())
+    }
+    async fn progress(&self) -> i64 {
+        self.0.progress
+    }
+    async fn unlocked(&self) -> bool {
+        self.0.unlocked_at.is_some()
+    }
+    async fn unlocked_at(&self) -> Option<DateTime<Utc>> {
+        self.0.unlocked_at
+    }
+    /// Share of members who have unlocked it, 0..1.
+    async fn rarity(&self) -> f64 {
+        self.0.rarity
+    }
+}
+
+pub struct AchievementWall(Wall);
+
+#[Object]
+impl AchievementWall {
+    async fn showcase(&self) -> Vec<Achievement> {
+        self.0.showcase.iter().cloned().map(Achievement).collect()
+    }
+    async fn achievements(&self) -> Vec<AchievementProgress> {
+        self.0
+            .entries
+            .iter()
+            .map(|e| {
+                AchievementProgress(WallEntry {
+                    achievement: e.achievement.clone(),
+                    progress: e.progress,
+                    unlocked_at: e.unlocked_at,
+                    rarity: e.rarity,
+                })
+            })
+            .collect()
+    }
+    async fn unlocked_count(&self) -> i64 {
+        self.0
+            .entries
+            .iter()
+            .filter(|e| e.unlocked_at.is_some())
+            .count() as i64
+    }
+    async fn titles(&self) -> Vec<Title> {
+        self.0.titles.iter().cloned().map(Title::from).collect()
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct LeaderboardEntry {
+    rank: i64,
+    member_no: String,
+    nickname: String,
+    score: i64,
+}
+
+#[derive(SimpleObject)]
+pub struct Leaderboard {
+    kind: LeaderboardKind,
+    entries: Vec<LeaderboardEntry>,
+    my_rank: Option<i64>,
+}
+
+#[derive(Default)]
+pub struct AchievementQuery;
+
+#[Object]
+impl AchievementQuery {
+    async fn achievement_wall(&self, ctx: &Context<'_>) -> async_graphql::Result<AchievementWall> {
+        Ok(AchievementWall(
+            service::wall(&ctx.app()?.db, ctx.member_id()?).await?,
+        ))
+    }
+
+    async fn leaderboard(
+        &self,
+        ctx: &Context<'_>,
+        kind: LeaderboardKind,
+        #[graphql(default = 50)] first: i32,
+    ) -> async_graphql::Result<Leaderboard> {
+        if !(1..=MAX_PAGE_SIZE).contains(&first) {
+            return Err(AppError::validation(
+                "first",
+                format!("first must be 1 to {MAX_PAGE_SIZE}"),
+            )
+            .into());
+        }
+        let app = ctx.app()?;
+        let board = service::leaderboard(
+            &app.db,
+            &app.settings,
+            kind,
+            first as u64,
+            ctx.member_id()?,
+            ctx.now()?,
+        )
+        .await?;
+        Ok(Leaderboard {
+            kind,
+            entries: board
+                .entries
+                .into_iter()
+                .map(|(rank, m, score)| LeaderboardEntry {
+                    rank,
+                    member_no: m.member_no,
+                    nickname: m.nickname,
+                    score,
+                })
+                .collect(),
+            my_rank: board.my_rank,
+        })
+    }
+}
+
+#[derive(Default)]
+pub struct AchievementMutation;
+
+#[Object]
+impl AchievementMutation {
+    /// Pin up to 6 unlocked achievements on the wall, in this order.
+    async fn set_showcase(
+        &self,
+        ctx: &Context<'_>,
+        achievement_codes: Vec<String>,
+    ) -> async_graphql::Result<AchievementWall> {
+        let (app, member_id) = (ctx.app()?, ctx.member_id()?);
+        service::set_showcase(&app.db, member_id, achievement_codes).await?;
+        Ok(AchievementWall(service::wall(&app.db, member_id).await?))
+    }
+
+    /// Wear an earned title on the profile; null takes it off.
+    async fn equip_title(
+        &self,
+        ctx: &Context<'_>,
+        title_code: Option<String>,
+    ) -> async_graphql::Result<MemberView> {
+        let member =
+            service::equip_title(&ctx.app()?.db, ctx.member_id()?, title_code.as_deref()).await?;
+        Ok(MemberView(member))
+    }
+}
+
+#[derive(InputObject)]
+pub struct AchievementInput {
+    code: String,
+    name: String,
+    description: String,
+    category: String,
+    /// The member metric it watches, e.g. checkin.streak, invite.count, mall.redemptions, blindbox.draws, points.earned.
+    metric: String,
+    threshold: i64,
+    #[graphql(default = 0)]
+    reward_points: i64,
+    title_code: Option<String>,
+    title_name: Option<String>,
+    #[graphql(default = false)]
+    hidden: bool,
+    icon_url: Option<String>,
+}
+
+#[derive(SimpleObject)]
+pub struct AchievementAdmin {
+    code: String,
+    metric: String,
+    threshold: i64,
+}
+
+#[derive(Default)]
+pub struct AchievementAdminMutation;
+
+#[Object]
+impl AchievementAdminMutation {
+    #[graphql(guard = "RoleGuard(OPERATORS)")]
+    async fn upsert_achievement(
+        &self,
+        ctx: &Context<'_>,
+        input: AchievementInput,
+    ) -> async_graphql::Result<AchievementAdmin> {
+        let change = AchievementChange {
+            code: input.code,
+            name: input.name,
+            description: input.description,
+            category: input.category,
+            icon_url: input.icon_url,
+            metric: input.metric,
+            threshold: input.threshold,
+            reward_points: input.reward_points,
+            title_code: input.title_code,
+            title_name: input.title_name,
+            hidden: input.hidden,
+        };
+        let saved = service::upsert(&ctx.app()?.db, change, ctx.now()?).await?;
+        Ok(AchievementAdmin {
+            code: saved.code,
+            metric: saved.metric,
+            threshold: saved.threshold,
+        })
+    }
+}

@@ -1,0 +1,513 @@
+//! Achievement use cases: definitions, unlocking from metric changes (in the event's
+//! transaction), the wall, showcase and titles, leaderboards, and the backfill job.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use entity::{achievement, member, member_achievement, member_metric, member_title};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+};
+
+use super::rules::{self, LeaderboardKind, Score};
+use crate::clock::business_date;
+use crate::config::Settings;
+use crate::error::{AppError, AppResult};
+use crate::points::{self, Expiry, LedgerKind, Movement};
+use crate::progress::{self, Period, Progress, ProgressHandler, Unlocked};
+
+pub struct AchievementChange {
+    pub code: String,
+    pub name: String,
+    pub description: String,
+    pub category: String,
+    pub icon_url: Option<String>,
+    pub metric: String,
+    pub threshold: i64,
+    pub reward_points: i64,
+    pub title_code: Option<String>,
+    pub title_name: Option<String>,
+    pub hidden: bool,
+}
+
+pub async fn upsert(
+    db: &impl ConnectionTrait,
+    c: AchievementChange,
+    now: DateTime<Utc>,
+) -> AppResult<achievement::Model> {
+    let code = c.code.trim().to_ascii_lowercase();
+    if !crate::task::rules::valid_kind(&code) {
+        return Err(AppError::validation(
+            "code",
+            "code is 1 to 64 of a-z, 0-9, '_' or '.'",
+        ));
+    }
+    if !rules::known_metric(c.metric.trim()) {
+        return Err(AppError::validation(
+            "metric",
+            format!("metric is one of {}", rules::METRICS.join(", ")),
+        ));
+    }
+    let name = c.name.trim();
+    if name.is_empty() || name.chars().count() > 64 {
+        return Err(AppError::validation(
+            "name",
+            "name must be 1 to 64 characters",
+        ));
+    }
+    if c.threshold < 1 {
+        return Err(AppError::validation(
+            "threshold",
+            "threshold must be at least 1",
+        ));
+    }
+    if !(0..=100_000).contains(&c.reward_points) {
+        return Err(AppError::validation(
+            "rewardPoints",
+            "rewardPoints must be 0 to 100,000",
+        ));
+    }
+    let title_code = c
+        .title_code
+        .map(|t| t.trim().to_ascii_lowercase())
+        .filter(|t| !t.is_empty());
+    let title_name = c
+        .title_name
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty());
+    if title_code.is_some() != title_name.is_some()
+        || title_code
+            .as_deref()
+            .is_some_and(|t| !crate::task::rules::valid_kind(t))
+    {
+        return Err(AppError::validation(
+            "titleCode",
+            "a title needs both a code (a-z, 0-9, '_') and a name",
+        ));
+    }
+    let existing = achievement::Entity::find()
+        .filter(achievement::Column::Code.eq(&code))
+        .one(db)
+        .await?;
+    let is_new = existing.is_none();
+    let mut a: achievement::ActiveModel = existing.map(Into::into).unwrap_or_default();
+    if is_new {
+        a.unlocked_count = Set(0);
+    }
+    a.code = Set(code);
+    a.name = Set(name.to_string());
+    a.description = Set(c.description.trim().chars().take(255).collect());
+    a.category = Set(c.category.trim().chars().take(32).collect());
+    a.icon_url = Set(c.icon_url.filter(|u| !u.trim().is_empty()));
+    a.metric = Set(c.metric.trim().to_string());
+    a.threshold = Set(c.threshold);
+    a.reward_points = Set(c.reward_points);
+    a.title_code = Set(title_code);
+    a.title_name = Set(title_name);
+    a.hidden = Set(c.hidden);
+    a.updated_at = Set(now);
+    Ok(if is_new {
+        a.insert(db).await?
+    } else {
+        a.update(db).await?
+    })
+}
+
+/// Unlocks one achievement for one member, once: the reward through the ledger, the title, the
+/// count of holders, and the member's `achievements.unlocked` metric. False if already held.
+async fn unlock(
+    txn: &DatabaseTransaction,
+    settings: &Settings,
+    member_id: i64,
+    a: &achievement::Model,
+    now: DateTime<Utc>,
+) -> AppResult<bool> {
+    let savepoint = txn.begin().await?;
+    let inserted = member_achievement::ActiveModel {
+        member_id: Set(member_id),
+        achievement_id: Set(a.id),
+        unlocked_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&savepoint)
+    .await;
+    match inserted {
+        Ok(_) => savepoint.commit().await?,
+        Err(e) if AppError::is_unique_violation(&e) => {
+            savepoint.rollback().await?;
+            return Ok(false);
+        }
+        Err(e) => return Err(e.into()),
+    }
+    achievement::Entity::update_many()
+        .col_expr(
+            achievement::Column::UnlockedCount,
+            Expr::col(achievement::Column::UnlockedCount).add(1),
+        )
+        .filter(achievement::Column::Id.eq(a.id))
+        .exec(txn)
+        .await?;
+    let blacklisted = member::Entity::find_by_id(member_id)
+        .one(txn)
+        .await?
+        .is_none_or(|m| m.blacklisted_at.is_some());
+    if a.reward_points > 0 && !blacklisted {
+        let reward = Movement::new(
+            member_id,
+            a.reward_points,
+            LedgerKind::Earn,
+            "achievement",
+            now,
+        )
+        .source_id(&a.code)
+        .idempotent(format!("achievement:{}", a.code), String::new());
+        points::credit(txn, &reward, Expiry::After(settings.points.ttl)).await?;
+    }
+    if let (Some(code), Some(name)) = (&a.title_code, &a.title_name) {
+        let held = member_title::Entity::find()
+            .filter(member_title::Column::MemberId.eq(member_id))
+            .filter(member_title::Column::Code.eq(code))
+            .count(txn)
+            .await?;
+        if held == 0 {
+            member_title::ActiveModel {
+                member_id: Set(member_id),
+                code: Set(code.clone()),
+                name: Set(name.clone()),
+                granted_at: Set(now),
+                ..Default::default()
+            }
+            .insert(txn)
+            .await?;
+        }
+    }
+    progress::add(txn, member_id, "achievements.unlocked", "all", 1, now).await?;
+    Ok(true)
+}
+
+/// Unlocks whatever the member now meets among achievements on `metrics`; repeats for
+/// achievements on the count of achievements. Returns the codes unlocked.
+async fn unlock_met(
+    txn: &DatabaseTransaction,
+    settings: &Settings,
+    member_id: i64,
+    metrics: Vec<(String, i64)>,
+    now: DateTime<Utc>,
+) -> AppResult<Vec<Unlocked>> {
+    let mut unlocked = Vec::new();
+    let mut pending = metrics;
+    while let Some((metric, value)) = pending.pop() {
+        let candidates = achievement::Entity::find()
+            .filter(achievement::Column::Metric.eq(&metric))
+            .filter(achievement::Column::Threshold.lte(value))
+            .all(txn)
+            .await?;
+        let mut any = false;
+        for a in candidates {
+            if unlock(txn, settings, member_id, &a, now).await? {
+                unlocked.push(Unlocked {
+                    kind: "achievement",
+                    code: a.code,
+                });
+                any = true;
+            }
+        }
+        if any {
+            let count = progress::value(txn, member_id, "achievements.unlocked", "all").await?;
+            pending.push(("achievements.unlocked".to_string(), count));
+        }
+    }
+    Ok(unlocked)
+}
+
+/// Asks achievements after every metric change, in the same transaction.
+pub struct AchievementUnlocker;
+
+pub static ACHIEVEMENTS: AchievementUnlocker = AchievementUnlocker;
+
+#[async_trait::async_trait]
+impl ProgressHandler for AchievementUnlocker {
+    async fn on_progress(
+        &self,
+        txn: &DatabaseTransaction,
+        p: &Progress<'_>,
+    ) -> AppResult<Vec<Unlocked>> {
+        let all_time: Vec<(String, i64)> = p
+            .changed
+            .iter()
+            .filter(|m| m.period == "all" && rules::known_metric(&m.metric))
+            .map(|m| (m.metric.clone(), m.value))
+            .collect();
+        if all_time.is_empty() {
+            return Ok(Vec::new());
+        }
+        unlock_met(txn, p.settings, p.member_id, all_time, p.now).await
+    }
+}
+
+/// Job BACKFILL_ACHIEVEMENTS: unlocks every achievement members already meet (after an operator
+/// defines a new one), without waiting for their next event. One transaction per member.
+pub async fn backfill(
+    db: &DatabaseConnection,
+    settings: &Settings,
+    now: DateTime<Utc>,
+) -> AppResult<u64> {
+    let achievements = achievement::Entity::find().all(db).await?;
+    let mut by_member: HashMap<i64, Vec<(String, i64)>> = HashMap::new();
+    for a in &achievements {
+        let rows: Vec<(i64, i64)> = member_metric::Entity::find()
+            .select_only()
+            .columns([
+                member_metric::Column::MemberId,
+                member_metric::Column::Value,
+            ])
+            .filter(member_metric::Column::Metric.eq(&a.metric))
+            .filter(member_metric::Column::Period.eq("all"))
+            .filter(member_metric::Column::Value.gte(a.threshold))
+            .into_tuple()
+            .all(db)
+            .await?;
+        for (member_id, value) in rows {
+            by_member
+                .entry(member_id)
+                .or_default()
+                .push((a.metric.clone(), value));
+        }
+    }
+    let mut unlocked = 0;
+    for (member_id, metrics) in by_member {
+        let txn = db.begin().await?;
+        unlocked += unlock_met(&txn, settings, member_id, metrics, now)
+            .await?
+            .len() as u64;
+        txn.commit().await?;
+    }
+    Ok(unlocked)
+}
+
+pub async fn by_codes(
+    db: &impl ConnectionTrait,
+    codes: &[String],
+) -> AppResult<Vec<achievement::Model>> {
+    let rows = achievement::Entity::find()
+        .filter(achievement::Column::Code.is_in(codes.iter().cloned()))
+        .all(db)
+        .await?;
+    // In the order asked for.
+    Ok(codes
+        .iter()
+        .filter_map(|c| rows.iter().find(|a| &a.code == c).cloned())
+        .collect())
+}
+
+pub struct WallEntry {
+    pub achievement: achievement::Model,
+    pub progress: i64,
+    pub unlocked_at: Option<DateTime<Utc>>,
+    pub rarity: f64,
+}
+
+pub struct Wall {
+    pub showcase: Vec<achievement::Model>,
+    pub entries: Vec<WallEntry>,
+    pub titles: Vec<member_title::Model>,
+}
+
+fn showcase_codes(m: &member::Model) -> Vec<String> {
+    m.showcase
+        .as_deref()
+        .and_then(|s| serde_json::from_str(s).ok())
+        .unwrap_or_default()
+}
+
+pub async fn wall(db: &DatabaseConnection, member_id: i64) -> AppResult<Wall> {
+    let m = member::Entity::find_by_id(member_id)
+        .one(db)
+        .await?
+        .ok_or(AppError::NotFound("member"))?;
+    let unlocked: HashMap<i64, DateTime<Utc>> = member_achievement::Entity::find()
+        .filter(member_achievement::Column::MemberId.eq(member_id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|u| (u.achievement_id, u.unlocked_at))
+        .collect();
+    let metrics: HashMap<String, i64> = member_metric::Entity::find()
+        .filter(member_metric::Column::MemberId.eq(member_id))
+        .filter(member_metric::Column::Period.eq("all"))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|r| (r.metric, r.value))
+        .collect();
+    let members = member::Entity::find().count(db).await? as i64;
+    let entries = achievement::Entity::find()
+        .order_by_asc(achievement::Column::Id)
+        .all(db)
+        .await?
+        .into_iter()
+        .filter(|a| !a.hidden || unlocked.contains_key(&a.id))
+        .map(|a| WallEntry {
+            progress: rules::progress(metrics.get(&a.metric).copied().unwrap_or(0), a.threshold),
+            unlocked_at: unlocked.get(&a.id).copied(),
+            rarity: rules::rarity(a.unlocked_count, members),
+            achievement: a,
+        })
+        .collect();
+    let titles = member_title::Entity::find()
+        .filter(member_title::Column::MemberId.eq(member_id))
+        .order_by_asc(member_title::Column::Id)
+        .all(db)
+        .await?;
+    Ok(Wall {
+        showcase: by_codes(db, &showcase_codes(&m)).await?,
+        entries,
+        titles,
+    })
+}
+
+pub async fn set_showcase(
+    db: &DatabaseConnection,
+    member_id: i64,
+    codes: Vec<String>,
+) -> AppResult<()> {
+    let held_ids: Vec<i64> = member_achievement::Entity::find()
+        .select_only()
+        .column(member_achievement::Column::AchievementId)
+        .filter(member_achievement::Column::MemberId.eq(member_id))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let held: Vec<String> = achievement::Entity::find()
+        .filter(achievement::Column::Id.is_in(held_ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|a| a.code)
+        .collect();
+    rules::check_showcase(&codes, &held).map_err(|(message, code)| {
+        AppError::validation(
+            "achievementCodes",
+            code.map_or(message.to_string(), |c| format!("{message}: {c}")),
+        )
+    })?;
+    let json = serde_json::to_string(&codes).map_err(|e| AppError::internal(e.to_string()))?;
+    member::Entity::update_many()
+        .col_expr(member::Column::Showcase, Expr::value(json))
+        .filter(member::Column::Id.eq(member_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Wears an earned title, or takes it off with `None`.
+pub async fn equip_title(
+    db: &DatabaseConnection,
+    member_id: i64,
+    code: Option<&str>,
+) -> AppResult<member::Model> {
+    if let Some(code) = code {
+        let held = member_title::Entity::find()
+            .filter(member_title::Column::MemberId.eq(member_id))
+            .filter(member_title::Column::Code.eq(code))
+            .count(db)
+            .await?;
+        if held == 0 {
+            return Err(AppError::validation(
+                "titleCode",
+                "only an earned title can be worn",
+            ));
+        }
+    }
+    member::Entity::update_many()
+        .col_expr(
+            member::Column::ActiveTitleCode,
+            Expr::value(code.map(str::to_string)),
+        )
+        .filter(member::Column::Id.eq(member_id))
+        .exec(db)
+        .await?;
+    member::Entity::find_by_id(member_id)
+        .one(db)
+        .await?
+        .ok_or(AppError::NotFound("member"))
+}
+
+pub async fn title_of(
+    db: &impl ConnectionTrait,
+    member_id: i64,
+    code: &str,
+) -> AppResult<Option<member_title::Model>> {
+    Ok(member_title::Entity::find()
+        .filter(member_title::Column::MemberId.eq(member_id))
+        .filter(member_title::Column::Code.eq(code))
+        .one(db)
+        .await?)
+}
+
+pub struct Board {
+    pub entries: Vec<(i64, member::Model, i64)>,
+    pub my_rank: Option<i64>,
+}
+
+/// A leaderboard from the database: the board's metric in its period, blacklisted members left
+/// out, ties ranked by who got there first.
+pub async fn leaderboard(
+    db: &DatabaseConnection,
+    settings: &Settings,
+    kind: LeaderboardKind,
+    first: u64,
+    member_id: i64,
+    now: DateTime<Utc>,
+) -> AppResult<Board> {
+    let period = if kind.monthly() {
+        progress::rules::period_key(Period::Month, business_date(now, settings.timezone))
+    } else {
+        "all".to_string()
+    };
+    let excluded: Vec<i64> = member::Entity::find()
+        .select_only()
+        .column(member::Column::Id)
+        .filter(member::Column::BlacklistedAt.is_not_null())
+        .into_tuple()
+        .all(db)
+        .await?;
+    let rows = member_metric::Entity::find()
+        .filter(member_metric::Column::Metric.eq(kind.metric()))
+        .filter(member_metric::Column::Period.eq(period))
+        .filter(member_metric::Column::Value.gt(0))
+        .filter(member_metric::Column::MemberId.is_not_in(excluded))
+        .all(db)
+        .await?;
+    let mut scores: Vec<Score> = rows
+        .into_iter()
+        .map(|r| Score {
+            member_id: r.member_id,
+            value: r.value,
+            reached_at: r.updated_at,
+        })
+        .collect();
+    rules::rank(&mut scores);
+    let my_rank = rules::rank_of(&scores, member_id);
+    let top: Vec<Score> = scores.into_iter().take(first as usize).collect();
+    let ids: Vec<i64> = top.iter().map(|s| s.member_id).collect();
+    let members: HashMap<i64, member::Model> = member::Entity::find()
+        .filter(member::Column::Id.is_in(ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|m| (m.id, m))
+        .collect();
+    let entries = top
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, s)| {
+            members
+                .get(&s.member_id)
+                .map(|m| (i as i64 + 1, m.clone(), s.value))
+        })
+        .collect();
+    Ok(Board { entries, my_rank })
+}
