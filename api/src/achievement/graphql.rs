@@ -193,8 +193,13 @@ impl AchievementQuery {
             .into());
         }
         let app = ctx.app()?;
+        let redis = app
+            .redis
+            .as_ref()
+            .map(|r| (r, app.settings.redis_key_prefix.as_str()));
         let board = service::leaderboard(
             &app.db,
+            redis,
             &app.settings,
             kind,
             first as u64,

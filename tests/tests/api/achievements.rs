@@ -375,6 +375,23 @@ async fn leaderboards_rank_by_score_then_by_who_got_there_first() {
         ])
     );
     assert_eq!(board["myRank"], 2);
+    // With Redis configured, the board was read from a sorted set.
+    if let Some(redis) = &app.state.redis {
+        let month = chrono::Utc::now()
+            .with_timezone(&app.state.settings.timezone)
+            .format("%Y-%m");
+        let key = format!(
+            "{}lb:points.earned:m:{month}",
+            app.state.settings.redis_key_prefix
+        );
+        let mut con = redis.clone();
+        let size: i64 = redis::cmd("ZCARD")
+            .arg(&key)
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        assert_eq!(size, 3, "{key}");
+    }
     let top1 = members[1]
         .gql(
             "{ leaderboard(kind: POINTS_EARNED_MONTH, first: 1) { myRank entries { rank } } }",
