@@ -21,6 +21,7 @@ pub use risk::record as record_risk_event;
 pub use store::{MemoryStore, RedisStore, Store};
 
 use crate::config::RatePolicy;
+use crate::context::{ContextExt, RequestContext};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
@@ -90,6 +91,21 @@ impl Subject<'_> {
             None => format!("m:{}", self.member_id),
         }
     }
+}
+
+/// What a points-moving resolver starts with: the signed-in member, let through the gate for
+/// `action` (keyed by member and `X-Device-Id`), with the app and the request.
+pub async fn gated<'c>(
+    ctx: &'c async_graphql::Context<'_>,
+    action: Action,
+) -> AppResult<(&'c AppState, &'c RequestContext, i64)> {
+    let (app, req, member_id) = (ctx.app()?, ctx.request()?, ctx.member_id()?);
+    let who = Subject {
+        member_id,
+        device_id: req.device_id.as_deref(),
+    };
+    gate(app, action, who, req.now).await?;
+    Ok((app, req, member_id))
 }
 
 /// Lets a points action through, or says why not. With Redis unreachable it fails closed:

@@ -8,7 +8,7 @@ use sea_orm::EntityTrait;
 
 use super::rules::{self, PrizeKind, Rarity};
 use super::service::{self, BoxChange, DrawOutcome, PrizeChange, candidate};
-use crate::anticheat::{self, Action, Subject};
+use crate::anticheat::{self, Action};
 use crate::auth::RoleGuard;
 use crate::auth::rules::{OPERATORS, READERS};
 use crate::context::ContextExt;
@@ -234,12 +234,7 @@ impl BlindBoxMutation {
         #[graphql(default = 1)] count: i32,
         idempotency_key: String,
     ) -> async_graphql::Result<DrawResult> {
-        let (app, req, member_id) = (ctx.app()?, ctx.request()?, ctx.member_id()?);
-        let who = Subject {
-            member_id,
-            device_id: req.device_id.as_deref(),
-        };
-        anticheat::gate(app, Action::Draw, who, req.now).await?;
+        let (app, req, member_id) = anticheat::gated(ctx, Action::Draw).await?;
         let outcome = service::draw(
             &app.db,
             &app.settings,

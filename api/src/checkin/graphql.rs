@@ -4,7 +4,7 @@ use async_graphql::{Context, InputObject, Object, SimpleObject};
 
 use super::rules::CheckInRules as Rules;
 use super::service::{self, Calendar, CheckInOutcome};
-use crate::anticheat::{self, Action, Subject};
+use crate::anticheat::{self, Action};
 use crate::auth::RoleGuard;
 use crate::auth::rules::{OPERATORS, READERS};
 use crate::context::ContextExt;
@@ -100,12 +100,7 @@ impl CheckInMutation {
         ctx: &Context<'_>,
         idempotency_key: Option<String>,
     ) -> async_graphql::Result<CheckInResult> {
-        let (app, req, member_id) = (ctx.app()?, ctx.request()?, ctx.member_id()?);
-        let who = Subject {
-            member_id,
-            device_id: req.device_id.as_deref(),
-        };
-        anticheat::gate(app, Action::CheckIn, who, req.now).await?;
+        let (app, req, member_id) = anticheat::gated(ctx, Action::CheckIn).await?;
         let outcome = service::check_in(
             &app.db,
             &app.settings,
@@ -124,12 +119,7 @@ impl CheckInMutation {
         date: Date,
         idempotency_key: Option<String>,
     ) -> async_graphql::Result<CheckInResult> {
-        let (app, req, member_id) = (ctx.app()?, ctx.request()?, ctx.member_id()?);
-        let who = Subject {
-            member_id,
-            device_id: req.device_id.as_deref(),
-        };
-        anticheat::gate(app, Action::CheckIn, who, req.now).await?;
+        let (app, req, member_id) = anticheat::gated(ctx, Action::CheckIn).await?;
         let outcome = service::make_up(
             &app.db,
             &app.settings,

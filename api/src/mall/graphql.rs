@@ -10,7 +10,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use super::redeem::{self, RedeemRequest};
 use super::rules::{self, CouponStatus, MallItemKind, OrderStatus};
 use super::{catalog, crowdfund as pools, donation};
-use crate::anticheat::{self, Action, Subject};
+use crate::anticheat::{self, Action};
 use crate::context::ContextExt;
 use crate::error::{AppError, AppResult};
 use crate::pagination::{PageInfo, finish_page, page_request};
@@ -420,27 +420,13 @@ impl MallQuery {
     }
 }
 
-fn subject<'a>(member_id: i64, device_id: &'a Option<String>) -> Subject<'a> {
-    Subject {
-        member_id,
-        device_id: device_id.as_deref(),
-    }
-}
-
 #[derive(Default)]
 pub struct MallMutation;
 
 #[Object]
 impl MallMutation {
     async fn redeem(&self, ctx: &Context<'_>, input: RedeemInput) -> async_graphql::Result<Order> {
-        let (app, req, member_id) = (ctx.app()?, ctx.request()?, ctx.member_id()?);
-        anticheat::gate(
-            app,
-            Action::Spend,
-            subject(member_id, &req.device_id),
-            req.now,
-        )
-        .await?;
+        let (app, req, member_id) = anticheat::gated(ctx, Action::Spend).await?;
         let request = RedeemRequest {
             item_id: id_number(&input.item_id, "itemId")?,
             quantity: i64::from(input.quantity),
@@ -454,14 +440,7 @@ impl MallMutation {
     }
 
     async fn cancel_order(&self, ctx: &Context<'_>, order_id: ID) -> async_graphql::Result<Order> {
-        let (app, req, member_id) = (ctx.app()?, ctx.request()?, ctx.member_id()?);
-        anticheat::gate(
-            app,
-            Action::Spend,
-            subject(member_id, &req.device_id),
-            req.now,
-        )
-        .await?;
+        let (app, req, member_id) = anticheat::gated(ctx, Action::Spend).await?;
         Ok(Order(
             redeem::cancel(
                 &app.db,
@@ -478,14 +457,7 @@ impl MallMutation {
         ctx: &Context<'_>,
         item_id: ID,
     ) -> async_graphql::Result<Crowdfund> {
-        let (app, req, member_id) = (ctx.app()?, ctx.request()?, ctx.member_id()?);
-        anticheat::gate(
-            app,
-            Action::Spend,
-            subject(member_id, &req.device_id),
-            req.now,
-        )
-        .await?;
+        let (app, req, member_id) = anticheat::gated(ctx, Action::Spend).await?;
         let pool = pools::start(
             &app.db,
             &app.settings,
@@ -504,14 +476,7 @@ impl MallMutation {
         points: i32,
         idempotency_key: String,
     ) -> async_graphql::Result<Crowdfund> {
-        let (app, req, member_id) = (ctx.app()?, ctx.request()?, ctx.member_id()?);
-        anticheat::gate(
-            app,
-            Action::Spend,
-            subject(member_id, &req.device_id),
-            req.now,
-        )
-        .await?;
+        let (app, req, member_id) = anticheat::gated(ctx, Action::Spend).await?;
         let pool = pools::contribute(
             &app.db,
             &app.settings,
@@ -532,14 +497,7 @@ impl MallMutation {
         points: i32,
         idempotency_key: String,
     ) -> async_graphql::Result<DonationProject> {
-        let (app, req, member_id) = (ctx.app()?, ctx.request()?, ctx.member_id()?);
-        anticheat::gate(
-            app,
-            Action::Spend,
-            subject(member_id, &req.device_id),
-            req.now,
-        )
-        .await?;
+        let (app, req, member_id) = anticheat::gated(ctx, Action::Spend).await?;
         let project = donation::donate(
             &app.db,
             &app.settings,

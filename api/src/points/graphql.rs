@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 
 use super::rules::{Flow, LedgerKind};
 use super::service::{self, HealthSettings, TransferReceipt};
-use crate::anticheat::{self, Action, Subject};
+use crate::anticheat::{self, Action};
 use crate::auth::RoleGuard;
 use crate::auth::rules::{OPERATORS, READERS};
 use crate::context::ContextExt;
@@ -114,13 +114,7 @@ impl PointsMutation {
         amount: i32,
         idempotency_key: String,
     ) -> async_graphql::Result<PointsTransfer> {
-        let (app, req) = (ctx.app()?, ctx.request()?);
-        let member_id = ctx.member_id()?;
-        let who = Subject {
-            member_id,
-            device_id: req.device_id.as_deref(),
-        };
-        anticheat::gate(app, Action::Transfer, who, req.now).await?;
+        let (app, req, member_id) = anticheat::gated(ctx, Action::Transfer).await?;
         let receipt = service::transfer(
             &app.db,
             member_id,

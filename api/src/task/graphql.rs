@@ -6,7 +6,7 @@ use entity::task;
 
 use super::rules::TaskKind;
 use super::service::{self, ClaimOutcome, TaskChange, TaskStatus, kind_of};
-use crate::anticheat::{self, Action, Subject};
+use crate::anticheat::{self, Action};
 use crate::auth::RoleGuard;
 use crate::auth::rules::OPERATORS;
 use crate::context::ContextExt;
@@ -114,17 +114,12 @@ impl TaskMutation {
         target_id: Option<String>,
         idempotency_key: Option<String>,
     ) -> async_graphql::Result<Vec<TaskProgress>> {
-        let (app, req, member_id) = (ctx.app()?, ctx.request()?, ctx.member_id()?);
-        let who = Subject {
-            member_id,
-            device_id: req.device_id.as_deref(),
-        };
         let action = if kind.trim() == "share" {
             Action::Share
         } else {
             Action::Earn
         };
-        anticheat::gate(app, action, who, req.now).await?;
+        let (app, req, member_id) = anticheat::gated(ctx, action).await?;
         let tasks = service::report(
             &app.db,
             &app.settings,
@@ -139,12 +134,7 @@ impl TaskMutation {
     }
 
     async fn claim_task(&self, ctx: &Context<'_>, task_id: ID) -> async_graphql::Result<TaskClaim> {
-        let (app, req, member_id) = (ctx.app()?, ctx.request()?, ctx.member_id()?);
-        let who = Subject {
-            member_id,
-            device_id: req.device_id.as_deref(),
-        };
-        anticheat::gate(app, Action::Earn, who, req.now).await?;
+        let (app, req, member_id) = anticheat::gated(ctx, Action::Earn).await?;
         let outcome = service::claim(
             &app.db,
             &app.settings,
