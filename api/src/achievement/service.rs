@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use entity::{achievement, member, member_achievement, member_metric, member_title};
+use entity::{achievement, member, member_achievement, member_title};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
@@ -257,19 +257,9 @@ pub async fn backfill(
     let achievements = achievement::Entity::find().all(db).await?;
     let mut by_member: HashMap<i64, Vec<(String, i64)>> = HashMap::new();
     for a in &achievements {
-        let rows: Vec<(i64, i64)> = member_metric::Entity::find()
-            .select_only()
-            .columns([
-                member_metric::Column::MemberId,
-                member_metric::Column::Value,
-            ])
-            .filter(member_metric::Column::Metric.eq(&a.metric))
-            .filter(member_metric::Column::Period.eq("all"))
-            .filter(member_metric::Column::Value.gte(a.threshold))
-            .into_tuple()
-            .all(db)
-            .await?;
-        for (member_id, value) in rows {
+        for (member_id, value, _) in
+            progress::holders(db, &a.metric, "all", a.threshold, Vec::new()).await?
+        {
             by_member
                 .entry(member_id)
                 .or_default()
@@ -334,13 +324,9 @@ pub async fn wall(db: &DatabaseConnection, member_id: i64) -> AppResult<Wall> {
         .into_iter()
         .map(|u| (u.achievement_id, u.unlocked_at))
         .collect();
-    let metrics: HashMap<String, i64> = member_metric::Entity::find()
-        .filter(member_metric::Column::MemberId.eq(member_id))
-        .filter(member_metric::Column::Period.eq("all"))
-        .all(db)
+    let metrics: HashMap<String, i64> = progress::values_of(db, member_id, "all")
         .await?
         .into_iter()
-        .map(|r| (r.metric, r.value))
         .collect();
     let members = member::Entity::find().count(db).await? as i64;
     let entries = achievement::Entity::find()
@@ -505,19 +491,13 @@ async fn ranked_scores(
         .into_tuple()
         .all(db)
         .await?;
-    let rows = member_metric::Entity::find()
-        .filter(member_metric::Column::Metric.eq(kind.metric()))
-        .filter(member_metric::Column::Period.eq(period))
-        .filter(member_metric::Column::Value.gt(0))
-        .filter(member_metric::Column::MemberId.is_not_in(excluded))
-        .all(db)
-        .await?;
-    let mut scores: Vec<Score> = rows
+    let mut scores: Vec<Score> = progress::holders(db, kind.metric(), period, 1, excluded)
+        .await?
         .into_iter()
-        .map(|r| Score {
-            member_id: r.member_id,
-            value: r.value,
-            reached_at: r.updated_at,
+        .map(|(member_id, value, reached_at)| Score {
+            member_id,
+            value,
+            reached_at,
         })
         .collect();
     rules::rank(&mut scores);
@@ -563,18 +543,13 @@ async fn redis_board(
         .query_async(&mut con)
         .await?;
     // The member's own entry name comes from their metric row.
-    let mine = member_metric::Entity::find()
-        .filter(member_metric::Column::MemberId.eq(member_id))
-        .filter(member_metric::Column::Metric.eq(kind.metric()))
-        .filter(member_metric::Column::Period.eq(period))
-        .one(db)
-        .await?;
+    let mine = progress::entry(db, member_id, kind.metric(), period).await?;
     let rank: Option<i64> = match mine {
-        Some(row) => {
+        Some((value, reached_at)) => {
             let name = entry_name(&Score {
                 member_id,
-                value: row.value,
-                reached_at: row.updated_at,
+                value,
+                reached_at,
             });
             redis::cmd("ZREVRANK")
                 .arg(key)

@@ -122,6 +122,55 @@ pub async fn value(
         .map_or(0, |m| m.value))
 }
 
+/// A member's metric in a period with when it last moved (when the value was reached).
+pub async fn entry(
+    db: &impl ConnectionTrait,
+    member_id: i64,
+    metric: &str,
+    period: &str,
+) -> AppResult<Option<(i64, DateTime<Utc>)>> {
+    Ok(find(db, member_id, metric, period)
+        .await?
+        .map(|m| (m.value, m.updated_at)))
+}
+
+/// Every metric of a member in a period.
+pub async fn values_of(
+    db: &impl ConnectionTrait,
+    member_id: i64,
+    period: &str,
+) -> AppResult<Vec<(String, i64)>> {
+    Ok(member_metric::Entity::find()
+        .filter(member_metric::Column::MemberId.eq(member_id))
+        .filter(member_metric::Column::Period.eq(period))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|r| (r.metric, r.value))
+        .collect())
+}
+
+/// Every member whose metric in a period is at least `at_least`: (member, value, reached at),
+/// leaving out `excluded` members.
+pub async fn holders(
+    db: &impl ConnectionTrait,
+    metric: &str,
+    period: &str,
+    at_least: i64,
+    excluded: Vec<i64>,
+) -> AppResult<Vec<(i64, i64, DateTime<Utc>)>> {
+    Ok(member_metric::Entity::find()
+        .filter(member_metric::Column::Metric.eq(metric))
+        .filter(member_metric::Column::Period.eq(period))
+        .filter(member_metric::Column::Value.gte(at_least))
+        .filter(member_metric::Column::MemberId.is_not_in(excluded))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|r| (r.member_id, r.value, r.updated_at))
+        .collect())
+}
+
 async fn find(
     db: &impl ConnectionTrait,
     member_id: i64,
