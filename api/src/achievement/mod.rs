@@ -9,4 +9,6 @@ pub use graphql::{
     Achievement, AchievementAdminMutation, AchievementMutation, AchievementQuery, Title,
     unlocked_achievements,
 };
-pub use service::{ACHIEVEMENTS, AchievementChange, backfill, title_of, upsert};
+pub use service::{
+    ACHIEVEMENTS, AchievementChange, backfill, grant_title, title_name, title_of, upsert,
+};

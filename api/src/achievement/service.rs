@@ -421,6 +421,39 @@ pub async fn equip_title(
         .ok_or(AppError::NotFound("member"))
 }
 
+/// The name of a title some achievement defines, if any (blind boxes give titles as prizes).
+pub async fn title_name(db: &impl ConnectionTrait, code: &str) -> AppResult<Option<String>> {
+    Ok(achievement::Entity::find()
+        .filter(achievement::Column::TitleCode.eq(code))
+        .one(db)
+        .await?
+        .and_then(|a| a.title_name))
+}
+
+/// Grants a title; granting one already held changes nothing.
+pub async fn grant_title(
+    txn: &DatabaseTransaction,
+    member_id: i64,
+    code: &str,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    let name = title_name(txn, code)
+        .await?
+        .ok_or(AppError::NotFound("title"))?;
+    if title_of(txn, member_id, code).await?.is_none() {
+        member_title::ActiveModel {
+            member_id: Set(member_id),
+            code: Set(code.to_string()),
+            name: Set(name),
+            granted_at: Set(now),
+            ..Default::default()
+        }
+        .insert(txn)
+        .await?;
+    }
+    Ok(())
+}
+
 pub async fn title_of(
     db: &impl ConnectionTrait,
     member_id: i64,

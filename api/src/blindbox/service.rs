@@ -163,7 +163,11 @@ async fn check_prize(db: &impl ConnectionTrait, p: &PrizeChange) -> AppResult<(R
                 return Err(bad("a HIDDEN_TASK payload is the code of a HIDDEN task"));
             }
         }
-        PrizeKind::Title => return Err(bad("TITLE prizes arrive with the achievement wall")),
+        PrizeKind::Title => {
+            if crate::achievement::title_name(db, payload).await?.is_none() {
+                return Err(bad("a TITLE payload is the title code of an achievement"));
+            }
+        }
     }
     Ok((rarity, kind))
 }
@@ -609,7 +613,10 @@ async fn grant(
         Some(PrizeKind::HiddenTask) => {
             task::unlock_hidden(txn, member_id, &prize.payload, now).await?
         }
-        Some(PrizeKind::Title) | None => {
+        Some(PrizeKind::Title) => {
+            crate::achievement::grant_title(txn, member_id, &prize.payload, now).await?
+        }
+        None => {
             return Err(AppError::internal(format!(
                 "prize {} cannot be given",
                 prize.id

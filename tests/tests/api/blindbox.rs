@@ -311,10 +311,18 @@ async fn prizes_are_given_as_points_coupons_items_and_hidden_tasks() {
         .as_str()
         .unwrap()
         .to_string();
+    admin
+        .gql(
+            "mutation { upsertAchievement(input: { code: \"lucky\", name: \"幸运儿\", description: \"\", category: \"x\", metric: \"blindbox.draws\", threshold: 1000, titleCode: \"lucky_star\", titleName: \"幸运星\" }) { code } }",
+            json!({}),
+        )
+        .await
+        .data();
     let kinds = [
         ("COUPON", "5.00"),
         ("ITEM", item_id.as_str()),
         ("HIDDEN_TASK", "secret"),
+        ("TITLE", "lucky_star"),
     ];
     let alice = app.login("alice").await;
     adjust(&admin, &alice, 500, "fund").await.data();
@@ -347,6 +355,13 @@ async fn prizes_are_given_as_points_coupons_items_and_hidden_tasks() {
             .unwrap()
             .iter()
             .any(|t| t["task"]["code"] == "secret")
+    );
+    let titles = alice
+        .gql("{ achievementWall { titles { code name } } }", json!({}))
+        .await;
+    assert_eq!(
+        titles.data()["achievementWall"]["titles"],
+        json!([{ "code": "lucky_star", "name": "幸运星" }])
     );
 }
 
@@ -381,8 +396,7 @@ async fn boxes_must_disclose_a_prize_that_never_runs_out_and_payloads_that_resol
         field(attempt(vec![prize("a", "COMMON", 1, None, "lots")], 50).await),
         "prizes"
     );
-    let title =
-        json!({ "name": "t", "rarity": "RARE", "kind": "TITLE", "weight": 1, "payload": "x" });
+    let title = json!({ "name": "t", "rarity": "RARE", "kind": "TITLE", "weight": 1, "payload": "no_such_title" });
     assert_eq!(
         field(attempt(vec![prize("a", "COMMON", 1, None, "1"), title], 50).await),
         "prizes"
