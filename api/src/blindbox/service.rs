@@ -154,12 +154,7 @@ async fn check_prize(db: &impl ConnectionTrait, p: &PrizeChange) -> AppResult<(R
                 .ok_or_else(|| bad("no mall item has that id"))?;
         }
         PrizeKind::HiddenTask => {
-            let hidden = entity::task::Entity::find()
-                .filter(entity::task::Column::Code.eq(payload))
-                .filter(entity::task::Column::Kind.eq("HIDDEN"))
-                .count(db)
-                .await?;
-            if hidden == 0 {
+            if !task::hidden_task_exists(db, payload).await? {
                 return Err(bad("a HIDDEN_TASK payload is the code of a HIDDEN task"));
             }
         }

@@ -299,11 +299,7 @@ pub async fn upsert(
     }
     tiers.push(proposed.clone());
     tiers.sort_by_key(|t| t.rank);
-    if tiers
-        .windows(2)
-        .any(|w| w[0].growth_threshold >= w[1].growth_threshold)
-        || tiers[0].growth_threshold != 0
-    {
+    if !rules::ladder_is_consistent(&tiers.iter().map(Tier::rule).collect::<Vec<_>>()) {
         return Err(AppError::validation(
             "growthThreshold",
             "thresholds must rise with rank, and the lowest tier must start at 0",

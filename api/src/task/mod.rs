@@ -6,4 +6,6 @@ pub mod rules;
 mod service;
 
 pub use graphql::{TaskAdminMutation, TaskMutation, TaskQuery};
-pub use service::{TASK_PROGRESS, TaskChange, invite_joined, unlock_hidden, upsert};
+pub use service::{
+    TASK_PROGRESS, TaskChange, hidden_task_exists, invite_joined, unlock_hidden, upsert,
+};

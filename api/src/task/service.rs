@@ -494,6 +494,16 @@ pub async fn claim(
     })
 }
 
+/// Whether a HIDDEN task has this code (blind boxes check their prizes with it).
+pub async fn hidden_task_exists(db: &impl ConnectionTrait, code: &str) -> AppResult<bool> {
+    Ok(task::Entity::find()
+        .filter(task::Column::Code.eq(code))
+        .filter(task::Column::Kind.eq(TaskKind::Hidden.as_str()))
+        .one(db)
+        .await?
+        .is_some())
+}
+
 /// Shows a hidden task to one member (blind boxes hand these out). Unlocking twice is harmless.
 pub async fn unlock_hidden<C>(
     db: &C,

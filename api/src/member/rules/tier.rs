@@ -15,6 +15,19 @@ pub struct TierRule {
     pub birthday_gift: i64,
 }
 
+/// A ladder is consistent when the lowest tier needs no growth and each higher rank needs more
+/// than the one below, so a member is always in exactly one tier.
+pub fn ladder_is_consistent(tiers: &[TierRule]) -> bool {
+    let mut ordered: Vec<&TierRule> = tiers.iter().collect();
+    ordered.sort_by_key(|t| t.rank);
+    ordered
+        .first()
+        .is_some_and(|lowest| lowest.growth_threshold == 0)
+        && ordered
+            .windows(2)
+            .all(|w| w[0].rank < w[1].rank && w[0].growth_threshold < w[1].growth_threshold)
+}
+
 /// How long a tier holds once reached or renewed.
 pub fn validity_end(from: DateTime<Utc>) -> DateTime<Utc> {
     from.checked_add_months(Months::new(12))
@@ -336,6 +349,21 @@ mod tests {
             upgrade(2, 1000, &t).is_none(),
             "more growth never moves anyone down"
         );
+    }
+
+    #[test]
+    fn a_ladder_starts_at_zero_and_rises_with_rank() {
+        let mut t = tiers();
+        assert!(ladder_is_consistent(&t));
+        t[2].growth_threshold = 900;
+        assert!(!ladder_is_consistent(&t), "gold below silver");
+        let mut t = tiers();
+        t[0].growth_threshold = 10;
+        assert!(!ladder_is_consistent(&t), "the lowest tier must start at 0");
+        let mut t = tiers();
+        t[3].rank = 2;
+        assert!(!ladder_is_consistent(&t), "two tiers share a rank");
+        assert!(!ladder_is_consistent(&[]));
     }
 
     #[test]
