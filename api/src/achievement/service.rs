@@ -5,9 +5,9 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use entity::{achievement, member, member_achievement, member_title};
-use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
     EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 
@@ -115,8 +115,9 @@ pub async fn upsert(
     })
 }
 
-/// Unlocks one achievement for one member, once: the reward through the ledger, the title, the
-/// count of holders, and the member's `achievements.unlocked` metric. False if already held.
+/// Unlocks one achievement for one member, once: the reward through the ledger, the title and
+/// the member's `achievements.unlocked` metric. False if already held. The caller counts the
+/// holder (see `count_holders`).
 async fn unlock(
     txn: &DatabaseTransaction,
     settings: &Settings,
@@ -141,14 +142,6 @@ async fn unlock(
         }
         Err(e) => return Err(e.into()),
     }
-    achievement::Entity::update_many()
-        .col_expr(
-            achievement::Column::UnlockedCount,
-            Expr::col(achievement::Column::UnlockedCount).add(1),
-        )
-        .filter(achievement::Column::Id.eq(a.id))
-        .exec(txn)
-        .await?;
     let blacklisted = member::Entity::find_by_id(member_id)
         .one(txn)
         .await?
@@ -197,16 +190,34 @@ async fn unlock_met(
     now: DateTime<Utc>,
 ) -> AppResult<Vec<Unlocked>> {
     let mut unlocked = Vec::new();
+    let mut holders_of = Vec::new();
     let mut pending = metrics;
-    while let Some((metric, value)) = pending.pop() {
+    while !pending.is_empty() {
+        // One query for every metric that moved, leaving out what the member already holds, so
+        // an event that unlocks nothing costs one round trip.
+        let mut met = Condition::any();
+        for (metric, value) in pending.drain(..) {
+            met = met.add(
+                Condition::all()
+                    .add(achievement::Column::Metric.eq(metric))
+                    .add(achievement::Column::Threshold.lte(value)),
+            );
+        }
+        let held = Query::select()
+            .column(member_achievement::Column::AchievementId)
+            .from(member_achievement::Entity)
+            .and_where(member_achievement::Column::MemberId.eq(member_id))
+            .to_owned();
         let candidates = achievement::Entity::find()
-            .filter(achievement::Column::Metric.eq(&metric))
-            .filter(achievement::Column::Threshold.lte(value))
+            .filter(met)
+            .filter(achievement::Column::Id.not_in_subquery(held))
+            .order_by_asc(achievement::Column::Id)
             .all(txn)
             .await?;
         let mut any = false;
         for a in candidates {
             if unlock(txn, settings, member_id, &a, now).await? {
+                holders_of.push(a.id);
                 unlocked.push(Unlocked {
                     kind: "achievement",
                     code: a.code,
@@ -219,7 +230,27 @@ async fn unlock_met(
             pending.push(("achievements.unlocked".to_string(), count));
         }
     }
+    count_holders(txn, holders_of).await?;
     Ok(unlocked)
+}
+
+/// Adds the new holders to each achievement's count. Every member's event that unlocks a popular
+/// achievement writes the same row, so it is done last (the row lock is held only until the
+/// commit) and in id order (two events that unlock the same two achievements queue instead of
+/// deadlocking).
+async fn count_holders(txn: &DatabaseTransaction, mut ids: Vec<i64>) -> AppResult<()> {
+    ids.sort_unstable();
+    for id in ids {
+        achievement::Entity::update_many()
+            .col_expr(
+                achievement::Column::UnlockedCount,
+                Expr::col(achievement::Column::UnlockedCount).add(1),
+            )
+            .filter(achievement::Column::Id.eq(id))
+            .exec(txn)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Asks achievements after every metric change, in the same transaction.

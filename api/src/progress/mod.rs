@@ -204,7 +204,7 @@ async fn apply(
             Expr::case(current.clone().lt(n), n).finally(current).into(),
         ),
     };
-    member_metric::Entity::insert(member_metric::ActiveModel {
+    let upsert = member_metric::Entity::insert(member_metric::ActiveModel {
         member_id: Set(member_id),
         metric: Set(metric.to_string()),
         period: Set(period.to_string()),
@@ -221,9 +221,12 @@ async fn apply(
         .value(member_metric::Column::Value, updated)
         .value(member_metric::Column::UpdatedAt, Expr::value(now))
         .to_owned(),
-    )
-    .exec_without_returning(txn)
-    .await?;
+    );
+    // PostgreSQL and SQLite hand the new value back in the same round trip; MySQL reads it after.
+    if txn.support_returning() {
+        return Ok(upsert.exec_with_returning(txn).await?.value);
+    }
+    upsert.exec_without_returning(txn).await?;
     find(txn, member_id, metric, period)
         .await?
         .map(|row| row.value)

@@ -274,12 +274,20 @@ async fn advance(
     now: DateTime<Utc>,
 ) -> AppResult<()> {
     let current = Expr::col((task_progress::Entity, task_progress::Column::Progress));
+    let completed = Expr::col((task_progress::Entity, task_progress::Column::CompletedAt));
+    // Reaching the target completes it (completing does not pay, claiming does), in the same
+    // statement. `completed_at` is assigned before `progress` because MySQL evaluates the
+    // assignments in order and would otherwise see the new progress; the others see the old row.
+    let completes_now = completed
+        .clone()
+        .is_null()
+        .and(current.clone().add(amount).gte(t.target));
     task_progress::Entity::insert(task_progress::ActiveModel {
         member_id: Set(member_id),
         task_id: Set(t.id),
         period: Set(period.to_string()),
         progress: Set(amount),
-        completed_at: Set(None),
+        completed_at: Set((amount >= t.target).then_some(now)),
         claimed_at: Set(None),
         updated_at: Set(now),
         ..Default::default()
@@ -290,22 +298,16 @@ async fn advance(
             task_progress::Column::TaskId,
             task_progress::Column::Period,
         ])
+        .value(
+            task_progress::Column::CompletedAt,
+            Expr::case(completes_now, Expr::value(now)).finally(completed),
+        )
         .value(task_progress::Column::Progress, current.add(amount))
         .value(task_progress::Column::UpdatedAt, Expr::value(now))
         .to_owned(),
     )
     .exec_without_returning(txn)
     .await?;
-    // Reaching the target completes it; completing does not pay, claiming does.
-    task_progress::Entity::update_many()
-        .col_expr(task_progress::Column::CompletedAt, Expr::value(now))
-        .filter(task_progress::Column::MemberId.eq(member_id))
-        .filter(task_progress::Column::TaskId.eq(t.id))
-        .filter(task_progress::Column::Period.eq(period))
-        .filter(task_progress::Column::Progress.gte(t.target))
-        .filter(task_progress::Column::CompletedAt.is_null())
-        .exec(txn)
-        .await?;
     Ok(())
 }
 

@@ -1,0 +1,403 @@
+//! `cargo run --release -p bench -- [options]`: the load benchmark (see the README's Performance
+//! section). For each database it builds a scratch database, seeds a shop, starts the release
+//! server, drives every scenario at each concurrency, runs a flash sale, compares the reads with
+//! PostGraphile v4 (PostgreSQL only), checks the invariants and writes
+//! `bench/results/latest.{md,json}`.
+
+mod checks;
+mod driver;
+mod report;
+mod scenarios;
+mod server;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use api::auth::jwt::TokenKind;
+use api::auth::{AdminRole, create_admin};
+use api::config::Settings;
+use api::seed::shop::{ShopSize, seed_shop};
+use chrono::{NaiveTime, TimeZone, Utc};
+use sea_orm::{ConnectionTrait, Database};
+use secrecy::SecretString;
+
+use report::{Cell, DbReport, PeerCell, Report};
+use scenarios::{Scenario, World};
+
+const USAGE: &str = "usage: cargo run --release -p bench -- [--db sqlite,postgres] [--duration SECS] \
+[--clients 16,64,256] [--repeat N] [--members N] [--flash N] [--no-peer] [--only me,checkIn,...]
+
+  --db        databases to run on (default: sqlite,postgres); PostgreSQL runs with Redis
+  --duration  seconds per scenario run (default 5)
+  --clients   concurrency levels (default 16,64,256)
+  --repeat    runs per cell; the median run is reported (default 1)
+  --members   members in the seeded shop (default 10000)
+  --flash     concurrent attempts in the flash sale (default 1000, on stock 100)
+  --no-peer   skip the PostGraphile comparison
+  --only      run only these scenarios (names as in the table)
+
+Environment: BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres, a
+maintenance database to create the scratch one from), BENCH_REDIS_URL (default
+redis://127.0.0.1:6379).";
+
+#[derive(Debug, Clone)]
+struct Options {
+    dbs: Vec<String>,
+    duration: Duration,
+    clients: Vec<usize>,
+    repeat: usize,
+    members: usize,
+    flash: usize,
+    peer: bool,
+    only: Option<Vec<String>>,
+}
+
+fn parse_options() -> Result<Options, String> {
+    let mut o = Options {
+        dbs: vec!["sqlite".into(), "postgres".into()],
+        duration: Duration::from_secs(5),
+        clients: vec![16, 64, 256],
+        repeat: 1,
+        members: 10_000,
+        flash: 1_000,
+        peer: true,
+        only: None,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().ok_or_else(|| format!("{arg} needs a value\n\n{USAGE}"));
+        let number = |v: String| v.parse::<usize>().map_err(|_| format!("{v:?} is not a number"));
+        match arg.as_str() {
+            "--db" => o.dbs = value()?.split(',').map(str::to_string).collect(),
+            "--duration" => o.duration = Duration::from_secs(number(value()?)? as u64),
+            "--clients" => {
+                o.clients = value()?
+                    .split(',')
+                    .map(|c| number(c.to_string()))
+                    .collect::<Result<_, _>>()?
+            }
+            "--repeat" => o.repeat = number(value()?)?.max(1),
+            "--members" => o.members = number(value()?)?,
+            "--flash" => o.flash = number(value()?)?,
+            "--no-peer" => o.peer = false,
+            "--only" => o.only = Some(value()?.split(',').map(str::to_string).collect()),
+            "-h" | "--help" => return Err(USAGE.into()),
+            other => return Err(format!("unknown option {other}\n\n{USAGE}")),
+        }
+    }
+    for db in &o.dbs {
+        if db != "sqlite" && db != "postgres" {
+            return Err(format!("--db takes sqlite and/or postgres, not {db:?}"));
+        }
+    }
+    if o.members < o.flash || o.members < *o.clients.iter().max().unwrap_or(&1) {
+        return Err("--members must be at least --flash and the largest --clients".into());
+    }
+    Ok(o)
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let options = match parse_options() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("{e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    match run(options).await {
+        Ok(true) => std::process::ExitCode::SUCCESS,
+        Ok(false) => {
+            eprintln!("an invariant failed; see the report");
+            std::process::ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("benchmark failed: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+async fn run(options: Options) -> Result<bool, String> {
+    let root = workspace();
+    eprintln!("building the release server...");
+    let binary = server::build_release_server(&root)?;
+    let mut report = Report::new(&options_summary(&options));
+    for db in &options.dbs {
+        eprintln!("== {db}");
+        report.databases.push(run_database(db, &binary, &options).await?);
+    }
+    let all_ok = report
+        .databases
+        .iter()
+        .all(|d| d.invariants.iter().all(|c| c.ok));
+    let out = root.join("bench").join("results");
+    std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
+    let markdown = report.markdown();
+    std::fs::write(out.join("latest.md"), &markdown).map_err(|e| e.to_string())?;
+    std::fs::write(
+        out.join("latest.json"),
+        serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?,
+    )
+    .map_err(|e| e.to_string())?;
+    println!("{markdown}");
+    eprintln!("wrote {}/latest.md and latest.json", out.display());
+    Ok(all_ok)
+}
+
+fn options_summary(o: &Options) -> String {
+    format!(
+        "{} s per run, clients {:?}, median of {} run(s), {} members, flash {} attempts on stock 100",
+        o.duration.as_secs(),
+        o.clients,
+        o.repeat,
+        o.members,
+        o.flash
+    )
+}
+
+/// A scratch database and the server settings that point at it.
+struct Scratch {
+    env: Vec<(String, String)>,
+    database_url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+async fn scratch(db: &str) -> Result<Scratch, String> {
+    let secret: String = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    let mut env: Vec<(String, String)> = [
+        // Test mode only for X-Test-Now, so check-ins can move through business days.
+        ("APP_ENV", "test"),
+        ("SEED_DEMO_DATA", "false"),
+        ("JOBS_ENABLED", "false"),
+        ("RUST_LOG", "warn"),
+        ("GRAPHIQL", "false"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    env.push(("JWT_SECRET".into(), secret));
+    match db {
+        "sqlite" => {
+            let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+            let url = format!("sqlite://{}/bench.db?mode=rwc", dir.path().display());
+            env.push(("DATABASE_URL".into(), url.clone()));
+            Ok(Scratch {
+                env,
+                database_url: url,
+                _dir: Some(dir),
+            })
+        }
+        _ => {
+            let admin_url = std::env::var("BENCH_POSTGRES_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+            let conn = Database::connect(&admin_url)
+                .await
+                .map_err(|e| format!("connecting to {admin_url}: {e}"))?;
+            let name = "loyalty_bench";
+            conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .await
+                .map_err(|e| e.to_string())?;
+            conn.execute_unprepared(&format!("CREATE DATABASE {name}"))
+                .await
+                .map_err(|e| e.to_string())?;
+            let _ = conn.close().await;
+            let base = admin_url
+                .rsplit_once('/')
+                .map(|(b, _)| b.to_string())
+                .ok_or("BENCH_POSTGRES_URL has no database name")?;
+            let url = format!("{base}/{name}");
+            env.push(("DATABASE_URL".into(), url.clone()));
+            env.push((
+                "REDIS_URL".into(),
+                std::env::var("BENCH_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
+            ));
+            env.push((
+                "REDIS_KEY_PREFIX".into(),
+                format!("bench:{}:", uuid::Uuid::new_v4().simple()),
+            ));
+            Ok(Scratch {
+                env,
+                database_url: url,
+                _dir: None,
+            })
+        }
+    }
+}
+
+async fn run_database(db: &str, binary: &Path, options: &Options) -> Result<DbReport, String> {
+    let scratch = scratch(db).await?;
+    let map: HashMap<String, String> = scratch.env.iter().cloned().collect();
+    let settings = Settings::from_map(&map).map_err(|e| e.to_string())?;
+    // The shop's "now": 10:00 business time today; runs happen on the days after it.
+    let base = Utc
+        .from_utc_datetime(&Utc::now().date_naive().and_time(NaiveTime::from_hms_opt(2, 0, 0).unwrap_or_default()));
+
+    eprintln!("seeding {} members...", options.members);
+    let seeding = std::time::Instant::now();
+    let state = api::startup::build_state(settings)
+        .await
+        .map_err(|e| e.to_string())?;
+    let size = ShopSize {
+        members: options.members,
+        ..ShopSize::default()
+    };
+    let shop = seed_shop(&state.db, &state.settings, base, &size)
+        .await
+        .map_err(|e| format!("seeding: {e}"))?;
+    let password = SecretString::from(uuid::Uuid::new_v4().to_string());
+    let admin = create_admin(&state.db, "bench", &password, AdminRole::Superadmin, base)
+        .await
+        .map_err(|e| e.to_string())?;
+    let ttl = chrono::Duration::days(3650);
+    let issue = |kind, subject: String| {
+        state
+            .jwt
+            .issue(kind, &subject, None, base, ttl)
+            .map(|(token, _)| Arc::<str>::from(token))
+            .map_err(|e| e.to_string())
+    };
+    let tokens = shop
+        .member_ids
+        .iter()
+        .map(|id| issue(TokenKind::Member, id.to_string()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let admin_token = issue(TokenKind::Admin, admin.id.to_string())?;
+    let seeded = checks::seeded(&state.db).await?;
+    let seconds_to_seed = seeding.elapsed().as_secs_f64();
+    eprintln!("seeded in {seconds_to_seed:.1} s");
+    let checker = state.db.clone();
+    drop(state);
+
+    let log = workspace().join("target").join(format!("bench-server-{db}.log"));
+    eprintln!("server log: {}", log.display());
+    let ours = server::start_ours(binary, &scratch.env, &log).await?;
+    let client = driver::client(options.flash.max(*options.clients.iter().max().unwrap_or(&64)));
+    let world = Arc::new(World {
+        url: ours.url.clone().into(),
+        admin_url: ours.url.replace("/graphql", "/admin/graphql").into(),
+        admin_token,
+        member_ids: shop.member_ids.clone(),
+        tokens,
+        boxes: shop.boxes.clone(),
+        flash_item_id: shop.flash_item_id,
+        base,
+    });
+    let mut cursor = Cursor::default();
+    let mut report = DbReport::new(db, options.members, seconds_to_seed);
+
+    if db == "postgres" && options.peer {
+        match server::start_postgraphile(&scratch.database_url, num_cores()).await {
+            Ok(peer) => {
+                report.peer = compare(&client, &world, &peer, options, &mut cursor).await;
+                report.peer_rss_mib = Some(peer.peak_rss_mib());
+            }
+            Err(e) => {
+                eprintln!("PostGraphile comparison skipped: {e}");
+                report.notes.push(format!("PostGraphile comparison skipped: {e}"));
+            }
+        }
+    }
+
+    for scenario in Scenario::ALL {
+        if let Some(only) = &options.only
+            && !only.iter().any(|o| o == scenario.name())
+        {
+            continue;
+        }
+        for &clients in &options.clients {
+            let mut runs = Vec::new();
+            for _ in 0..options.repeat {
+                let calls = scenarios::calls(&world, scenario, cursor.run, cursor.member, cursor.day);
+                let stats = driver::run_for(&client, clients, options.duration, calls).await;
+                cursor.after(&stats, scenario == Scenario::CheckIn, options.members);
+                runs.push(stats);
+            }
+            let cell = Cell::median(scenario.name(), clients, runs);
+            eprintln!("{}", cell.line());
+            report.cells.push(cell);
+        }
+    }
+
+    eprintln!("flash sale: {} attempts at once on stock {}", options.flash, size.flash_stock);
+    let calls = scenarios::flash_calls(&world, cursor.member, cursor.day);
+    let stats = driver::burst(&client, options.flash, calls).await;
+    cursor.after(&stats, false, options.members);
+    let cell = Cell::median("flash redeem", options.flash, vec![stats]);
+    eprintln!("{}", cell.line());
+    report.cells.push(cell);
+
+    report.rss_mib = ours.peak_rss_mib();
+    report.invariants = checks::run(&client, &world, &checker, &seeded, size.flash_stock).await?;
+    for c in &report.invariants {
+        eprintln!("{} {}: {}", if c.ok { "ok  " } else { "FAIL" }, c.name, c.detail);
+    }
+    drop(ours);
+    let _ = checker.close().await;
+    Ok(report)
+}
+
+/// Where the next run starts: its number (for idempotency keys), the next member and the next
+/// unused business day.
+#[derive(Default)]
+struct Cursor {
+    run: u64,
+    member: u64,
+    day: i64,
+}
+
+impl Cursor {
+    fn after(&mut self, stats: &driver::Stats, walks_days: bool, members: usize) {
+        self.run += 1;
+        let members = members as u64;
+        if walks_days {
+            self.day += ((self.member + stats.requests) / members) as i64 + 1;
+        } else {
+            self.day += 1;
+        }
+        self.member = (self.member + stats.requests) % members;
+    }
+}
+
+async fn compare(
+    client: &reqwest::Client,
+    world: &Arc<World>,
+    peer: &server::Server,
+    options: &Options,
+    cursor: &mut Cursor,
+) -> Vec<PeerCell> {
+    let peer_url: Arc<str> = peer.url.clone().into();
+    let ids = Arc::new(world.member_ids.clone());
+    let mut cells = Vec::new();
+    for (name, scenario) in [("me", Scenario::Me), ("mallItems", Scenario::MallItems)] {
+        for &clients in &options.clients {
+            let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+            // Alternate the two servers, so drift on a noisy machine hits both.
+            for _ in 0..options.repeat {
+                let calls = scenarios::calls(world, scenario, cursor.run, cursor.member, cursor.day);
+                let stats = driver::run_for(client, clients, options.duration, calls).await;
+                cursor.after(&stats, false, options.members);
+                ours.push(stats);
+                let calls = scenarios::peer_calls(peer_url.clone(), ids.clone(), scenario == Scenario::Me);
+                theirs.push(driver::run_for(client, clients, options.duration, calls).await);
+            }
+            let cell = PeerCell::new(name, clients, ours, theirs);
+            eprintln!("{}", cell.line());
+            cells.push(cell);
+        }
+    }
+    cells
+}
+
+fn num_cores() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
