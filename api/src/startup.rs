@@ -121,6 +121,7 @@ pub async fn build_state(settings: Settings) -> Result<AppState, StartupError> {
         store,
         captcha: Arc::new(ArithmeticCaptcha),
         wechat,
+        tiers: Default::default(),
     })
 }
 

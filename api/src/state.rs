@@ -22,4 +22,6 @@ pub struct AppState {
     pub captcha: Arc<dyn CaptchaProvider>,
     pub wechat: Arc<dyn WeChatLogin>,
     pub jwt: Arc<JwtKeys>,
+    /// The tier ladder for read paths; see `member::TierCache`.
+    pub tiers: Arc<crate::member::TierCache>,
 }

@@ -2,7 +2,9 @@
 
 use std::collections::HashMap;
 
-use entity::{blind_box, blind_box_draw, blind_box_prize, checkin, mall_item, mall_order, points_ledger};
+use entity::{
+    blind_box, blind_box_draw, blind_box_prize, checkin, mall_item, mall_order, points_ledger,
+};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ColumnTrait, DatabaseConnection, EntityTrait, FromQueryResult, QueryFilter, QuerySelect,
@@ -167,7 +169,10 @@ pub async fn run(
         .collect();
     let spent: Vec<(Option<String>, i64)> = points_ledger::Entity::find()
         .select_only()
-        .columns([points_ledger::Column::SourceId, points_ledger::Column::Delta])
+        .columns([
+            points_ledger::Column::SourceId,
+            points_ledger::Column::Delta,
+        ])
         .filter(points_ledger::Column::Source.eq("blindbox"))
         .filter(points_ledger::Column::Kind.eq("SPEND"))
         .into_tuple()
@@ -188,7 +193,9 @@ pub async fn run(
             spent_by_box.get(id).copied().unwrap_or(0),
         );
         ok &= n * price == points;
-        detail.push(format!("box {id}: {n} draws x {price} = {points} points spent"));
+        detail.push(format!(
+            "box {id}: {n} draws x {price} = {points} points spent"
+        ));
     }
     checks.push(check("draws = points spent / price", ok, detail.join("; ")));
 

@@ -38,7 +38,12 @@ pub struct Stats {
 }
 
 impl Stats {
-    fn from(mut latencies: Vec<u32>, ok: u64, errors: BTreeMap<String, u64>, elapsed: Duration) -> Stats {
+    fn from(
+        mut latencies: Vec<u32>,
+        ok: u64,
+        errors: BTreeMap<String, u64>,
+        elapsed: Duration,
+    ) -> Stats {
         latencies.sort_unstable();
         let pct = |p: f64| -> f64 {
             if latencies.is_empty() {

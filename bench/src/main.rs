@@ -26,7 +26,8 @@ use secrecy::SecretString;
 use report::{Cell, DbReport, PeerCell, Report};
 use scenarios::{Scenario, World};
 
-const USAGE: &str = "usage: cargo run --release -p bench -- [--db sqlite,postgres] [--duration SECS] \
+const USAGE: &str =
+    "usage: cargo run --release -p bench -- [--db sqlite,postgres] [--duration SECS] \
 [--clients 16,64,256] [--repeat N] [--members N] [--flash N] [--no-peer] [--only me,checkIn,...]
 
   --db        databases to run on (default: sqlite,postgres); PostgreSQL runs with Redis
@@ -67,8 +68,14 @@ fn parse_options() -> Result<Options, String> {
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        let mut value = || args.next().ok_or_else(|| format!("{arg} needs a value\n\n{USAGE}"));
-        let number = |v: String| v.parse::<usize>().map_err(|_| format!("{v:?} is not a number"));
+        let mut value = || {
+            args.next()
+                .ok_or_else(|| format!("{arg} needs a value\n\n{USAGE}"))
+        };
+        let number = |v: String| {
+            v.parse::<usize>()
+                .map_err(|_| format!("{v:?} is not a number"))
+        };
         match arg.as_str() {
             "--db" => o.dbs = value()?.split(',').map(str::to_string).collect(),
             "--duration" => o.duration = Duration::from_secs(number(value()?)? as u64),
@@ -134,7 +141,9 @@ async fn run(options: Options) -> Result<bool, String> {
     let mut report = Report::new(&options_summary(&options));
     for db in &options.dbs {
         eprintln!("== {db}");
-        report.databases.push(run_database(db, &binary, &options).await?);
+        report
+            .databases
+            .push(run_database(db, &binary, &options).await?);
     }
     let all_ok = report
         .databases
@@ -173,7 +182,11 @@ struct Scratch {
 }
 
 async fn scratch(db: &str) -> Result<Scratch, String> {
-    let secret: String = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    let secret: String = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
     let mut env: Vec<(String, String)> = [
         // Test mode only for X-Test-Now, so check-ins can move through business days.
         ("APP_ENV", "test"),
@@ -219,7 +232,8 @@ async fn scratch(db: &str) -> Result<Scratch, String> {
             env.push(("DATABASE_URL".into(), url.clone()));
             env.push((
                 "REDIS_URL".into(),
-                std::env::var("BENCH_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
+                std::env::var("BENCH_REDIS_URL")
+                    .unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
             ));
             env.push((
                 "REDIS_KEY_PREFIX".into(),
@@ -239,8 +253,11 @@ async fn run_database(db: &str, binary: &Path, options: &Options) -> Result<DbRe
     let map: HashMap<String, String> = scratch.env.iter().cloned().collect();
     let settings = Settings::from_map(&map).map_err(|e| e.to_string())?;
     // The shop's "now": 10:00 business time today; runs happen on the days after it.
-    let base = Utc
-        .from_utc_datetime(&Utc::now().date_naive().and_time(NaiveTime::from_hms_opt(2, 0, 0).unwrap_or_default()));
+    let base = Utc.from_utc_datetime(
+        &Utc::now()
+            .date_naive()
+            .and_time(NaiveTime::from_hms_opt(2, 0, 0).unwrap_or_default()),
+    );
 
     eprintln!("seeding {} members...", options.members);
     let seeding = std::time::Instant::now();
@@ -278,10 +295,16 @@ async fn run_database(db: &str, binary: &Path, options: &Options) -> Result<DbRe
     let checker = state.db.clone();
     drop(state);
 
-    let log = workspace().join("target").join(format!("bench-server-{db}.log"));
+    let log = workspace()
+        .join("target")
+        .join(format!("bench-server-{db}.log"));
     eprintln!("server log: {}", log.display());
     let ours = server::start_ours(binary, &scratch.env, &log).await?;
-    let client = driver::client(options.flash.max(*options.clients.iter().max().unwrap_or(&64)));
+    let client = driver::client(
+        options
+            .flash
+            .max(*options.clients.iter().max().unwrap_or(&64)),
+    );
     let world = Arc::new(World {
         url: ours.url.clone().into(),
         admin_url: ours.url.replace("/graphql", "/admin/graphql").into(),
@@ -303,7 +326,9 @@ async fn run_database(db: &str, binary: &Path, options: &Options) -> Result<DbRe
             }
             Err(e) => {
                 eprintln!("PostGraphile comparison skipped: {e}");
-                report.notes.push(format!("PostGraphile comparison skipped: {e}"));
+                report
+                    .notes
+                    .push(format!("PostGraphile comparison skipped: {e}"));
             }
         }
     }
@@ -317,7 +342,8 @@ async fn run_database(db: &str, binary: &Path, options: &Options) -> Result<DbRe
         for &clients in &options.clients {
             let mut runs = Vec::new();
             for _ in 0..options.repeat {
-                let calls = scenarios::calls(&world, scenario, cursor.run, cursor.member, cursor.day);
+                let calls =
+                    scenarios::calls(&world, scenario, cursor.run, cursor.member, cursor.day);
                 let stats = driver::run_for(&client, clients, options.duration, calls).await;
                 cursor.after(&stats, scenario == Scenario::CheckIn, options.members);
                 runs.push(stats);
@@ -328,7 +354,10 @@ async fn run_database(db: &str, binary: &Path, options: &Options) -> Result<DbRe
         }
     }
 
-    eprintln!("flash sale: {} attempts at once on stock {}", options.flash, size.flash_stock);
+    eprintln!(
+        "flash sale: {} attempts at once on stock {}",
+        options.flash, size.flash_stock
+    );
     let calls = scenarios::flash_calls(&world, cursor.member, cursor.day);
     let stats = driver::burst(&client, options.flash, calls).await;
     cursor.after(&stats, false, options.members);
@@ -339,7 +368,12 @@ async fn run_database(db: &str, binary: &Path, options: &Options) -> Result<DbRe
     report.rss_mib = ours.peak_rss_mib();
     report.invariants = checks::run(&client, &world, &checker, &seeded, size.flash_stock).await?;
     for c in &report.invariants {
-        eprintln!("{} {}: {}", if c.ok { "ok  " } else { "FAIL" }, c.name, c.detail);
+        eprintln!(
+            "{} {}: {}",
+            if c.ok { "ok  " } else { "FAIL" },
+            c.name,
+            c.detail
+        );
     }
     drop(ours);
     let _ = checker.close().await;
@@ -383,11 +417,13 @@ async fn compare(
             let (mut ours, mut theirs) = (Vec::new(), Vec::new());
             // Alternate the two servers, so drift on a noisy machine hits both.
             for _ in 0..options.repeat {
-                let calls = scenarios::calls(world, scenario, cursor.run, cursor.member, cursor.day);
+                let calls =
+                    scenarios::calls(world, scenario, cursor.run, cursor.member, cursor.day);
                 let stats = driver::run_for(client, clients, options.duration, calls).await;
                 cursor.after(&stats, false, options.members);
                 ours.push(stats);
-                let calls = scenarios::peer_calls(peer_url.clone(), ids.clone(), scenario == Scenario::Me);
+                let calls =
+                    scenarios::peer_calls(peer_url.clone(), ids.clone(), scenario == Scenario::Me);
                 theirs.push(driver::run_for(client, clients, options.duration, calls).await);
             }
             let cell = PeerCell::new(name, clients, ours, theirs);

@@ -160,7 +160,11 @@ impl Report {
 
     pub fn markdown(&self) -> String {
         let mut md = String::new();
-        let _ = writeln!(md, "Run {} on {}, commit {}.", self.date, self.machine, self.commit);
+        let _ = writeln!(
+            md,
+            "Run {} on {}, commit {}.",
+            self.date, self.machine, self.commit
+        );
         let _ = writeln!(md, "Settings: {}.\n", self.settings);
         for db in &self.databases {
             let _ = writeln!(md, "#### {}\n", db.database);

@@ -90,7 +90,13 @@ fn body(query: &str, variables: serde_json::Value) -> String {
 
 /// Calls for one run of `scenario`: the n-th call goes to member `(first_member + n) % N`, on
 /// business day `day` (check-ins move on a day each time every member has had a turn).
-pub fn calls(world: &Arc<World>, scenario: Scenario, run: u64, first_member: u64, day: i64) -> MakeCall {
+pub fn calls(
+    world: &Arc<World>,
+    scenario: Scenario,
+    run: u64,
+    first_member: u64,
+    day: i64,
+) -> MakeCall {
     let world = world.clone();
     let members = world.member_ids.len() as u64;
     let now = world.at(day);

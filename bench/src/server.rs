@@ -52,7 +52,11 @@ fn children_of(pid: u32) -> Vec<u32> {
     };
     let mut found = Vec::new();
     for entry in entries.flatten() {
-        let Some(child) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+        let Some(child) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
             continue;
         };
         let ppid = std::fs::read_to_string(format!("/proc/{child}/stat"))
@@ -96,7 +100,11 @@ pub fn build_release_server(workspace: &Path) -> Result<PathBuf, String> {
 
 /// Starts our server with `env` and waits until `/health` answers.
 /// The server's log goes to `log` (warnings and errors only: RUST_LOG=warn).
-pub async fn start_ours(binary: &Path, env: &[(String, String)], log: &Path) -> Result<Server, String> {
+pub async fn start_ours(
+    binary: &Path,
+    env: &[(String, String)],
+    log: &Path,
+) -> Result<Server, String> {
     let port = free_port();
     let log = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
     let log_err = log.try_clone().map_err(|e| e.to_string())?;
@@ -113,7 +121,12 @@ pub async fn start_ours(binary: &Path, env: &[(String, String)], log: &Path) -> 
         url: format!("http://127.0.0.1:{port}/graphql"),
         name: "loyalty api",
     };
-    wait_ready(&mut server, &format!("http://127.0.0.1:{port}/health"), None).await?;
+    wait_ready(
+        &mut server,
+        &format!("http://127.0.0.1:{port}/health"),
+        None,
+    )
+    .await?;
     Ok(server)
 }
 
@@ -175,5 +188,8 @@ async fn wait_ready(server: &mut Server, url: &str, post: Option<&str>) -> Resul
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    Err(format!("{} did not answer at {url} within 300 s", server.name))
+    Err(format!(
+        "{} did not answer at {url} within 300 s",
+        server.name
+    ))
 }

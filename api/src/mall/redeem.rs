@@ -220,6 +220,15 @@ pub async fn redeem(
     if let Some(first) = replay(db, member_id, &key, &request_hash).await? {
         return Ok(first);
     }
+    // Sold out: refused before any lock is taken, which is where most attempts of a flash sale
+    // end. Stock only grows back by a cancellation, so this read is at worst a moment old; when
+    // there is stock, the conditional update below decides.
+    if catalog::find(db, r.item_id)
+        .await?
+        .is_some_and(|item| item.active && item.stock < r.quantity)
+    {
+        return Err(AppError::OutOfStock);
+    }
     let txn = db.begin().await?;
     // The member's row first: one redemption at a time per member keeps the per-member limit
     // exact, and the order's foreign key cannot deadlock with the debit (MySQL).

@@ -288,7 +288,11 @@ impl MemberAdminMutation {
             points_multiplier: input.points_multiplier,
             benefits: input.benefits,
         };
-        let saved = tier::upsert(&ctx.app()?.db, change, ctx.now()?).await?;
+        let app = ctx.app()?;
+        let saved = tier::upsert(&app.db, change, ctx.now()?).await;
+        // Also after a failure: the write may have committed before the error.
+        app.tiers.invalidate();
+        let saved = saved?;
         Ok(TierAdmin {
             code: saved.code,
             name: saved.name,

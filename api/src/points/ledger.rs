@@ -108,6 +108,26 @@ async fn balance(db: &impl ConnectionTrait, member_id: i64) -> AppResult<i64> {
     points.ok_or(AppError::NotFound("member"))
 }
 
+/// Runs a conditional change of one member's balance; returns the new balance, or `None` when
+/// the condition held no row. PostgreSQL and SQLite return it from the update itself.
+async fn update_balance(
+    db: &impl ConnectionTrait,
+    update: sea_orm::UpdateMany<member::Entity>,
+    member_id: i64,
+) -> AppResult<Option<i64>> {
+    if db.support_returning() {
+        return Ok(update
+            .exec_with_returning(db)
+            .await?
+            .first()
+            .map(|row| row.points));
+    }
+    if update.exec(db).await?.rows_affected != 1 {
+        return Ok(None);
+    }
+    Ok(Some(balance(db, member_id).await?))
+}
+
 /// Takes a row lock on each member in id order, so two transactions that touch the same two
 /// members (a transfer each way) queue instead of deadlocking.
 pub async fn lock_members(db: &impl ConnectionTrait, member_ids: &[i64]) -> AppResult<()> {
@@ -175,20 +195,17 @@ pub async fn credit(
     if m.amount <= 0 {
         return Err(AppError::internal(format!("credit of {} points", m.amount)));
     }
-    let updated = touch_activity(member::Entity::update_many(), m)
+    let update = touch_activity(member::Entity::update_many(), m)
         .col_expr(
             member::Column::Points,
             Expr::col(member::Column::Points).add(m.amount),
         )
         .filter(member::Column::Id.eq(m.member_id))
-        .filter(member::Column::BlacklistedAt.is_null())
-        .exec(db)
-        .await?;
-    if updated.rows_affected != 1 {
+        .filter(member::Column::BlacklistedAt.is_null());
+    let Some(balance_after) = update_balance(db, update, m.member_id).await? else {
         balance(db, m.member_id).await?;
         return Err(AppError::Blacklisted);
-    }
-    let balance_after = balance(db, m.member_id).await?;
+    };
     let lots: Vec<(i64, DateTime<Utc>)> = match expiry {
         Expiry::After(ttl) => vec![(m.amount, m.now + ttl)],
         Expiry::Mirror(draws) => draws.iter().map(|d| (d.amount, d.expires_at)).collect(),
@@ -229,23 +246,20 @@ pub async fn debit(
     if m.amount <= 0 {
         return Err(AppError::internal(format!("debit of {} points", m.amount)));
     }
-    let updated = touch_activity(member::Entity::update_many(), m)
+    let update = touch_activity(member::Entity::update_many(), m)
         .col_expr(
             member::Column::Points,
             Expr::col(member::Column::Points).sub(m.amount),
         )
         .filter(member::Column::Id.eq(m.member_id))
-        .filter(member::Column::Points.gte(m.amount))
-        .exec(db)
-        .await?;
-    if updated.rows_affected != 1 {
+        .filter(member::Column::Points.gte(m.amount));
+    let Some(balance_after) = update_balance(db, update, m.member_id).await? else {
         let available = balance(db, m.member_id).await?;
         return Err(AppError::InsufficientPoints {
             needed: m.amount,
             available,
         });
-    }
-    let balance_after = balance(db, m.member_id).await?;
+    };
     let lots: Vec<LotBalance> = points_lot::Entity::find()
         .filter(points_lot::Column::MemberId.eq(m.member_id))
         .filter(points_lot::Column::Remaining.gt(0))

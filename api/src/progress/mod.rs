@@ -73,12 +73,14 @@ pub async fn record(
     let day = business_date(now, settings.timezone);
     let mut changed = Vec::new();
     for (metric, update, periods) in rules::changes_for(event) {
-        for &period in periods {
-            let key = rules::period_key(period, day);
-            let value = apply(txn, member_id, &metric, &key, update, now).await?;
+        let keys: Vec<String> = periods
+            .iter()
+            .map(|&period| rules::period_key(period, day))
+            .collect();
+        for (period, value) in apply_periods(txn, member_id, &metric, keys, update, now).await? {
             changed.push(MetricValue {
                 metric: metric.clone(),
-                period: key,
+                period,
                 value,
             });
         }
@@ -185,6 +187,68 @@ async fn find(
         .await?)
 }
 
+/// Updates one metric in several periods (all time, this week, this month) with one statement
+/// where the database returns the new values; returns (period, value) in the order given.
+async fn apply_periods(
+    txn: &DatabaseTransaction,
+    member_id: i64,
+    metric: &str,
+    periods: Vec<String>,
+    update: Update,
+    now: DateTime<Utc>,
+) -> AppResult<Vec<(String, i64)>> {
+    if periods.len() < 2 || !txn.support_returning() {
+        let mut values = Vec::with_capacity(periods.len());
+        for period in periods {
+            let value = apply(txn, member_id, metric, &period, update, now).await?;
+            values.push((period, value));
+        }
+        return Ok(values);
+    }
+    let rows = periods.iter().map(|period| member_metric::ActiveModel {
+        member_id: Set(member_id),
+        metric: Set(metric.to_string()),
+        period: Set(period.clone()),
+        value: Set(update.initial()),
+        updated_at: Set(now),
+        ..Default::default()
+    });
+    let saved = member_metric::Entity::insert_many(rows)
+        .on_conflict(upsert_metric(update, now))
+        .exec_with_returning(txn)
+        .await?;
+    periods
+        .into_iter()
+        .map(|period| {
+            let value = saved
+                .iter()
+                .find(|row| row.period == period)
+                .map(|row| row.value)
+                .ok_or_else(|| {
+                    AppError::internal(format!("metric {metric} {period} not returned"))
+                })?;
+            Ok((period, value))
+        })
+        .collect()
+}
+
+/// On the (member, metric, period) key: add to the value, or keep the larger one.
+fn upsert_metric(update: Update, now: DateTime<Utc>) -> OnConflict {
+    let current = Expr::col((member_metric::Entity, member_metric::Column::Value));
+    let updated: Expr = match update {
+        Update::Add(n) => current.add(n),
+        Update::Max(n) => Expr::case(current.clone().lt(n), n).finally(current).into(),
+    };
+    OnConflict::columns([
+        member_metric::Column::MemberId,
+        member_metric::Column::Metric,
+        member_metric::Column::Period,
+    ])
+    .value(member_metric::Column::Value, updated)
+    .value(member_metric::Column::UpdatedAt, Expr::value(now))
+    .to_owned()
+}
+
 /// Updates one counter in one statement: an insert that, on the unique key, updates the row
 /// instead (`ON CONFLICT DO UPDATE` / `ON DUPLICATE KEY UPDATE`), so concurrent events never
 /// race between a read and a write.
@@ -196,32 +260,15 @@ async fn apply(
     update: Update,
     now: DateTime<Utc>,
 ) -> AppResult<i64> {
-    let current = Expr::col((member_metric::Entity, member_metric::Column::Value));
-    let (initial, updated) = match update {
-        Update::Add(n) => (n, current.add(n)),
-        Update::Max(n) => (
-            n,
-            Expr::case(current.clone().lt(n), n).finally(current).into(),
-        ),
-    };
     let upsert = member_metric::Entity::insert(member_metric::ActiveModel {
         member_id: Set(member_id),
         metric: Set(metric.to_string()),
         period: Set(period.to_string()),
-        value: Set(initial),
+        value: Set(update.initial()),
         updated_at: Set(now),
         ..Default::default()
     })
-    .on_conflict(
-        OnConflict::columns([
-            member_metric::Column::MemberId,
-            member_metric::Column::Metric,
-            member_metric::Column::Period,
-        ])
-        .value(member_metric::Column::Value, updated)
-        .value(member_metric::Column::UpdatedAt, Expr::value(now))
-        .to_owned(),
-    );
+    .on_conflict(upsert_metric(update, now));
     // PostgreSQL and SQLite hand the new value back in the same round trip; MySQL reads it after.
     if txn.support_returning() {
         return Ok(upsert.exec_with_returning(txn).await?.value);

@@ -39,6 +39,15 @@ pub enum Update {
     Max(i64),
 }
 
+impl Update {
+    /// The value of a metric this update creates.
+    pub fn initial(self) -> i64 {
+        match self {
+            Update::Add(n) | Update::Max(n) => n,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Period {
     All,

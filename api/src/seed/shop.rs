@@ -105,7 +105,12 @@ async fn seed_catalog(
     for target in [2, 3, 5, 7] {
         tasks.push(("WEEKLY", "checkin", target, 10 * target));
     }
-    for (event, target) in [("checkin", 30), ("draw", 10), ("redeem", 3), ("purchase", 1)] {
+    for (event, target) in [
+        ("checkin", 30),
+        ("draw", 10),
+        ("redeem", 3),
+        ("purchase", 1),
+    ] {
         tasks.push(("GROWTH", event, target, 50));
     }
     for (event, target) in [("invite", 3), ("draw", 50), ("checkin", 100)] {
@@ -152,7 +157,11 @@ async fn seed_catalog(
                 "PHYSICAL"
             }
             .into(),
-            points_price: if flash { 100 } else { 100 + 50 * (i as i64 % 40) },
+            points_price: if flash {
+                100
+            } else {
+                100 + 50 * (i as i64 % 40)
+            },
             cash_price: None,
             stock: if flash { size.flash_stock } else { 100_000 },
             per_member_limit: Some(if flash { 1 } else { 5 }),
@@ -171,16 +180,17 @@ async fn seed_catalog(
         .last()
         .ok_or_else(|| AppError::validation("mall_items", "the shop needs at least one item"))?;
 
-    let prize = |name: &str, rarity: &str, kind: &str, weight: i64, stock: Option<i64>, payload: &str| {
-        blindbox::PrizeChange {
-            name: name.into(),
-            rarity: rarity.into(),
-            kind: kind.into(),
-            weight,
-            stock,
-            payload: payload.into(),
-        }
-    };
+    let prize =
+        |name: &str, rarity: &str, kind: &str, weight: i64, stock: Option<i64>, payload: &str| {
+            blindbox::PrizeChange {
+                name: name.into(),
+                rarity: rarity.into(),
+                kind: kind.into(),
+                weight,
+                stock,
+                payload: payload.into(),
+            }
+        };
     let mut boxes = Vec::new();
     for (name, price) in [("萌宠盲盒", 50), ("星座盲盒", 100), ("限定盲盒", 200)] {
         let b = blindbox::upsert_in(
@@ -325,7 +335,15 @@ async fn seed_members(
         let days = days_of(i);
         let start = now - Duration::days(days as i64 + 1);
         let mut balance = size.starting_points;
-        ledger.push(ledger_row(id, size.starting_points, balance, "bench", None, start, ttl));
+        ledger.push(ledger_row(
+            id,
+            size.starting_points,
+            balance,
+            "bench",
+            None,
+            start,
+            ttl,
+        ));
         for d in 0..days {
             let day = today - Duration::days((days - d) as i64);
             let at = now - Duration::days((days - d) as i64);
@@ -402,16 +420,18 @@ async fn seed_members(
             .await?;
     let lots: Vec<points_lot::ActiveModel> = credits
         .into_iter()
-        .map(|(ledger_id, member_id, amount, expires_at, created_at)| points_lot::ActiveModel {
-            member_id: Set(member_id),
-            ledger_id: Set(ledger_id),
-            amount: Set(amount),
-            remaining: Set(amount),
-            expires_at: Set(expires_at.unwrap_or(created_at + ttl)),
-            expired_at: Set(None),
-            created_at: Set(created_at),
-            ..Default::default()
-        })
+        .map(
+            |(ledger_id, member_id, amount, expires_at, created_at)| points_lot::ActiveModel {
+                member_id: Set(member_id),
+                ledger_id: Set(ledger_id),
+                amount: Set(amount),
+                remaining: Set(amount),
+                expires_at: Set(expires_at.unwrap_or(created_at + ttl)),
+                expired_at: Set(None),
+                created_at: Set(created_at),
+                ..Default::default()
+            },
+        )
         .collect();
     for chunk in lots.chunks(CHUNK) {
         points_lot::Entity::insert_many(chunk.to_vec())
@@ -419,7 +439,9 @@ async fn seed_members(
             .await?;
     }
     for chunk in checkins.chunks(CHUNK) {
-        checkin::Entity::insert_many(chunk.to_vec()).exec(txn).await?;
+        checkin::Entity::insert_many(chunk.to_vec())
+            .exec(txn)
+            .await?;
     }
     for chunk in metrics.chunks(CHUNK) {
         member_metric::Entity::insert_many(chunk.to_vec())

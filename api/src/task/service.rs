@@ -249,65 +249,73 @@ impl ProgressHandler for TaskProgressHandler {
                 .filter(task::Column::Event.eq(event))
                 .all(txn)
                 .await?;
-            for t in tasks {
-                advance(
-                    txn,
-                    p.member_id,
-                    &t,
-                    &rules::period_of(kind_of(&t), day),
-                    amount,
-                    p.now,
-                )
-                .await?;
-            }
+            advance(txn, p.member_id, &tasks, day, amount, p.now).await?;
         }
         Ok(Vec::new())
     }
 }
 
+/// Moves every task in `tasks` on by `amount` for the member, each in its current period, in one
+/// statement: an insert that, on the (member, task, period) key, adds to the row instead.
+/// Reaching the target completes a task (completing does not pay, claiming does) in the same
+/// statement; each row's target is picked by task id. `completed_at` is assigned before
+/// `progress` because MySQL evaluates the assignments in order and would otherwise see the new
+/// progress; PostgreSQL and SQLite see the old row in both.
 async fn advance(
     txn: &DatabaseTransaction,
     member_id: i64,
-    t: &task::Model,
-    period: &str,
+    tasks: &[task::Model],
+    day: chrono::NaiveDate,
     amount: i64,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
-    let current = Expr::col((task_progress::Entity, task_progress::Column::Progress));
-    let completed = Expr::col((task_progress::Entity, task_progress::Column::CompletedAt));
-    // Reaching the target completes it (completing does not pay, claiming does), in the same
-    // statement. `completed_at` is assigned before `progress` because MySQL evaluates the
-    // assignments in order and would otherwise see the new progress; the others see the old row.
-    let completes_now = completed
-        .clone()
-        .is_null()
-        .and(current.clone().add(amount).gte(t.target));
-    task_progress::Entity::insert(task_progress::ActiveModel {
+    let Some(first) = tasks.first() else {
+        return Ok(());
+    };
+    let col = |c: task_progress::Column| Expr::col((task_progress::Entity, c));
+    let mut target = Expr::case(
+        col(task_progress::Column::TaskId).eq(first.id),
+        first.target,
+    );
+    for t in &tasks[1..] {
+        target = target.case(col(task_progress::Column::TaskId).eq(t.id), t.target);
+    }
+    let completes_now = col(task_progress::Column::CompletedAt).is_null().and(
+        col(task_progress::Column::Progress)
+            .add(amount)
+            .gte(target.finally(i64::MAX)),
+    );
+    let rows = tasks.iter().map(|t| task_progress::ActiveModel {
         member_id: Set(member_id),
         task_id: Set(t.id),
-        period: Set(period.to_string()),
+        period: Set(rules::period_of(kind_of(t), day)),
         progress: Set(amount),
         completed_at: Set((amount >= t.target).then_some(now)),
         claimed_at: Set(None),
         updated_at: Set(now),
         ..Default::default()
-    })
-    .on_conflict(
-        OnConflict::columns([
-            task_progress::Column::MemberId,
-            task_progress::Column::TaskId,
-            task_progress::Column::Period,
-        ])
-        .value(
-            task_progress::Column::CompletedAt,
-            Expr::case(completes_now, Expr::value(now)).finally(completed),
+    });
+    task_progress::Entity::insert_many(rows)
+        .on_conflict(
+            OnConflict::columns([
+                task_progress::Column::MemberId,
+                task_progress::Column::TaskId,
+                task_progress::Column::Period,
+            ])
+            .value(
+                task_progress::Column::CompletedAt,
+                Expr::case(completes_now, Expr::value(now))
+                    .finally(col(task_progress::Column::CompletedAt)),
+            )
+            .value(
+                task_progress::Column::Progress,
+                col(task_progress::Column::Progress).add(amount),
+            )
+            .value(task_progress::Column::UpdatedAt, Expr::value(now))
+            .to_owned(),
         )
-        .value(task_progress::Column::Progress, current.add(amount))
-        .value(task_progress::Column::UpdatedAt, Expr::value(now))
-        .to_owned(),
-    )
-    .exec_without_returning(txn)
-    .await?;
+        .exec_without_returning(txn)
+        .await?;
     Ok(())
 }
 

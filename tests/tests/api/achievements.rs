@@ -421,3 +421,31 @@ async fn leaderboards_rank_by_score_then_by_who_got_there_first() {
         .await
         .expect_error("VALIDATION");
 }
+
+#[tokio::test]
+async fn concurrent_check_ins_that_unlock_the_same_achievements_all_succeed() {
+    // Each check-in unlocks two achievements on two metrics, so every transaction writes the same
+    // two holder counts; they used to deadlock under load.
+    let app = spawn_app().await;
+    app.at("2026-03-01T08:00:00+08:00");
+    let admin = app.admin(AdminRole::Operator).await;
+    define(&admin, "first_checkin", "checkin.total", 1, 5, None).await;
+    define(&admin, "first_points", "points.earned", 1, 5, None).await;
+    let mut members = Vec::new();
+    for i in 0..16 {
+        members.push(app.login(&format!("m{i}")).await);
+    }
+    let attempts = members
+        .iter()
+        .map(|m| m.gql(CHECK_IN, json!({ "k": "day1" })));
+    let answers = futures_util::future::join_all(attempts).await;
+    for answer in &answers {
+        let unlocked = answer.data()["checkIn"]["unlocked"].as_array().unwrap();
+        assert_eq!(unlocked.len(), 2, "{}", answer.body);
+    }
+    let wall = wall(&members[0]).await;
+    for code in ["first_checkin", "first_points"] {
+        assert_eq!(entry(&wall, code).unwrap()["rarity"], 1.0, "{code}");
+    }
+    assert_audit_ok(&admin).await;
+}

@@ -64,13 +64,21 @@ async fn a_seeded_shop_passes_the_audit_and_reads_back_through_the_api() {
         .filter(|a| a["unlocked"] == true)
         .map(|a| {
             let a = &a["achievement"];
-            (a["code"].as_str().unwrap().to_string(), a["rewardPoints"].as_i64().unwrap())
+            (
+                a["code"].as_str().unwrap().to_string(),
+                a["rewardPoints"].as_i64().unwrap(),
+            )
         })
         .collect();
     let codes: Vec<&str> = held.iter().map(|(c, _)| c.as_str()).collect();
     assert_eq!(
         codes,
-        ["checkin_total_1", "checkin_streak_3", "points_earned_100", "points_earned_1000"]
+        [
+            "checkin_total_1",
+            "checkin_streak_3",
+            "points_earned_100",
+            "points_earned_1000"
+        ]
     );
     let rewards: i64 = held.iter().map(|(_, r)| r).sum();
     assert_eq!(data["me"]["points"], 1_020 + rewards);
@@ -88,9 +96,16 @@ async fn a_seeded_shop_passes_the_audit_and_reads_back_through_the_api() {
     assert_eq!(checked.data()["checkIn"]["streak"], 5);
 
     let items = app
-        .gql(Some(&token), "{ mallItems(first: 100) { nodes { id stock } } }", json!({}))
+        .gql(
+            Some(&token),
+            "{ mallItems(first: 100) { nodes { id stock } } }",
+            json!({}),
+        )
         .await;
-    let nodes = items.data()["mallItems"]["nodes"].as_array().unwrap().clone();
+    let nodes = items.data()["mallItems"]["nodes"]
+        .as_array()
+        .unwrap()
+        .clone();
     assert_eq!(nodes.len(), 12);
     let flash = nodes
         .iter()
