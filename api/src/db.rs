@@ -12,7 +12,10 @@ pub async fn connect(settings: &Settings) -> Result<DatabaseConnection, DbErr> {
         ensure_sqlite_dir(&settings.database_url);
     }
     let mut opts = ConnectOptions::new(settings.database_url.clone());
+    // No ping before every checkout: that was a round trip per query. A connection that died
+    // fails its next query, and the pool replaces it.
     opts.acquire_timeout(Duration::from_secs(10))
+        .test_before_acquire(false)
         .sqlx_logging(false);
     if settings.is_sqlite() {
         // One writer at a time is what SQLite can do; a single pooled connection turns

@@ -228,7 +228,8 @@ async fn scratch(db: &str) -> Result<Scratch, String> {
                 .rsplit_once('/')
                 .map(|(b, _)| b.to_string())
                 .ok_or("BENCH_POSTGRES_URL has no database name")?;
-            let url = format!("{base}/{name}");
+            // Loopback: no TLS, as PostGraphile's default connection has none either.
+            let url = format!("{base}/{name}?sslmode=disable");
             env.push(("DATABASE_URL".into(), url.clone()));
             env.push((
                 "REDIS_URL".into(),
