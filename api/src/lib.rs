@@ -5,6 +5,7 @@ pub mod anticheat;
 pub mod audit;
 pub mod auth;
 pub mod blindbox;
+pub mod cache;
 pub mod checkin;
 pub mod clock;
 pub mod config;

@@ -122,6 +122,7 @@ pub async fn build_state(settings: Settings) -> Result<AppState, StartupError> {
         captcha: Arc::new(ArithmeticCaptcha),
         wechat,
         tiers: Default::default(),
+        price_campaigns: Default::default(),
     })
 }
 

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 
+use crate::cache::Cached;
 use crate::anticheat::{CaptchaProvider, Limiter, Store};
 use crate::auth::jwt::JwtKeys;
 use crate::auth::wechat::WeChatLogin;
@@ -22,6 +23,7 @@ pub struct AppState {
     pub captcha: Arc<dyn CaptchaProvider>,
     pub wechat: Arc<dyn WeChatLogin>,
     pub jwt: Arc<JwtKeys>,
-    /// The tier ladder for read paths; see `member::TierCache`.
-    pub tiers: Arc<crate::member::TierCache>,
+    /// Rarely-changed rows for the read paths; see `cache`.
+    pub tiers: Arc<Cached<Vec<crate::member::Tier>>>,
+    pub price_campaigns: Arc<Cached<Vec<entity::price_campaign::Model>>>,
 }

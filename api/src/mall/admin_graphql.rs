@@ -230,8 +230,9 @@ impl MallAdminMutation {
             .as_ref()
             .map(|id| id_number(id, "id"))
             .transpose()?;
+        let app = ctx.app()?;
         let campaign = catalog::upsert_campaign(
-            &ctx.app()?.db,
+            &app.db,
             id,
             &input.name,
             input.multiplier,
@@ -239,7 +240,9 @@ impl MallAdminMutation {
             input.ends_at,
             ctx.now()?,
         )
-        .await?;
-        Ok(campaign.into())
+        .await;
+        // Also after a failure: the write may have committed before the error.
+        app.price_campaigns.invalidate();
+        Ok(campaign?.into())
     }
 }

@@ -24,10 +24,27 @@ pub async fn running_multipliers(
         .filter(price_campaign::Column::EndsAt.gt(now))
         .all(db)
         .await?;
-    Ok(rows
+    Ok(multipliers_at(&rows, now))
+}
+
+/// The same for read paths, from the process's cache of every campaign (see `cache`).
+pub async fn cached_running_multipliers(
+    app: &crate::state::AppState,
+    now: DateTime<Utc>,
+) -> AppResult<Vec<Decimal>> {
+    let campaigns = app
+        .price_campaigns
+        .get(|| async { Ok(price_campaign::Entity::find().all(&app.db).await?) })
+        .await?;
+    Ok(multipliers_at(&campaigns, now))
+}
+
+fn multipliers_at(campaigns: &[price_campaign::Model], now: DateTime<Utc>) -> Vec<Decimal> {
+    campaigns
         .iter()
+        .filter(|c| c.starts_at <= now && now < c.ends_at)
         .filter_map(|c| Decimal::from_str(&c.multiplier).ok())
-        .collect())
+        .collect()
 }
 
 /// Whether members can redeem the item at `now` (active and inside its window).

@@ -37,7 +37,7 @@ impl MallItem {
             .ok_or(AppError::NotFound("mall item"))?;
         Ok(MallItem::new(
             item,
-            &catalog::running_multipliers(&app.db, now).await?,
+            &catalog::cached_running_multipliers(app, now).await?,
         ))
     }
 }
@@ -309,7 +309,7 @@ impl MallQuery {
         let (app, now) = (ctx.app()?, ctx.now()?);
         let page = page_request(first, after.as_deref())?;
         let rows = catalog::list(&app.db, category.as_deref(), page, now).await?;
-        let multipliers = catalog::running_multipliers(&app.db, now).await?;
+        let multipliers = catalog::cached_running_multipliers(app, now).await?;
         let (rows, page_info) = finish_page(rows, page, |i| i.id);
         Ok(MallItemConnection {
             nodes: rows
@@ -334,7 +334,7 @@ impl MallQuery {
         };
         Ok(Some(MallItem::new(
             item,
-            &catalog::running_multipliers(&app.db, now).await?,
+            &catalog::cached_running_multipliers(app, now).await?,
         )))
     }
 

@@ -53,7 +53,7 @@ impl MemberView {
 
     async fn tier(&self, ctx: &Context<'_>) -> async_graphql::Result<TierView> {
         let app = ctx.app()?;
-        let tiers = app.tiers.get(&app.db).await?;
+        let tiers = super::cached_tiers(app).await?;
         Ok(TierView(tier::current(&self.0, &tiers)?.clone()))
     }
 
@@ -64,7 +64,7 @@ impl MemberView {
     /// Growth value still needed for the next tier; null at the top.
     async fn next_tier(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<TierProgress>> {
         let (app, now) = (ctx.app()?, ctx.now()?);
-        let tiers = app.tiers.get(&app.db).await?;
+        let tiers = super::cached_tiers(app).await?;
         let rank = tier::current(&self.0, &tiers)?.rank;
         let growth = tier::growth_last_12_months(&app.db, self.0.id, now).await?;
         let rules: Vec<_> = tiers.iter().map(tier::Tier::rule).collect();
@@ -92,7 +92,7 @@ impl MemberView {
         ctx: &Context<'_>,
     ) -> async_graphql::Result<Option<TierView>> {
         let (app, now) = (ctx.app()?, ctx.now()?);
-        let tiers = app.tiers.get(&app.db).await?;
+        let tiers = super::cached_tiers(app).await?;
         Ok(tier::downgrade_preview(&app.db, &self.0, &tiers, now)
             .await?
             .map(TierView))
@@ -216,9 +216,7 @@ impl MemberQuery {
     /// All tiers, lowest first, with their benefits and thresholds.
     async fn tiers(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<TierView>> {
         let app = ctx.app()?;
-        Ok(app
-            .tiers
-            .get(&app.db)
+        Ok(super::cached_tiers(app)
             .await?
             .iter()
             .cloned()

@@ -19,7 +19,7 @@ pub use purchase::update_earning_rules;
 pub use rfm::refresh as refresh_rfm;
 pub use service::{ProfileChange, find, update_profile, upsert_on_login};
 pub use tier::evaluate_expired as evaluate_tiers;
-pub use tier::{TIER_CACHE_TTL, TierCache};
+pub use tier::Tier;
 
 /// The rank of the member's tier (0 for the base tier).
 pub async fn tier_rank(
@@ -28,4 +28,11 @@ pub async fn tier_rank(
 ) -> crate::AppResult<i32> {
     let tiers = tier::all(db).await?;
     Ok(tier::current(member, &tiers)?.rank)
+}
+
+/// The tier ladder for read paths, from the process's cache (see `cache`).
+pub async fn cached_tiers(
+    app: &crate::state::AppState,
+) -> crate::AppResult<std::sync::Arc<Vec<Tier>>> {
+    app.tiers.get(|| tier::all(&app.db)).await
 }

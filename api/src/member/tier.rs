@@ -57,47 +57,6 @@ impl Tier {
     }
 }
 
-/// The tier ladder as the read paths see it: kept in memory and dropped at once when this process
-/// changes the ladder (`upsertTier`). Another instance's change shows within `TIER_CACHE_TTL`.
-/// Transactions that decide a tier read the table itself.
-#[derive(Default)]
-pub struct TierCache {
-    entry: std::sync::RwLock<Option<(std::time::Instant, std::sync::Arc<Vec<Tier>>)>>,
-    /// Bumped by every invalidation, so a read that started before a change never stores the
-    /// old ladder after it.
-    generation: std::sync::atomic::AtomicU64,
-}
-
-pub const TIER_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
-
-impl TierCache {
-    pub async fn get(&self, db: &DatabaseConnection) -> AppResult<std::sync::Arc<Vec<Tier>>> {
-        use std::sync::atomic::Ordering;
-        let cached = self.entry.read().ok().and_then(|e| e.clone());
-        if let Some((at, tiers)) = cached
-            && at.elapsed() < TIER_CACHE_TTL
-        {
-            return Ok(tiers);
-        }
-        let generation = self.generation.load(Ordering::Acquire);
-        let tiers = std::sync::Arc::new(all(db).await?);
-        if let Ok(mut entry) = self.entry.write()
-            && self.generation.load(Ordering::Acquire) == generation
-        {
-            *entry = Some((std::time::Instant::now(), tiers.clone()));
-        }
-        Ok(tiers)
-    }
-
-    pub fn invalidate(&self) {
-        self.generation
-            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-        if let Ok(mut entry) = self.entry.write() {
-            *entry = None;
-        }
-    }
-}
-
 /// All tiers, lowest first.
 pub async fn all(db: &impl ConnectionTrait) -> AppResult<Vec<Tier>> {
     tier::Entity::find()
