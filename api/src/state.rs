@@ -4,10 +4,10 @@ use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 
-use crate::cache::Cached;
 use crate::anticheat::{CaptchaProvider, Limiter, Store};
 use crate::auth::jwt::JwtKeys;
 use crate::auth::wechat::WeChatLogin;
+use crate::cache::Cached;
 use crate::clock::Clock;
 use crate::config::Settings;
 

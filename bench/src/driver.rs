@@ -237,3 +237,25 @@ pub async fn call_json(client: &reqwest::Client, call: Call) -> Result<Value, St
     }
     Ok(json)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_are_nearest_rank_over_all_answers() {
+        let latencies: Vec<u32> = (1..=100).map(|ms| ms * 1000).collect();
+        let s = Stats::from(latencies, 90, BTreeMap::new(), Duration::from_secs(2));
+        assert_eq!(
+            (s.p50_ms, s.p95_ms, s.p99_ms, s.max_ms),
+            (50.0, 95.0, 99.0, 100.0)
+        );
+        assert_eq!((s.requests, s.rps, s.ok_rps), (100, 50.0, 45.0));
+    }
+
+    #[test]
+    fn no_answers_give_zeros_not_a_panic() {
+        let s = Stats::from(Vec::new(), 0, BTreeMap::new(), Duration::from_secs(1));
+        assert_eq!((s.requests, s.p99_ms), (0, 0.0));
+    }
+}

@@ -438,3 +438,33 @@ async fn compare(
 fn num_cores() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stats(requests: u64) -> driver::Stats {
+        driver::Stats {
+            requests,
+            ok: requests,
+            errors: Default::default(),
+            seconds: 1.0,
+            rps: 0.0,
+            ok_rps: 0.0,
+            p50_ms: 0.0,
+            p95_ms: 0.0,
+            p99_ms: 0.0,
+            max_ms: 0.0,
+        }
+    }
+
+    #[test]
+    fn check_ins_take_a_new_day_for_every_round_of_members() {
+        let mut cursor = Cursor::default();
+        cursor.after(&stats(250), true, 100);
+        // Members 0..250 checked in on days 0, 1 and 2; the next run starts on day 3 at member 50.
+        assert_eq!((cursor.run, cursor.day, cursor.member), (1, 3, 50));
+        cursor.after(&stats(10), false, 100);
+        assert_eq!((cursor.run, cursor.day, cursor.member), (2, 4, 60));
+    }
+}

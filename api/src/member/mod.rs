@@ -18,8 +18,8 @@ pub use growth::GROWTH_FROM_INTERACTION;
 pub use purchase::update_earning_rules;
 pub use rfm::refresh as refresh_rfm;
 pub use service::{ProfileChange, find, update_profile, upsert_on_login};
-pub use tier::evaluate_expired as evaluate_tiers;
 pub use tier::Tier;
+pub use tier::evaluate_expired as evaluate_tiers;
 
 /// The rank of the member's tier (0 for the base tier).
 pub async fn tier_rank(

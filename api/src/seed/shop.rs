@@ -56,6 +56,9 @@ pub struct Shop {
 }
 
 const CHUNK: usize = 400;
+
+/// A credit read back for its lot: (ledger id, member, amount, expires at, created at).
+type CreditRow = (i64, i64, i64, Option<DateTime<Utc>>, DateTime<Utc>);
 const CHECKIN_POINTS: i64 = 5;
 
 /// Builds the shop in an empty database (no members yet), as of `now`.
@@ -403,21 +406,20 @@ async fn seed_members(
     }
     // One lot per credit, as `points::credit` writes them.
     let (first, last) = (members[0].1, members[members.len() - 1].1);
-    let credits: Vec<(i64, i64, i64, Option<DateTime<Utc>>, DateTime<Utc>)> =
-        points_ledger::Entity::find()
-            .select_only()
-            .columns([
-                points_ledger::Column::Id,
-                points_ledger::Column::MemberId,
-                points_ledger::Column::Delta,
-                points_ledger::Column::ExpiresAt,
-                points_ledger::Column::CreatedAt,
-            ])
-            .filter(points_ledger::Column::MemberId.between(first, last))
-            .order_by_asc(points_ledger::Column::Id)
-            .into_tuple()
-            .all(txn)
-            .await?;
+    let credits: Vec<CreditRow> = points_ledger::Entity::find()
+        .select_only()
+        .columns([
+            points_ledger::Column::Id,
+            points_ledger::Column::MemberId,
+            points_ledger::Column::Delta,
+            points_ledger::Column::ExpiresAt,
+            points_ledger::Column::CreatedAt,
+        ])
+        .filter(points_ledger::Column::MemberId.between(first, last))
+        .order_by_asc(points_ledger::Column::Id)
+        .into_tuple()
+        .all(txn)
+        .await?;
     let lots: Vec<points_lot::ActiveModel> = credits
         .into_iter()
         .map(

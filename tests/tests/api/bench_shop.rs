@@ -109,7 +109,7 @@ async fn a_seeded_shop_passes_the_audit_and_reads_back_through_the_api() {
     assert_eq!(nodes.len(), 12);
     let flash = nodes
         .iter()
-        .find(|n| n["id"] == shop.flash_item_id.to_string())
+        .find(|n| n["id"].as_str().and_then(|id| id.parse().ok()) == Some(shop.flash_item_id))
         .unwrap();
     assert_eq!(flash["stock"], 3);
 
