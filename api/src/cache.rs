@@ -1,4 +1,5 @@
-//! Rarely-changed rows (the tier ladder, price campaigns) kept in memory for the read paths.
+//! Rarely-changed rows (the tier ladder, price campaigns) kept in memory for the read paths, and
+//! leaderboards when there is no Redis to keep them.
 //! The process that changes them drops its copy at once; other instances see the change within
 //! the TTL. Use cases that charge or decide (redeem, tier upgrades) read the tables themselves.
 
@@ -59,6 +60,41 @@ impl<T> Cached<T> {
     }
 }
 
+/// The same for values kept by key (a leaderboard per kind and period); expired entries are
+/// dropped as new ones come in.
+pub struct Keyed<T> {
+    entries: std::sync::Mutex<std::collections::HashMap<String, (Instant, Arc<T>)>>,
+}
+
+impl<T> Default for Keyed<T> {
+    fn default() -> Self {
+        Keyed {
+            entries: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+}
+
+impl<T> Keyed<T> {
+    pub async fn get<F, Fut>(&self, key: &str, load: F) -> AppResult<Arc<T>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = AppResult<T>>,
+    {
+        let cached = self.entries.lock().ok().and_then(|e| e.get(key).cloned());
+        if let Some((at, value)) = cached
+            && at.elapsed() < TTL
+        {
+            return Ok(value);
+        }
+        let value = Arc::new(load().await?);
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.retain(|_, (at, _)| at.elapsed() < TTL);
+            entries.insert(key.to_string(), (Instant::now(), value.clone()));
+        }
+        Ok(value)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,6 +120,14 @@ mod tests {
             .unwrap();
         assert_eq!(*value, 1);
         assert_eq!(*cache.get(|| async { Ok(2) }).await.unwrap(), 2);
+    }
+
+    #[tokio::test]
+    async fn keyed_values_load_once_per_key() {
+        let cache: Keyed<u32> = Keyed::default();
+        assert_eq!(*cache.get("a", || async { Ok(1) }).await.unwrap(), 1);
+        assert_eq!(*cache.get("b", || async { Ok(2) }).await.unwrap(), 2);
+        assert_eq!(*cache.get("a", || async { Ok(3) }).await.unwrap(), 1);
     }
 
     #[tokio::test]

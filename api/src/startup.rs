@@ -123,6 +123,7 @@ pub async fn build_state(settings: Settings) -> Result<AppState, StartupError> {
         wechat,
         tiers: Default::default(),
         price_campaigns: Default::default(),
+        leaderboards: Default::default(),
     })
 }
 

@@ -26,4 +26,6 @@ pub struct AppState {
     /// Rarely-changed rows for the read paths; see `cache`.
     pub tiers: Arc<Cached<Vec<crate::member::Tier>>>,
     pub price_campaigns: Arc<Cached<Vec<entity::price_campaign::Model>>>,
+    /// Leaderboards when there is no Redis.
+    pub leaderboards: Arc<crate::cache::Keyed<Vec<crate::achievement::rules::Score>>>,
 }

@@ -85,7 +85,18 @@ pub fn free_port() -> u16 {
 pub fn build_release_server(workspace: &Path) -> Result<PathBuf, String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
-        .args(["build", "--release", "-p", "api", "--bin", "api"])
+        // With the bench package too, so features unify as for `cargo run -p bench` and the
+        // server is not built a second time with other features.
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "api",
+            "-p",
+            "bench",
+            "--bin",
+            "api",
+        ])
         .current_dir(workspace)
         .status()
         .map_err(|e| format!("running cargo build: {e}"))?;

@@ -200,6 +200,7 @@ impl AchievementQuery {
         let board = service::leaderboard(
             &app.db,
             redis,
+            &app.leaderboards,
             &app.settings,
             kind,
             first as u64,

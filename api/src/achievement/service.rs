@@ -637,6 +637,7 @@ async fn redis_board(
 pub async fn leaderboard(
     db: &DatabaseConnection,
     redis: Option<(&redis::aio::ConnectionManager, &str)>,
+    boards: &crate::cache::Keyed<Vec<Score>>,
     settings: &Settings,
     kind: LeaderboardKind,
     first: u64,
@@ -660,11 +661,17 @@ pub async fn leaderboard(
     let (top, my_rank) = match from_redis {
         Some(board) => board,
         None => {
-            let scores = ranked_scores(db, kind, &period).await?;
+            // Without Redis the ranking is kept in this process for as long as Redis would keep
+            // its sorted set: ranking every member per request took seconds and hundreds of MB
+            // under load.
+            let key = format!("{}:{period}", kind.metric());
+            let scores = boards
+                .get(&key, || ranked_scores(db, kind, &period))
+                .await?;
             let my_rank = rules::rank_of(&scores, member_id);
             (
                 scores
-                    .into_iter()
+                    .iter()
                     .take(first as usize)
                     .map(|s| (s.member_id, s.value))
                     .collect(),

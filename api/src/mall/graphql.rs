@@ -426,7 +426,6 @@ pub struct MallMutation;
 #[Object]
 impl MallMutation {
     async fn redeem(&self, ctx: &Context<'_>, input: RedeemInput) -> async_graphql::Result<Order> {
-        let (app, req, member_id) = anticheat::gated(ctx, Action::Spend).await?;
         let request = RedeemRequest {
             item_id: id_number(&input.item_id, "itemId")?,
             quantity: i64::from(input.quantity),
@@ -434,6 +433,9 @@ impl MallMutation {
             address_id: input.address_id.map(|a| a.0.chars().take(64).collect()),
             idempotency_key: input.idempotency_key,
         };
+        // Nothing can move for a sold-out item, so it is refused before the gate's round trips.
+        redeem::refuse_if_sold_out(&ctx.app()?.db, ctx.member_id()?, &request).await?;
+        let (app, req, member_id) = anticheat::gated(ctx, Action::Spend).await?;
         Ok(Order(
             redeem::redeem(&app.db, &app.settings, member_id, request, req.now).await?,
         ))

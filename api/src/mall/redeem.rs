@@ -202,13 +202,9 @@ async fn replay(
 /// `redeem`: in one transaction, the item's window, the member's tier and per-member limit,
 /// a conditional stock decrement, the points debit and the order. Points-only orders are paid at
 /// once; points+cash orders wait for the merchant's payment, holding points and stock.
-pub async fn redeem(
-    db: &DatabaseConnection,
-    settings: &Settings,
-    member_id: i64,
-    r: RedeemRequest,
-    now: DateTime<Utc>,
-) -> AppResult<mall_order::Model> {
+/// The scoped idempotency key and request fingerprint of a redemption, with `pointsToUse`
+/// checked.
+fn request_key(r: &RedeemRequest) -> AppResult<(String, String, i64)> {
     check_quantity(r.quantity)?;
     let points_to_use = check_points_to_use(r.points_to_use)?;
     let key = points::rules::scoped_key("redeem", &r.idempotency_key)?;
@@ -217,17 +213,38 @@ pub async fn redeem(
         &r.quantity.to_string(),
         &points_to_use.to_string(),
     ]);
+    Ok((key, request_hash, points_to_use))
+}
+
+/// OUT_OF_STOCK for a sold-out item, asked before the anti-cheat gate and before any lock: in a
+/// flash sale most attempts end here, and cheaply. A retry of a redemption that went through is
+/// not refused (it replays). Stock only grows back by a cancellation, so the read is at worst a
+/// moment old; while there is stock, the conditional update in `redeem` decides.
+pub async fn refuse_if_sold_out(
+    db: &DatabaseConnection,
+    member_id: i64,
+    r: &RedeemRequest,
+) -> AppResult<()> {
+    let (key, request_hash, _) = request_key(r)?;
+    if replay(db, member_id, &key, &request_hash).await?.is_some() {
+        return Ok(());
+    }
+    match catalog::find(db, r.item_id).await? {
+        Some(item) if item.active && item.stock < r.quantity => Err(AppError::OutOfStock),
+        _ => Ok(()),
+    }
+}
+
+pub async fn redeem(
+    db: &DatabaseConnection,
+    settings: &Settings,
+    member_id: i64,
+    r: RedeemRequest,
+    now: DateTime<Utc>,
+) -> AppResult<mall_order::Model> {
+    let (key, request_hash, points_to_use) = request_key(&r)?;
     if let Some(first) = replay(db, member_id, &key, &request_hash).await? {
         return Ok(first);
-    }
-    // Sold out: refused before any lock is taken, which is where most attempts of a flash sale
-    // end. Stock only grows back by a cancellation, so this read is at worst a moment old; when
-    // there is stock, the conditional update below decides.
-    if catalog::find(db, r.item_id)
-        .await?
-        .is_some_and(|item| item.active && item.stock < r.quantity)
-    {
-        return Err(AppError::OutOfStock);
     }
     let txn = db.begin().await?;
     // The member's row first: one redemption at a time per member keeps the per-member limit
