@@ -193,21 +193,8 @@ impl AchievementQuery {
             .into());
         }
         let app = ctx.app()?;
-        let redis = app
-            .redis
-            .as_ref()
-            .map(|r| (r, app.settings.redis_key_prefix.as_str()));
-        let board = service::leaderboard(
-            &app.db,
-            redis,
-            &app.leaderboards,
-            &app.settings,
-            kind,
-            first as u64,
-            ctx.member_id()?,
-            ctx.now()?,
-        )
-        .await?;
+        let board =
+            service::leaderboard(app, kind, first as u64, ctx.member_id()?, ctx.now()?).await?;
         Ok(Leaderboard {
             kind,
             entries: board

@@ -635,15 +635,17 @@ async fn redis_board(
 /// who got there first. With Redis, read from a sorted set; without (or if Redis fails), from
 /// the database.
 pub async fn leaderboard(
-    db: &DatabaseConnection,
-    redis: Option<(&redis::aio::ConnectionManager, &str)>,
-    boards: &crate::cache::Keyed<Vec<Score>>,
-    settings: &Settings,
+    app: &crate::state::AppState,
     kind: LeaderboardKind,
     first: u64,
     member_id: i64,
     now: DateTime<Utc>,
 ) -> AppResult<Board> {
+    let (db, settings, boards) = (&app.db, app.settings.as_ref(), app.leaderboards.as_ref());
+    let redis = app
+        .redis
+        .as_ref()
+        .map(|r| (r, app.settings.redis_key_prefix.as_str()));
     let period = board_period(kind, settings, now);
     let from_redis = match redis {
         Some((con, prefix)) => {
