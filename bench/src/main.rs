@@ -1,8 +1,8 @@
 //! `cargo run --release -p bench -- [options]`: the load benchmark (see the README's Performance
-//! section). For each database it builds a scratch database, seeds a shop, starts the release
-//! server, drives every scenario at each concurrency, runs a flash sale, compares the reads with
-//! PostGraphile v4 (PostgreSQL only), checks the invariants and writes
-//! `bench/results/latest.{md,json}`.
+//! section). For each database it builds a scratch database, seeds a shop, starts the server
+//! (this release binary again, as a child serving `api::startup::Application`), drives every
+//! scenario at each concurrency, runs a flash sale, compares the reads with PostGraphile v4
+//! (PostgreSQL only), checks the invariants and writes `bench/results/latest.{md,json}`.
 
 mod checks;
 mod driver;
@@ -105,8 +105,15 @@ fn parse_options() -> Result<Options, String> {
     Ok(o)
 }
 
+// As in the `api` binary.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    if std::env::args().nth(1).as_deref() == Some(server::SERVE_CHILD) {
+        return serve().await;
+    }
     let options = match parse_options() {
         Ok(o) => o,
         Err(e) => {
@@ -127,6 +134,25 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
+/// The server under test, configured from the environment like `api`.
+async fn serve() -> std::process::ExitCode {
+    api::telemetry::init();
+    let served = async {
+        let settings = Settings::from_env().map_err(|e| e.to_string())?;
+        let app = api::startup::Application::build(settings)
+            .await
+            .map_err(|e| e.to_string())?;
+        app.run_until_stopped().await.map_err(|e| e.to_string())
+    };
+    match served.await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("server: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -136,14 +162,10 @@ fn workspace() -> PathBuf {
 
 async fn run(options: Options) -> Result<bool, String> {
     let root = workspace();
-    eprintln!("building the release server...");
-    let binary = server::build_release_server(&root)?;
     let mut report = Report::new(&options_summary(&options));
     for db in &options.dbs {
         eprintln!("== {db}");
-        report
-            .databases
-            .push(run_database(db, &binary, &options).await?);
+        report.databases.push(run_database(db, &options).await?);
     }
     let all_ok = report
         .databases
@@ -249,7 +271,7 @@ async fn scratch(db: &str) -> Result<Scratch, String> {
     }
 }
 
-async fn run_database(db: &str, binary: &Path, options: &Options) -> Result<DbReport, String> {
+async fn run_database(db: &str, options: &Options) -> Result<DbReport, String> {
     let scratch = scratch(db).await?;
     let map: HashMap<String, String> = scratch.env.iter().cloned().collect();
     let settings = Settings::from_map(&map).map_err(|e| e.to_string())?;
@@ -300,7 +322,7 @@ async fn run_database(db: &str, binary: &Path, options: &Options) -> Result<DbRe
         .join("target")
         .join(format!("bench-server-{db}.log"));
     eprintln!("server log: {}", log.display());
-    let ours = server::start_ours(binary, &scratch.env, &log).await?;
+    let ours = server::start_ours(&scratch.env, &log).await?;
     let client = driver::client(
         options
             .flash

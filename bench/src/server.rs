@@ -1,9 +1,12 @@
 //! The servers under test: our release binary, and PostGraphile v4 as the peer. Each runs as a
 //! child process, killed when dropped.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// The hidden first argument that makes this binary serve instead of benchmarking.
+pub const SERVE_CHILD: &str = "__serve";
 
 pub struct Server {
     child: Child,
@@ -81,45 +84,16 @@ pub fn free_port() -> u16 {
         .expect("the loopback interface can hand out a port")
 }
 
-/// Builds the release server binary (a no-op when it is up to date) and returns its path.
-pub fn build_release_server(workspace: &Path) -> Result<PathBuf, String> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        // With the bench package too, so features unify as for `cargo run -p bench` and the
-        // server is not built a second time with other features.
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "api",
-            "-p",
-            "bench",
-            "--bin",
-            "api",
-        ])
-        .current_dir(workspace)
-        .status()
-        .map_err(|e| format!("running cargo build: {e}"))?;
-    if !status.success() {
-        return Err("cargo build --release -p api failed".into());
-    }
-    let target = std::env::var("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| workspace.join("target"));
-    Ok(target.join("release").join("api"))
-}
-
-/// Starts our server with `env` and waits until `/health` answers.
 /// The server's log goes to `log` (warnings and errors only: RUST_LOG=warn).
-pub async fn start_ours(
-    binary: &Path,
-    env: &[(String, String)],
-    log: &Path,
-) -> Result<Server, String> {
+/// The server is this (release) binary run again as `SERVE_CHILD`: the same
+/// `api::startup::Application` that `api` serves, built once with the benchmark's features.
+pub async fn start_ours(env: &[(String, String)], log: &Path) -> Result<Server, String> {
     let port = free_port();
     let log = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
     let log_err = log.try_clone().map_err(|e| e.to_string())?;
-    let child = Command::new(binary)
+    let binary = std::env::current_exe().map_err(|e| format!("finding this binary: {e}"))?;
+    let child = Command::new(&binary)
+        .arg(SERVE_CHILD)
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .env("APP_PORT", port.to_string())
         .env("APP_HOST", "127.0.0.1")
