@@ -19,6 +19,7 @@ pub use purchase::update_earning_rules;
 pub use rfm::refresh as refresh_rfm;
 pub use service::{ProfileChange, find, update_profile, upsert_on_login};
 pub use tier::Tier;
+pub use tier::all as tier_ladder;
 pub use tier::evaluate_expired as evaluate_tiers;
 
 /// The rank of the member's tier (0 for the base tier).

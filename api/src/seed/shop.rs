@@ -16,6 +16,10 @@ use sea_orm::{
 use crate::clock::business_date;
 use crate::config::Settings;
 use crate::error::{AppError, AppResult};
+use crate::member::{
+    self as members,
+    rules::tier::{self as tier_rules, TierRule},
+};
 use crate::points::LedgerKind;
 use crate::{achievement, blindbox, mall, task};
 
@@ -272,12 +276,14 @@ async fn seed_members(
 ) -> AppResult<Vec<i64>> {
     let days_of = |i: usize| 1 + i % size.history_days.max(1);
     let growth_of = |i: usize| [0, 300, 1_500, 6_000, 25_000][i % 5];
-    let tier_of = |growth: i64| match growth {
-        g if g >= 20_000 => "diamond",
-        g if g >= 5_000 => "gold",
-        g if g >= 1_000 => "silver",
-        _ => "normal",
-    };
+    // The tier the growth earns on the shop's own ladder, as a tier upgrade would pick it.
+    let ladder: Vec<TierRule> = members::tier_ladder(txn)
+        .await?
+        .iter()
+        .map(members::Tier::rule)
+        .collect();
+    let tier_of =
+        |growth: i64| tier_rules::tier_for(growth, &ladder).map(|t| (t.code.clone(), t.rank));
     let rows = range.clone().map(|i| {
         let growth = growth_of(i);
         let days = days_of(i) as i64;
@@ -297,8 +303,10 @@ async fn seed_members(
             blacklist_reason: Set(None),
             blacklisted_by: Set(None),
             growth_value: Set(growth),
-            tier_code: Set(Some(tier_of(growth).to_string())),
-            tier_valid_until: Set((growth >= 1_000).then(|| now + Duration::days(365))),
+            tier_code: Set(tier_of(growth).map(|(code, _)| code)),
+            tier_valid_until: Set(tier_of(growth)
+                .filter(|(_, rank)| *rank > 0)
+                .map(|_| tier_rules::validity_end(now))),
             last_purchase_at: Set(None),
             rfm_segment: Set(None),
             active_title_code: Set(None),
