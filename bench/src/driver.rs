@@ -78,8 +78,7 @@ pub fn client(max_connections: usize) -> reqwest::Client {
         .expect("an HTTP client with default TLS settings builds")
 }
 
-/// What one answer was: None for a success, or the error code.
-async fn send(client: &reqwest::Client, call: Call) -> Option<String> {
+fn request(client: &reqwest::Client, call: Call) -> reqwest::RequestBuilder {
     let mut req = client
         .post(&*call.url)
         .header("content-type", "application/json")
@@ -93,7 +92,12 @@ async fn send(client: &reqwest::Client, call: Call) -> Option<String> {
     if let Some(now) = &call.now {
         req = req.header("x-test-now", &**now);
     }
-    let response = match req.send().await {
+    req
+}
+
+/// What one answer was: None for a success, or the error code.
+async fn send(client: &reqwest::Client, call: Call) -> Option<String> {
+    let response = match request(client, call).send().await {
         Ok(r) => r,
         Err(e) => return Some(format!("TRANSPORT({})", transport_kind(&e))),
     };
@@ -220,17 +224,10 @@ async fn collect(users: Vec<tokio::task::JoinHandle<UserResult>>, started: Insta
 
 /// Sends one call and returns the whole answer (setup and checks, not measured).
 pub async fn call_json(client: &reqwest::Client, call: Call) -> Result<Value, String> {
-    let mut req = client
-        .post(&*call.url)
-        .header("content-type", "application/json")
-        .body(call.body);
-    if let Some(token) = &call.token {
-        req = req.header("authorization", format!("Bearer {token}"));
-    }
-    if let Some(now) = &call.now {
-        req = req.header("x-test-now", &**now);
-    }
-    let response = req.send().await.map_err(|e| e.to_string())?;
+    let response = request(client, call)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
     let json: Value = response.json().await.map_err(|e| e.to_string())?;
     if let Some(errors) = json.get("errors") {
         return Err(errors.to_string());
