@@ -112,6 +112,31 @@ async fn a_retry_returns_the_same_order_and_another_input_is_a_conflict() {
     assert_eq!(stock(&alice, &id).await, 4);
 }
 
+#[tokio::test]
+async fn a_retry_after_the_item_sold_out_still_returns_its_order() {
+    // Sold-out attempts are refused before the gate; the retry of one that went through is not.
+    let app = spawn_app().await;
+    let admin = app.admin(AdminRole::Operator).await;
+    let id = item(&admin, json!({ "stock": 1 })).await;
+    let alice = app.login("alice").await;
+    let bob = app.login("bob").await;
+    adjust(&admin, &alice, 100, "fund-a").await.data();
+    adjust(&admin, &bob, 100, "fund-b").await.data();
+    let first = redeem(&alice, &id, 1, None, "k1").await;
+    let order = first.data()["redeem"]["id"].clone();
+    redeem(&bob, &id, 1, None, "k1")
+        .await
+        .expect_error("OUT_OF_STOCK");
+    let retry = redeem(&alice, &id, 1, None, "k1").await;
+    assert_eq!(retry.data()["redeem"]["id"], order);
+    redeem(&alice, &id, 1, None, "k2")
+        .await
+        .expect_error("OUT_OF_STOCK");
+    assert_eq!(points_of(&alice).await.0, 90);
+    assert_eq!(points_of(&bob).await.0, 100);
+    assert_eq!(stock(&alice, &id).await, 0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_per_member_limit_holds_when_one_member_fires_ten_at_once() {
     let app = spawn_app().await;
