@@ -198,6 +198,12 @@ pub struct JobSettings {
     pub interval: Duration,
 }
 
+/// How long a stopping process waits for requests in flight and the current job.
+#[derive(Debug, Clone, Copy)]
+pub struct ShutdownSettings {
+    pub grace: Duration,
+}
+
 #[derive(Debug, Clone)]
 pub struct GraphqlLimits {
     pub max_depth: usize,
@@ -232,6 +238,7 @@ pub struct Settings {
     pub tasks: TaskSettings,
     pub mall: MallSettings,
     pub jobs: JobSettings,
+    pub shutdown: ShutdownSettings,
 }
 
 /// A setting that could not be used, with the setting's name first so an operator knows what to fix.
@@ -497,6 +504,9 @@ impl Settings {
             jobs: JobSettings {
                 enabled: flag("JOBS_ENABLED", env != AppEnv::Test)?,
                 interval: duration("JOB_INTERVAL", "1h")?,
+            },
+            shutdown: ShutdownSettings {
+                grace: duration("SHUTDOWN_GRACE", "30s")?,
             },
             graphql: GraphqlLimits {
                 max_depth: parse("GRAPHQL_MAX_DEPTH", get("GRAPHQL_MAX_DEPTH"), 15usize)?,

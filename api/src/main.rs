@@ -53,7 +53,7 @@ async fn serve(settings: Settings) -> Result<(), String> {
     let app = Application::build(settings)
         .await
         .map_err(|e| e.to_string())?;
-    app.run_until_stopped().await.map_err(|e| e.to_string())
+    app.run_until_signalled().await.map_err(|e| e.to_string())
 }
 
 fn print_schema() -> ExitCode {

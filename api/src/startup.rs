@@ -6,8 +6,10 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::dev::Server;
+use actix_web::dev::{Server, ServerHandle};
 use actix_web::{App, HttpServer, web};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 use tracing_actix_web::TracingLogger;
 
 use crate::anticheat::{
@@ -124,6 +126,7 @@ pub async fn build_state(settings: Settings) -> Result<AppState, StartupError> {
         tiers: Default::default(),
         price_campaigns: Default::default(),
         leaderboards: Default::default(),
+        shutdown: CancellationToken::new(),
     })
 }
 
@@ -131,6 +134,26 @@ pub struct Application {
     port: u16,
     server: Server,
     state: AppState,
+    scheduler: Option<JoinHandle<()>>,
+}
+
+/// Stops a running [`Application`] from outside, the way SIGTERM does: for `main`, the tests
+/// and the benchmark's server.
+#[derive(Clone)]
+pub struct Stopper {
+    server: ServerHandle,
+    shutdown: CancellationToken,
+}
+
+impl Stopper {
+    /// Stops accepting and tells background work to start nothing new. `graceful` lets
+    /// requests in flight finish (up to `SHUTDOWN_GRACE`); otherwise they are dropped. The
+    /// future ends when the HTTP server has stopped; `run_until_stopped` then finishes the
+    /// running job and closes the pools.
+    pub fn stop(&self, graceful: bool) -> impl std::future::Future<Output = ()> + use<> {
+        self.shutdown.cancel();
+        self.server.stop(graceful)
+    }
 }
 
 impl Application {
@@ -138,10 +161,14 @@ impl Application {
         let listener = TcpListener::bind((settings.host.as_str(), settings.port))
             .map_err(context("binding APP_HOST:APP_PORT"))?;
         let state = build_state(settings).await?;
-        if state.settings.jobs.enabled {
-            jobs::spawn_scheduler(state.clone());
-        }
-        Self::serve(state, listener)
+        let scheduler = state
+            .settings
+            .jobs
+            .enabled
+            .then(|| jobs::spawn_scheduler(state.clone()));
+        let mut app = Self::serve(state, listener)?;
+        app.scheduler = scheduler;
+        Ok(app)
     }
 
     fn serve(state: AppState, listener: TcpListener) -> Result<Self, StartupError> {
@@ -174,7 +201,10 @@ impl Application {
         })
         .listen(listener)
         .map_err(context("listening"))?
-        .shutdown_timeout(30)
+        // Signals are ours to handle (`run_until_signalled`), so an app inside a test process
+        // never swallows the SIGTERM meant for that process.
+        .disable_signals()
+        .shutdown_timeout(settings.shutdown.grace.num_seconds().max(1) as u64)
         .run();
         tracing::info!(
             port,
@@ -187,6 +217,7 @@ impl Application {
             port,
             server,
             state,
+            scheduler: None,
         })
     }
 
@@ -198,8 +229,69 @@ impl Application {
         &self.state
     }
 
-    /// Serves until SIGINT/SIGTERM, then lets requests in flight finish (up to 30 s).
+    pub fn stopper(&self) -> Stopper {
+        Stopper {
+            server: self.server.handle(),
+            shutdown: self.state.shutdown.clone(),
+        }
+    }
+
+    /// Serves until SIGINT or SIGTERM, then stops as [`Stopper::stop`] does, gracefully.
+    pub async fn run_until_signalled(self) -> std::io::Result<()> {
+        let stopper = self.stopper();
+        let signals = tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("stopping: no new requests; finishing those in flight");
+            stopper.stop(true).await;
+        });
+        let served = self.run_until_stopped().await;
+        signals.abort();
+        served
+    }
+
+    /// Serves until a [`Stopper`] stops the server; then lets the running job finish (within
+    /// `SHUTDOWN_GRACE`) and closes the database pool, in that order, so no work is cut off
+    /// half-done and nothing holds a connection after the pool is gone.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        self.state.shutdown.cancel();
+        let grace = self
+            .state
+            .settings
+            .shutdown
+            .grace
+            .to_std()
+            .unwrap_or(std::time::Duration::from_secs(30));
+        if let Some(scheduler) = self.scheduler
+            && tokio::time::timeout(grace, scheduler).await.is_err()
+        {
+            tracing::warn!("the running job did not finish within SHUTDOWN_GRACE");
+        }
+        if let Err(e) = self.state.db.clone().close().await {
+            tracing::warn!(error = %e, "closing the database pool");
+        }
+        served
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }

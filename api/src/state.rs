@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
+use tokio_util::sync::CancellationToken;
 
 use crate::anticheat::{CaptchaProvider, Limiter, Store};
 use crate::auth::jwt::JwtKeys;
@@ -28,4 +29,7 @@ pub struct AppState {
     pub price_campaigns: Arc<Cached<Vec<entity::price_campaign::Model>>>,
     /// Leaderboards when there is no Redis.
     pub leaderboards: Arc<crate::cache::Keyed<Vec<crate::achievement::rules::Score>>>,
+    /// Cancelled when the process is asked to stop: background work finishes what it is doing
+    /// and starts nothing new.
+    pub shutdown: CancellationToken,
 }

@@ -142,7 +142,7 @@ async fn serve() -> std::process::ExitCode {
         let app = api::startup::Application::build(settings)
             .await
             .map_err(|e| e.to_string())?;
-        app.run_until_stopped().await.map_err(|e| e.to_string())
+        app.run_until_signalled().await.map_err(|e| e.to_string())
     };
     match served.await {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use api::auth::{AdminRole, create_admin};
-use api::startup::Application;
+use api::startup::{Application, Stopper};
 use api::state::AppState;
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -31,6 +31,9 @@ pub struct TestApp {
     pub client: reqwest::Client,
     now: Mutex<Option<String>>,
     admins_created: Mutex<u32>,
+    stopper: Stopper,
+    running: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    // Declared last so it is dropped last: the app stops before its database goes.
     _database: TestDatabase,
 }
 
@@ -92,6 +95,9 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut HashMap<String, String>)
         ("SEED_DEMO_DATA", "false"),
         // Tests sign in many members from one address; the login limit has its own test.
         ("LIMIT_LOGIN_IP", "100000/60s"),
+        // Scheduled jobs would race the test for its rows (and, in `development`, run at
+        // start-up); a test about them switches them on.
+        ("JOBS_ENABLED", "false"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -110,14 +116,46 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut HashMap<String, String>)
     let app = Application::build(settings).await.expect("the app starts");
     let address = format!("http://127.0.0.1:{}", app.port());
     let state = app.state().clone();
-    tokio::spawn(app.run_until_stopped());
+    let stopper = app.stopper();
+    let running = tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
         state,
         client: reqwest::Client::new(),
         now: Mutex::new(None),
         admins_created: Mutex::new(0),
+        stopper,
+        running: Some(running),
         _database: database,
+    }
+}
+
+/// How long the teardown waits for each step before it moves on regardless.
+const TEARDOWN_STEP: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl Drop for TestApp {
+    /// Stops the app (server, jobs, then its pool) before the database is dropped. That needs
+    /// the runtime that drives the app's connections to keep running, which a multi-threaded
+    /// test runtime does while this thread waits. On a current-thread runtime nothing here may
+    /// wait (the runtime would be blocked with it), so only the stop is sent; the database drop
+    /// then ends whatever connections are left.
+    fn drop(&mut self) {
+        let stopped = self.stopper.stop(false);
+        let running = self.running.take();
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if runtime.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
+            return;
+        }
+        tokio::task::block_in_place(|| {
+            runtime.block_on(async {
+                let _ = tokio::time::timeout(TEARDOWN_STEP, stopped).await;
+                if let Some(running) = running {
+                    let _ = tokio::time::timeout(TEARDOWN_STEP, running).await;
+                }
+            })
+        });
     }
 }
 
@@ -232,6 +270,11 @@ impl TestApp {
         }
     }
 
+    /// The URL of this test's own database.
+    pub fn database_url(&self) -> &str {
+        &self._database.url
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client
             .get(format!("{}{path}", self.address))
@@ -304,10 +347,22 @@ static SWEPT: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
 /// `CREATE DATABASE … TEMPLATE` refuses while another clone of the template is being made.
 static CLONE_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-async fn exec(url: &str, sql: &str) -> Result<(), sea_orm::DbErr> {
+/// Runs `sql` statements in order on one connection (so a `SET SESSION` holds for the rest).
+async fn exec(url: &str, sql: &[&str]) -> Result<(), sea_orm::DbErr> {
     use sea_orm::ConnectionTrait;
-    let db = sea_orm::Database::connect(url).await?;
-    let result = db.execute_unprepared(sql).await.map(|_| ());
+    let mut options = sea_orm::ConnectOptions::new(url.to_string());
+    options
+        .max_connections(1)
+        .connect_timeout(TEARDOWN_STEP)
+        .sqlx_logging(false);
+    let db = sea_orm::Database::connect(options).await?;
+    let mut result = Ok(());
+    for statement in sql {
+        if let Err(e) = db.execute_unprepared(statement).await {
+            result = Err(e);
+            break;
+        }
+    }
     let _ = db.close().await;
     result
 }
@@ -323,21 +378,71 @@ async fn query_names(url: &str, sql: &str) -> Vec<String> {
         .unwrap_or_default();
     let _ = db.close().await;
     rows.iter()
-        .filter_map(|r| r.try_get_by_index::<String>(0).ok())
+        .filter_map(|r| {
+            r.try_get_by_index::<String>(0)
+                .or_else(|_| r.try_get_by_index::<i64>(0).map(|n| n.to_string()))
+                .or_else(|_| r.try_get_by_index::<u64>(0).map(|n| n.to_string()))
+                .ok()
+        })
         .collect()
 }
 
-/// Drops test databases that earlier runs left behind and nobody is connected to.
+/// Drops a MariaDB/MySQL database even while connections still use it: they are killed first
+/// (their transactions roll back on the server, freeing the metadata locks DROP waits for), and
+/// the drop itself gives up after a few seconds instead of MariaDB's default of a day.
+async fn drop_mysql_database(server_url: &str, name: &str) -> Result<(), sea_orm::DbErr> {
+    let mut outcome = Ok(());
+    // A pool that is still alive may reconnect between the kill and the drop; try again.
+    for _ in 0..3 {
+        for id in query_names(
+            server_url,
+            &format!(
+                "SELECT id FROM information_schema.processlist WHERE db = '{name}' \
+                 AND id <> CONNECTION_ID()"
+            ),
+        )
+        .await
+        {
+            let _ = exec(server_url, &[&format!("KILL CONNECTION {id}")]).await;
+        }
+        outcome = exec(
+            server_url,
+            &[
+                "SET SESSION lock_wait_timeout = 5",
+                &format!("DROP DATABASE IF EXISTS {name}"),
+            ],
+        )
+        .await;
+        if outcome.is_ok() {
+            break;
+        }
+    }
+    outcome
+}
+
+/// Drops test databases that earlier runs left behind: those nobody uses, and those whose
+/// connections have been idle for ten minutes (a run that was killed mid-test). A database that
+/// a run in progress is using is left alone.
 async fn sweep_leftovers(server_url: &str, postgres: bool) {
     let sql = if postgres {
         "SELECT datname::text FROM pg_database WHERE datname LIKE 'lt\\_%' \
-         AND datname NOT IN (SELECT datname FROM pg_stat_activity WHERE datname IS NOT NULL)"
+         AND datname NOT IN (SELECT datname FROM pg_stat_activity WHERE datname IS NOT NULL \
+         AND state_change > now() - interval '10 minutes')"
     } else {
         "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE 'lt\\_%' \
-         AND schema_name NOT IN (SELECT db FROM information_schema.processlist WHERE db IS NOT NULL)"
+         AND schema_name NOT IN (SELECT db FROM information_schema.processlist \
+         WHERE db IS NOT NULL AND time < 600)"
     };
     for name in query_names(server_url, sql).await {
-        let _ = exec(server_url, &format!("DROP DATABASE IF EXISTS {name}")).await;
+        let _ = if postgres {
+            exec(
+                server_url,
+                &[&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")],
+            )
+            .await
+        } else {
+            drop_mysql_database(server_url, &name).await
+        };
     }
 }
 
@@ -367,7 +472,7 @@ impl TestDatabase {
                     let _guard = CLONE_LOCK.lock().await;
                     exec(
                         &server_url,
-                        &format!("CREATE DATABASE {name} TEMPLATE {template}"),
+                        &[&format!("CREATE DATABASE {name} TEMPLATE {template}")],
                     )
                     .await
                     .expect("clone the template database");
@@ -383,7 +488,7 @@ impl TestDatabase {
                     .await;
                 exec(
                     &server_url,
-                    &format!("CREATE DATABASE {name} CHARACTER SET utf8mb4"),
+                    &[&format!("CREATE DATABASE {name} CHARACTER SET utf8mb4")],
                 )
                 .await
                 .expect("create the test database");
@@ -402,7 +507,7 @@ impl TestDatabase {
 async fn migrated_postgres_template(server_url: &str) -> String {
     use migration::MigratorTrait;
     let name = format!("lt_tmpl_{}", uuid::Uuid::new_v4().simple());
-    exec(server_url, &format!("CREATE DATABASE {name}"))
+    exec(server_url, &[&format!("CREATE DATABASE {name}")])
         .await
         .expect("create the template database");
     let db = sea_orm::Database::connect(with_database(server_url, &name))
@@ -417,27 +522,36 @@ async fn migrated_postgres_template(server_url: &str) -> String {
 
 impl Drop for TestDatabase {
     fn drop(&mut self) {
-        let (server_url, sql) = match &self.backend {
+        let (server_url, name, postgres) = match &self.backend {
             Backend::Sqlite { .. } => return,
-            Backend::Postgres { server_url, name } => (
-                server_url.clone(),
-                format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-            ),
-            Backend::MySql { server_url, name } => (
-                server_url.clone(),
-                format!("DROP DATABASE IF EXISTS {name}"),
-            ),
+            Backend::Postgres { server_url, name } => (server_url.clone(), name.clone(), true),
+            Backend::MySql { server_url, name } => (server_url.clone(), name.clone(), false),
         };
-        // Drop runs inside the test's runtime; the clean-up gets a runtime of its own.
-        let _ = std::thread::spawn(move || {
+        // Drop runs inside the test's runtime; the clean-up gets a thread and a runtime of its
+        // own, and a bounded wait: a database that cannot be dropped now is swept by a later run,
+        // never waited for.
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
             if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
             {
-                let _ = rt.block_on(exec(&server_url, &sql));
+                let _ = rt.block_on(async {
+                    if postgres {
+                        // FORCE ends the sessions still connected.
+                        exec(
+                            &server_url,
+                            &[&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")],
+                        )
+                        .await
+                    } else {
+                        drop_mysql_database(&server_url, &name).await
+                    }
+                });
             }
-        })
-        .join();
+            let _ = done.send(());
+        });
+        let _ = finished.recv_timeout(std::time::Duration::from_secs(60));
     }
 }
 

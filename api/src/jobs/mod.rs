@@ -110,8 +110,9 @@ pub async fn run(app: &AppState, name: JobName, now: DateTime<Utc>) -> AppResult
     })
 }
 
-/// Runs every job each `JOB_INTERVAL`, on the system clock, until the process stops.
-pub fn spawn_scheduler(app: AppState) {
+/// Runs every job each `JOB_INTERVAL`, on the system clock, until the process stops. A job
+/// that has started finishes; none starts after `shutdown` is cancelled.
+pub fn spawn_scheduler(app: AppState) -> tokio::task::JoinHandle<()> {
     let every = app
         .settings
         .jobs
@@ -122,8 +123,14 @@ pub fn spawn_scheduler(app: AppState) {
         let mut ticker = tokio::time::interval(every);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
-            ticker.tick().await;
+            tokio::select! {
+                _ = ticker.tick() => {}
+                _ = app.shutdown.cancelled() => return,
+            }
             for &job in JobName::ALL {
+                if app.shutdown.is_cancelled() {
+                    return;
+                }
                 match run(&app, job, app.clock.now()).await {
                     Ok(report) => {
                         tracing::info!(job = job.key(), affected = report.affected, "job done")
@@ -135,7 +142,7 @@ pub fn spawn_scheduler(app: AppState) {
                 }
             }
         }
-    });
+    })
 }
 
 #[derive(SimpleObject)]

@@ -45,7 +45,7 @@ async fn check_in_on<'a>(app: &'a TestApp, day: &str, key: &str) -> (TestMember<
     (alice, result)
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_three_day_streak_unlocks_on_the_third_check_in_and_pays_once() {
     let app = spawn_app().await;
     app.at("2026-03-01T08:00:00+08:00");
@@ -90,7 +90,7 @@ async fn a_three_day_streak_unlocks_on_the_third_check_in_and_pays_once() {
     assert_audit_ok(&app.admin(AdminRole::Auditor).await).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn titles_and_the_showcase_take_only_what_was_earned() {
     let app = spawn_app().await;
     let admin = app.admin(AdminRole::Operator).await;
@@ -165,7 +165,7 @@ async fn titles_and_the_showcase_take_only_what_was_earned() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_metric_unlocks_an_achievement_through_a_real_action() {
     let app = spawn_app().await;
     let admin = app.admin(AdminRole::Operator).await;
@@ -283,7 +283,7 @@ async fn every_metric_unlocks_an_achievement_through_a_real_action() {
     assert_audit_ok(&app.admin(AdminRole::Auditor).await).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hidden_achievements_show_once_unlocked_and_backfill_unlocks_what_members_already_meet() {
     let app = spawn_app().await;
     let admin = app.admin(AdminRole::Operator).await;
@@ -332,7 +332,7 @@ async fn hidden_achievements_show_once_unlocked_and_backfill_unlocks_what_member
         .expect_error("VALIDATION");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leaderboards_rank_by_score_then_by_who_got_there_first() {
     let app = spawn_app().await;
     let admin = app.admin(AdminRole::Operator).await;
@@ -422,7 +422,7 @@ async fn leaderboards_rank_by_score_then_by_who_got_there_first() {
         .expect_error("VALIDATION");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_check_ins_that_unlock_the_same_achievements_all_succeed() {
     // Each check-in unlocks two achievements on two metrics, so every transaction writes the same
     // two holder counts; they used to deadlock under load.

@@ -8,7 +8,7 @@ const ADMIN_LOGIN: &str = "mutation($u: String!, $p: String!) { adminLogin(usern
 const AUDIT_LOG: &str =
     "{ auditLog(first: 50) { nodes { adminUsername action detail } pageInfo { hasNextPage } } }";
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_signs_in_with_the_right_password_only() {
     let app = spawn_app().await;
     app.create_admin("ops", AdminRole::Operator).await;
@@ -47,7 +47,7 @@ async fn an_admin_signs_in_with_the_right_password_only() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bootstrap_admin_is_created_only_when_there_is_no_admin() {
     let app = spawn_app_with(|env| {
         env.insert(
@@ -75,7 +75,7 @@ async fn the_bootstrap_admin_is_created_only_when_there_is_no_admin() {
     assert!(!again);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn roles_are_enforced_on_admin_fields() {
     let app = spawn_app().await;
     let auditor = app.admin(AdminRole::Auditor).await;
@@ -95,7 +95,7 @@ async fn roles_are_enforced_on_admin_fields() {
         .expect_error("UNAUTHENTICATED");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deleted_admin_loses_access_at_once() {
     use entity::admin_user;
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
@@ -112,7 +112,7 @@ async fn a_deleted_admin_loses_access_at_once() {
         .expect_error("UNAUTHENTICATED");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_admin_mutation_is_audited_without_secrets() {
     let app = spawn_app().await;
     app.create_admin("ops", AdminRole::Operator).await;
@@ -147,7 +147,7 @@ async fn every_admin_mutation_is_audited_without_secrets() {
     assert!(!log.body.to_string().contains(ADMIN_PASSWORD));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_login_is_rate_limited_per_username() {
     let app = spawn_app_with(|env| {
         env.insert("LIMIT_ADMIN_LOGIN_USERNAME".into(), "3/15m".into());
@@ -178,7 +178,7 @@ async fn admin_login_is_rate_limited_per_username() {
     .data();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_audit_log_pages_through_with_cursors() {
     let app = spawn_app().await;
     let admin = app.admin(AdminRole::Superadmin).await;

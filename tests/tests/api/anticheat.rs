@@ -43,7 +43,7 @@ fn solve(prompt: &str) -> String {
     numbers.iter().sum::<i64>().to_string()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_from_one_device_asks_for_a_captcha_that_lets_one_retry_through() {
     let app = spawn_app_with(|env| {
         env.insert("LIMIT_TRANSFER_DEVICE".into(), "2/1h".into());
@@ -93,7 +93,7 @@ async fn a_burst_from_one_device_asks_for_a_captcha_that_lets_one_retry_through(
     assert_eq!(points_of(&bob).await.0, 3);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_challenge_allows_three_answers() {
     let app = spawn_app_with(|env| {
         env.insert("LIMIT_TRANSFER_DEVICE".into(), "1/1h".into());
@@ -123,7 +123,7 @@ async fn a_challenge_allows_three_answers() {
         .expect_error("NOT_FOUND");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn too_many_mutations_a_minute_are_rate_limited() {
     let app = spawn_app_with(|env| {
         env.insert("LIMIT_MUTATION_MEMBER".into(), "3/60s".into());
@@ -154,7 +154,7 @@ async fn too_many_mutations_a_minute_are_rate_limited() {
     assert_eq!(points_of(&alice).await.0, 97);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_blacklisted_member_loses_their_points_and_every_points_action() {
     let app = spawn_app().await;
     let admin = app.admin(AdminRole::Operator).await;
@@ -206,7 +206,7 @@ async fn a_blacklisted_member_loses_their_points_and_every_points_action() {
     assert_audit_ok(&admin).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn earning_too_fast_raises_one_risk_event_that_an_operator_can_act_on() {
     let app = spawn_app_with(|env| {
         env.insert("LIMIT_EARN_MEMBER".into(), "3/1h".into());
@@ -320,7 +320,7 @@ impl Drop for PrivateRedis {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_redis_down_no_points_move_unchecked() {
     let mut redis = PrivateRedis::start().await;
     let url = redis.url.clone();
@@ -363,7 +363,7 @@ async fn with_redis_down_no_points_move_unchecked() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_challenges_are_not_found() {
     let app = spawn_app().await;
     let alice = app.login("alice").await;

@@ -7,7 +7,7 @@ use serde_json::json;
 const ME: &str = "{ me { id memberNo nickname inviteCode } }";
 const REFRESH: &str = "mutation($t: String!) { refreshSession(refreshToken: $t) { accessToken refreshToken member { id } } }";
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mock_login_creates_the_member_once_and_me_answers() {
     let app = spawn_app().await;
     let first = app.login("alice").await;
@@ -25,7 +25,7 @@ async fn a_mock_login_creates_the_member_once_and_me_answers() {
     assert_ne!(bob.member_no, first.member_no);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_login_answer_never_carries_the_session_key() {
     let app = spawn_app().await;
     let answer = app
@@ -41,7 +41,7 @@ async fn the_login_answer_never_carries_the_session_key() {
     assert!(answer.data()["login"]["expiresAt"].is_string());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn me_without_a_token_is_unauthenticated() {
     let app = spawn_app().await;
     app.gql(None, ME, json!({}))
@@ -52,7 +52,7 @@ async fn me_without_a_token_is_unauthenticated() {
         .expect_error("UNAUTHENTICATED");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn member_and_admin_tokens_do_not_cross_endpoints() {
     let app = spawn_app().await;
     let member = app.login("alice").await;
@@ -74,7 +74,7 @@ fn sign(claims: serde_json::Value, secret: &str) -> String {
     .unwrap()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unsigned_expired_and_foreign_audience_tokens_are_refused() {
     let app = spawn_app().await;
     let member = app.login("alice").await;
@@ -103,7 +103,7 @@ async fn unsigned_expired_and_foreign_audience_tokens_are_refused() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_access_token_expires_on_the_request_clock() {
     let app = spawn_app().await;
     app.at("2030-01-01T00:00:00Z");
@@ -120,7 +120,7 @@ async fn an_access_token_expires_on_the_request_clock() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refresh_rotates_the_token_and_the_old_one_stops_working() {
     let app = spawn_app().await;
     let member = app.login("alice").await;
@@ -151,7 +151,7 @@ async fn refresh_rotates_the_token_and_the_old_one_stops_working() {
         .expect_error("UNAUTHENTICATED");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_refreshes_with_one_token_let_exactly_one_through() {
     let app = spawn_app().await;
     let member = app.login("alice").await;
@@ -170,7 +170,7 @@ async fn concurrent_refreshes_with_one_token_let_exactly_one_through() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_or_unknown_refresh_token_is_refused() {
     let app = spawn_app().await;
     app.at("2030-01-01T00:00:00Z");
@@ -184,7 +184,7 @@ async fn an_expired_or_unknown_refresh_token_is_refused() {
         .expect_error("UNAUTHENTICATED");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logout_revokes_the_refresh_token() {
     let app = spawn_app().await;
     let member = app.login("alice").await;
@@ -205,7 +205,7 @@ async fn logout_revokes_the_refresh_token() {
         .expect_error("UNAUTHENTICATED");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invite_code_links_a_new_member_to_the_inviter_only_at_first_login() {
     use entity::member;
     use sea_orm::EntityTrait;
@@ -244,7 +244,7 @@ async fn an_invite_code_links_a_new_member_to_the_inviter_only_at_first_login() 
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_is_rate_limited_per_address() {
     let app = loyalty_tests::spawn_app_with(|env| {
         env.insert("LIMIT_LOGIN_IP".into(), "3/60s".into());
@@ -265,7 +265,7 @@ async fn login_is_rate_limited_per_address() {
     app.gql(None, login, json!({})).await.data();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_login_code_of_the_wrong_shape_is_a_validation_error() {
     let app = spawn_app().await;
     let answer = app

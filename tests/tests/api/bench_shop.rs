@@ -12,7 +12,7 @@ use crate::points::assert_audit_ok;
 
 const NOW: &str = "2026-05-20T10:00:00+08:00";
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_seeded_shop_passes_the_audit_and_reads_back_through_the_api() {
     let app = spawn_app().await;
     app.at(NOW);

@@ -36,7 +36,7 @@ async fn draw(member: &TestMember<'_>, box_id: &str, count: i64, key: &str) -> G
         .await
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pity_gives_a_one_in_ten_thousand_prize_within_ten_draws() {
     let app = spawn_app().await;
     let admin = app.admin(AdminRole::Operator).await;
@@ -117,7 +117,7 @@ async fn a_prize_of_stock_one_is_won_exactly_once_across_concurrent_draws() {
     assert_audit_ok(&admin).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daily_limit_holds_and_resets_the_next_business_day() {
     let app = spawn_app().await;
     app.at("2026-06-01T22:00:00+08:00");
@@ -145,7 +145,7 @@ async fn the_daily_limit_holds_and_resets_the_next_business_day() {
     assert_eq!(points_of(&alice).await.0, 1000 - 6 * 50 + 6);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revealed_seed_matches_its_commitment_and_reproduces_every_draw() {
     let app = spawn_app().await;
     let admin = app.admin(AdminRole::Operator).await;
@@ -263,7 +263,7 @@ async fn fifty_concurrent_ten_draws_keep_stock_and_points_whole() {
     assert_audit_ok(&admin).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retried_draw_returns_the_same_draws() {
     let app = spawn_app().await;
     let admin = app.admin(AdminRole::Operator).await;
@@ -290,7 +290,7 @@ async fn a_retried_draw_returns_the_same_draws() {
         .expect_error("INSUFFICIENT_POINTS");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prizes_are_given_as_points_coupons_items_and_hidden_tasks() {
     let app = spawn_app().await;
     let admin = app.admin(AdminRole::Operator).await;
@@ -365,7 +365,7 @@ async fn prizes_are_given_as_points_coupons_items_and_hidden_tasks() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn boxes_must_disclose_a_prize_that_never_runs_out_and_payloads_that_resolve() {
     let app = spawn_app().await;
     let admin = app.admin(AdminRole::Operator).await;

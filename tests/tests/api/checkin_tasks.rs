@@ -55,7 +55,7 @@ fn find<'v>(tasks: &'v [Value], code: &str) -> Option<&'v Value> {
     tasks.iter().find(|t| t["task"]["code"] == code)
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missed_day_made_up_restores_the_streak() {
     let app = spawn_app().await;
     app.at("2026-03-01T09:00:00+08:00");
@@ -111,7 +111,7 @@ async fn a_missed_day_made_up_restores_the_streak() {
     assert_audit_ok(&app.admin(AdminRole::Auditor).await).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_streak_bonus_is_paid_on_the_day_the_streak_reaches_it() {
     let app = spawn_app().await;
     let admin = app.admin(AdminRole::Operator).await;
@@ -144,7 +144,7 @@ async fn a_streak_bonus_is_paid_on_the_day_the_streak_reaches_it() {
         .expect_error("VALIDATION");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn business_days_follow_the_shop_time_zone() {
     let app = spawn_app().await;
     check_in_at(&app, "2026-03-01T23:30:00+08:00")
@@ -191,7 +191,7 @@ async fn ten_concurrent_check_ins_give_one_check_in() {
     assert_eq!(points_of(&alice).await.0, 5);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retried_check_in_returns_the_first_answer() {
     let app = spawn_app().await;
     let alice = app.login("alice").await;
@@ -205,7 +205,7 @@ async fn a_retried_check_in_returns_the_first_answer() {
     assert_eq!(points_of(&alice).await.0, 5);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn make_ups_are_for_past_days_of_this_month_and_limited() {
     // Many tries in a minute from one device would ask for a captcha; that has its own test.
     let app = spawn_app_with(|env| {
@@ -248,7 +248,7 @@ async fn make_ups_are_for_past_days_of_this_month_and_limited() {
     assert_audit_ok(&admin).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_in_points_grow_the_growth_value() {
     let app = spawn_app().await;
     let (alice, _) = check_in_at(&app, "2026-03-01T09:00:00+08:00").await;
@@ -259,7 +259,7 @@ async fn check_in_points_grow_the_growth_value() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_daily_share_task_completes_is_claimed_once_and_resets_the_next_day() {
     let app = spawn_app().await;
     app.at("2026-03-01T09:00:00+08:00");
@@ -306,7 +306,7 @@ async fn a_daily_share_task_completes_is_claimed_once_and_resets_the_next_day() 
         .expect_error("NOT_AVAILABLE");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browsing_counts_a_target_once_a_day_within_the_cap() {
     let app = spawn_app_with(|env| {
         env.insert(
@@ -361,7 +361,7 @@ async fn browsing_counts_a_target_once_a_day_within_the_cap() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sharing_in_a_burst_asks_for_a_captcha() {
     let app = spawn_app_with(|env| {
         env.insert("LIMIT_SHARE_MEMBER".into(), "2/1d".into());
@@ -376,7 +376,7 @@ async fn sharing_in_a_burst_asks_for_a_captcha() {
         .expect_error("CAPTCHA_REQUIRED");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invite_counts_once_and_only_for_a_first_login() {
     let app = spawn_app().await;
     let admin = app.admin(AdminRole::Operator).await;
@@ -397,7 +397,7 @@ async fn an_invite_counts_once_and_only_for_a_first_login() {
     assert_audit_ok(&admin).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hidden_tasks_and_audience_rules_decide_who_sees_a_task() {
     let app = spawn_app().await;
     let admin = app.admin(AdminRole::Operator).await;
@@ -449,7 +449,7 @@ async fn hidden_tasks_and_audience_rules_decide_who_sees_a_task() {
     assert!(find(&tasks(&alice).await, "lucky").is_none());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn growth_tasks_count_purchases_and_spend() {
     let app = spawn_app().await;
     let admin = app.admin(AdminRole::Operator).await;

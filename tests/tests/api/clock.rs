@@ -13,7 +13,7 @@ fn parse(value: &serde_json::Value) -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_test_clock_sets_now_on_both_endpoints() {
     let app = spawn_app().await;
     app.create_admin("ops", AdminRole::Operator).await;
@@ -36,7 +36,7 @@ async fn the_test_clock_sets_now_on_both_endpoints() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_test_clock_is_ignored_outside_the_test_environment() {
     let app = spawn_app_with(|env| {
         env.insert("APP_ENV".into(), "development".into());
@@ -52,7 +52,7 @@ async fn the_test_clock_is_ignored_outside_the_test_environment() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_malformed_test_clock_is_a_bad_request() {
     let app = spawn_app().await;
     app.at("next tuesday");

@@ -20,7 +20,7 @@ async fn post_raw(
     request.send().await.unwrap()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_response_type_follows_the_accept_header() {
     let app = spawn_app().await;
     let body = json!({ "query": "{ __typename }" }).to_string();
@@ -58,7 +58,7 @@ async fn the_response_type_follows_the_accept_header() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_document_that_does_not_parse_is_400_for_graphql_response_json() {
     let app = spawn_app().await;
     let body = json!({ "query": "{ me { " }).to_string();
@@ -78,7 +78,7 @@ async fn a_document_that_does_not_parse_is_400_for_graphql_response_json() {
     assert_eq!(legacy.status(), 200);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bodies_that_are_not_graphql_requests_are_refused() {
     let app = spawn_app().await;
     let not_json = post_raw(&app, "application/json", None, "{not json".into()).await;
@@ -103,7 +103,7 @@ async fn bodies_that_are_not_graphql_requests_are_refused() {
     assert_eq!(batch.status(), 400);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_oversized_body_is_413() {
     let app = spawn_app_with(|env| {
         env.insert("GRAPHQL_MAX_BODY_BYTES".into(), "1024".into());
@@ -120,7 +120,7 @@ async fn an_oversized_body_is_413() {
     assert_eq!(response.status(), 413);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queries_work_over_get_but_mutations_do_not() {
     let app = spawn_app().await;
     let query = app.get("/graphql?query=%7B__typename%7D").await;
@@ -138,7 +138,7 @@ async fn queries_work_over_get_but_mutations_do_not() {
     assert_eq!(admin.status(), 405);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graphiql_is_served_outside_production_and_can_be_switched_off() {
     let app = spawn_app().await;
     let page = app.get("/graphql").await;
@@ -168,7 +168,7 @@ async fn graphiql_is_served_outside_production_and_can_be_switched_off() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_thousand_aliases_are_refused_before_anything_runs() {
     let app = spawn_app().await;
     let alice = app.login("alice").await;
@@ -186,7 +186,7 @@ async fn two_thousand_aliases_are_refused_before_anything_runs() {
     assert!(answer.body.get("data").is_none());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_admin_schema_is_invisible_from_the_member_endpoint() {
     let app = spawn_app().await;
     let answer = app
@@ -209,7 +209,7 @@ async fn the_admin_schema_is_invisible_from_the_member_endpoint() {
         .expect_error("VALIDATION");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_reports_the_database_and_redis() {
     let app = spawn_app().await;
     let ok = app.get("/health").await;

@@ -74,12 +74,12 @@ async fn run_contract(limiter: &dyn Limiter) {
     concurrent_hits_never_exceed_the_count(limiter).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_in_process_limiter_keeps_the_contract() {
     run_contract(&InProcessLimiter::default()).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_redis_limiter_keeps_the_contract() {
     let limiter = redis_limiter().await;
     assert_eq!(limiter.backend(), "redis");

@@ -16,4 +16,5 @@ mod points;
 mod profile;
 mod progress;
 mod schema;
+mod teardown;
 mod wechat;

@@ -94,7 +94,7 @@ async fn twenty_four_members_race_for_five_units_and_exactly_five_win() {
     assert_audit_ok(&admin).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retry_returns_the_same_order_and_another_input_is_a_conflict() {
     let app = spawn_app().await;
     let admin = app.admin(AdminRole::Operator).await;
@@ -112,7 +112,7 @@ async fn a_retry_returns_the_same_order_and_another_input_is_a_conflict() {
     assert_eq!(stock(&alice, &id).await, 4);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retry_after_the_item_sold_out_still_returns_its_order() {
     // Sold-out attempts are refused before the gate; the retry of one that went through is not.
     let app = spawn_app().await;
@@ -168,7 +168,7 @@ async fn the_per_member_limit_holds_when_one_member_fires_ten_at_once() {
     assert_audit_ok(&admin).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_ladder_sets_how_much_points_may_pay_and_unpaid_orders_are_cancelled() {
     let app = spawn_app().await;
     app.at("2026-06-01T10:00:00+08:00");
@@ -233,7 +233,7 @@ async fn the_ladder_sets_how_much_points_may_pay_and_unpaid_orders_are_cancelled
     assert_audit_ok(&admin).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paid_points_plus_cash_order_ships() {
     let app = spawn_app().await;
     let admin = app.admin(AdminRole::Operator).await;
@@ -276,7 +276,7 @@ async fn a_paid_points_plus_cash_order_ships() {
         .expect_error("NOT_AVAILABLE");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn coupon_items_issue_coupons_and_cancelling_takes_them_back() {
     let app = spawn_app().await;
     let admin = app.admin(AdminRole::Operator).await;
@@ -333,7 +333,7 @@ async fn coupon_items_issue_coupons_and_cancelling_takes_them_back() {
     assert_audit_ok(&admin).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_redemptions_are_refused_and_change_nothing() {
     let app = spawn_app().await;
     app.at("2026-06-01T10:00:00+08:00");
@@ -393,7 +393,7 @@ async fn bad_redemptions_are_refused_and_change_nothing() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crowdfund_funded_by_three_creates_one_order_and_an_expired_one_refunds_all() {
     let app = spawn_app().await;
     app.at("2026-06-01T10:00:00+08:00");
@@ -487,7 +487,7 @@ async fn a_crowdfund_funded_by_three_creates_one_order_and_an_expired_one_refund
     assert_audit_ok(&admin).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn donations_add_up_and_count_each_donor_once() {
     let app = spawn_app().await;
     let admin = app.admin(AdminRole::Operator).await;
@@ -536,7 +536,7 @@ async fn donations_add_up_and_count_each_donor_once() {
     assert_audit_ok(&admin).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_consumption_week_lowers_points_prices_while_it_runs() {
     let app = spawn_app_with(|env| {
         env.insert("LIMIT_MUTATION_MEMBER".into(), "1000/60s".into());

@@ -51,7 +51,7 @@ async fn cast(app: &TestApp) -> (TestAdmin<'_>, TestAdmin<'_>, TestMember<'_>) {
     )
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_tier_ladder_is_served_lowest_first() {
     let app = spawn_app().await;
     let tiers = app
@@ -70,7 +70,7 @@ async fn the_tier_ladder_is_served_lowest_first() {
     assert!(!tiers[2]["benefits"].as_array().unwrap().is_empty());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_purchase_earns_points_and_growth_once_and_a_refund_takes_both_back() {
     let app = spawn_app().await;
     app.at("2026-06-10T12:00:00+08:00");
@@ -117,7 +117,7 @@ async fn a_purchase_earns_points_and_growth_once_and_a_refund_takes_both_back() 
     assert_audit_ok(&operator).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refund_never_takes_the_balance_below_zero() {
     let app = spawn_app().await;
     let (shop, operator, alice) = cast(&app).await;
@@ -157,7 +157,7 @@ async fn the_same_order_sent_ten_times_at_once_counts_once() {
     assert_audit_ok(&operator).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crossing_one_thousand_growth_upgrades_to_silver_at_once() {
     let app = spawn_app().await;
     app.at("2026-06-10T12:00:00+08:00");
@@ -194,7 +194,7 @@ async fn crossing_one_thousand_growth_upgrades_to_silver_at_once() {
     assert_eq!(silver.data()["recordPurchase"]["pointsAwarded"], 120);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn at_the_end_of_validity_little_growth_drops_one_tier() {
     let app = spawn_app().await;
     app.at("2026-01-15T12:00:00+08:00");
@@ -245,7 +245,7 @@ async fn at_the_end_of_validity_little_growth_drops_one_tier() {
     assert_eq!(run_job(&operator, "EVALUATE_TIERS").await, 0);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_birthday_month_purchase_earns_double_and_the_gift_comes_once_a_year() {
     let app = spawn_app().await;
     app.at("2026-05-10T12:00:00+08:00");
@@ -277,7 +277,7 @@ async fn a_birthday_month_purchase_earns_double_and_the_gift_comes_once_a_year()
     assert_audit_ok(&operator).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn earning_rules_multiply_by_category_and_on_double_points_days() {
     let app = spawn_app().await;
     app.at("2026-11-11T12:00:00+08:00");
@@ -316,7 +316,7 @@ async fn earning_rules_multiply_by_category_and_on_double_points_days() {
     assert_eq!(read.data()["earningRules"]["maxPointsRatio"], "0.5");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_purchases_are_refused_and_write_nothing() {
     let app = spawn_app().await;
     app.at("2026-06-10T12:00:00+08:00");
@@ -377,7 +377,7 @@ async fn bad_purchases_are_refused_and_write_nothing() {
     assert_audit_ok(&operator).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_the_order_system_posts_purchases_and_it_reads_nothing_else() {
     let app = spawn_app().await;
     let (shop, operator, alice) = cast(&app).await;
@@ -399,7 +399,7 @@ async fn only_the_order_system_posts_purchases_and_it_reads_nothing_else() {
         .data();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operators_find_members_and_see_their_standing() {
     let app = spawn_app().await;
     let (shop, operator, alice) = cast(&app).await;
@@ -446,7 +446,7 @@ async fn operators_find_members_and_see_their_standing() {
     assert_eq!(none.data()["member"], Value::Null);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rfm_scores_everyone_into_a_segment() {
     let app = spawn_app().await;
     app.at("2026-06-10T12:00:00+08:00");
@@ -510,7 +510,7 @@ async fn rfm_scores_everyone_into_a_segment() {
     assert_eq!(dormant, 3);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operators_edit_tiers_within_a_consistent_ladder() {
     let app = spawn_app().await;
     let operator = app.admin(AdminRole::Operator).await;
@@ -546,7 +546,7 @@ async fn operators_edit_tiers_within_a_consistent_ladder() {
         .expect_error("FORBIDDEN");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refund_after_a_downgrade_takes_back_growth_and_leaves_the_tier_to_evaluation() {
     let app = spawn_app().await;
     app.at("2026-01-15T12:00:00+08:00");
@@ -581,7 +581,7 @@ async fn a_refund_after_a_downgrade_takes_back_growth_and_leaves_the_tier_to_eva
     assert_audit_ok(&operator).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn points_activity_keeps_a_member_off_the_at_risk_list() {
     let app = spawn_app().await;
     app.at("2026-01-01T12:00:00+08:00");

@@ -64,7 +64,7 @@ async fn run_job(admin: &TestAdmin<'_>) -> i64 {
     run.data()["runJob"]["affected"].as_i64().unwrap()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_adjustment_moves_points_through_the_ledger() {
     let app = spawn_app().await;
     let admin = app.admin(AdminRole::Operator).await;
@@ -87,7 +87,7 @@ async fn an_adjustment_moves_points_through_the_ledger() {
     assert_eq!(audit["membersChecked"], 1);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_adjustment_needs_a_reason_a_role_and_points_to_take() {
     let app = spawn_app().await;
     let admin = app.admin(AdminRole::Operator).await;
@@ -127,7 +127,7 @@ async fn an_adjustment_needs_a_reason_a_role_and_points_to_take() {
     assert_eq!(ledger(&alice).await.len(), 1);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retried_adjustment_changes_nothing_and_a_reused_key_is_a_conflict() {
     let app = spawn_app().await;
     let admin = app.admin(AdminRole::Operator).await;
@@ -150,7 +150,7 @@ async fn a_retried_adjustment_changes_nothing_and_a_reused_key_is_a_conflict() {
     assert_eq!(ledger(&alice).await.len(), 2);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transfer_moves_points_between_both_ledgers_once() {
     let app = spawn_app().await;
     let admin = app.admin(AdminRole::Operator).await;
@@ -176,7 +176,7 @@ async fn a_transfer_moves_points_between_both_ledgers_once() {
     assert_audit_ok(&admin).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_transfers_are_refused_and_change_nothing() {
     let app = spawn_app().await;
     let admin = app.admin(AdminRole::Operator).await;
@@ -208,7 +208,7 @@ async fn bad_transfers_are_refused_and_change_nothing() {
     assert_audit_ok(&admin).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn points_expire_after_two_years_once_and_members_see_it_coming() {
     let app = spawn_app().await;
     app.at("2026-01-10T10:00:00+08:00");
@@ -255,7 +255,7 @@ async fn points_expire_after_two_years_once_and_members_see_it_coming() {
     assert_audit_ok(&admin).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_expiry_runs_expire_each_lot_once() {
     let app = spawn_app().await;
     app.at("2026-01-10T10:00:00+08:00");
@@ -291,7 +291,7 @@ async fn concurrent_expiry_runs_expire_each_lot_once() {
     assert_audit_ok(&admin).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transfer_passes_points_on_with_their_expiry() {
     let app = spawn_app().await;
     app.at("2026-01-10T10:00:00+08:00");
@@ -308,7 +308,7 @@ async fn a_transfer_passes_points_on_with_their_expiry() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_health_report_adds_up_issued_spent_expired_and_liability() {
     let app = spawn_app_with(|env| {
         env.insert("POINTS_BUDGET".into(), "100".into());
@@ -354,7 +354,7 @@ async fn the_health_report_adds_up_issued_spent_expired_and_liability() {
         .expect_error("VALIDATION");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_ledger_pages_newest_first() {
     let app = spawn_app().await;
     let admin = app.admin(AdminRole::Operator).await;

@@ -5,7 +5,7 @@ use serde_json::json;
 
 const UPDATE: &str = "mutation($input: ProfileInput!) { updateProfile(input: $input) { nickname avatarUrl birthday } }";
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_edits_nickname_avatar_and_birthday() {
     let app = spawn_app().await;
     app.at("2026-11-24T10:00:00+08:00");
@@ -27,7 +27,7 @@ async fn a_member_edits_nickname_avatar_and_birthday() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_profile_input_names_the_field_and_changes_nothing() {
     let app = spawn_app().await;
     app.at("2026-11-24T10:00:00+08:00");
@@ -72,7 +72,7 @@ async fn bad_profile_input_names_the_field_and_changes_nothing() {
         .expect_error("VALIDATION");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_birthday_can_be_set_only_once() {
     let app = spawn_app().await;
     let alice = app.login("alice").await;

@@ -11,7 +11,7 @@ fn at(s: &str) -> chrono::DateTime<chrono::Utc> {
         .with_timezone(&chrono::Utc)
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_move_counters_per_business_period() {
     let app = spawn_app().await;
     let alice = app.login("alice").await;
@@ -46,7 +46,7 @@ async fn events_move_counters_per_business_period() {
     assert_eq!(value(db, id, "purchase.count", "all").await.unwrap(), 0);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rolled_back_event_leaves_no_trace() {
     let app = spawn_app().await;
     let alice = app.login("alice").await;
@@ -91,7 +91,7 @@ async fn concurrent_events_count_every_one() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interaction_points_grow_the_growth_value_and_purchase_points_do_not() {
     let app = spawn_app().await;
     let alice = app.login("alice").await;

@@ -45,7 +45,7 @@ async fn fake_wechat() -> MockServer {
     server
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_real_client_maps_every_wechat_answer() {
     let wechat = fake_wechat().await;
     let app = spawn_app_with(|env| {
@@ -103,7 +103,7 @@ async fn the_real_client_maps_every_wechat_answer() {
         .expect_error("INTERNAL");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_wechat_is_internal_and_creates_nobody() {
     let app = spawn_app_with(|env| {
         env.insert("WECHAT_APPID".into(), "wx-test-app".into());
