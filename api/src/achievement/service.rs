@@ -245,7 +245,7 @@ async fn count_holders(txn: &DatabaseTransaction, mut ids: Vec<i64>) -> AppResul
         achievement::Entity::update_many()
             .col_expr(
                 achievement::Column::UnlockedCount,
-                Expr::col(achievement::Column::UnlockedCount).add(1),
+                Expr::col(achievement::Column::UnlockedCount).add(1i64),
             )
             .filter(achievement::Column::Id.eq(id))
             .exec(txn)

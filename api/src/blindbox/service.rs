@@ -476,10 +476,10 @@ pub async fn draw(
             let taken = blind_box_prize::Entity::update_many()
                 .col_expr(
                     blind_box_prize::Column::Stock,
-                    Expr::col(blind_box_prize::Column::Stock).sub(1),
+                    Expr::col(blind_box_prize::Column::Stock).sub(1i64),
                 )
                 .filter(blind_box_prize::Column::Id.eq(prize.id))
-                .filter(blind_box_prize::Column::Stock.gte(1))
+                .filter(blind_box_prize::Column::Stock.gte(1i64))
                 .exec(&txn)
                 .await?;
             if taken.rows_affected != 1 {

@@ -5,6 +5,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use entity::{mall_item, price_campaign};
 use rust_decimal::Decimal;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, Set,
@@ -45,6 +46,44 @@ fn multipliers_at(campaigns: &[price_campaign::Model], now: DateTime<Utc>) -> Ve
         .filter(|c| c.starts_at <= now && now < c.ends_at)
         .filter_map(|c| Decimal::from_str(&c.multiplier).ok())
         .collect()
+}
+
+/// Takes `quantity` units of stock if that many are left; false when they are not. Every path
+/// that sells stock (redemption, a funded crowdfund) goes through here, so the statement is
+/// always built with the same parameter types: PostgreSQL caches prepared statements by their
+/// text, and the same text bound once as `i32` and once as `i64` fails on a shared connection.
+pub async fn take_stock(
+    txn: &impl ConnectionTrait,
+    item_id: i64,
+    quantity: i64,
+) -> AppResult<bool> {
+    let taken = mall_item::Entity::update_many()
+        .col_expr(
+            mall_item::Column::Stock,
+            Expr::col(mall_item::Column::Stock).sub(quantity),
+        )
+        .filter(mall_item::Column::Id.eq(item_id))
+        .filter(mall_item::Column::Stock.gte(quantity))
+        .exec(txn)
+        .await?;
+    Ok(taken.rows_affected == 1)
+}
+
+/// Puts `quantity` units back (a cancelled order).
+pub async fn return_stock(
+    txn: &impl ConnectionTrait,
+    item_id: i64,
+    quantity: i64,
+) -> AppResult<()> {
+    mall_item::Entity::update_many()
+        .col_expr(
+            mall_item::Column::Stock,
+            Expr::col(mall_item::Column::Stock).add(quantity),
+        )
+        .filter(mall_item::Column::Id.eq(item_id))
+        .exec(txn)
+        .await?;
+    Ok(())
 }
 
 /// Whether members can redeem the item at `now` (active and inside its window).

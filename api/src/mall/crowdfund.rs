@@ -3,7 +3,7 @@
 //! refunds everyone.
 
 use chrono::{DateTime, Utc};
-use entity::{crowdfund, crowdfund_contribution, mall_item, mall_order};
+use entity::{crowdfund, crowdfund_contribution, mall_order};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
@@ -173,16 +173,7 @@ async fn fund(
     pool: &crowdfund::Model,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
-    let taken = mall_item::Entity::update_many()
-        .col_expr(
-            mall_item::Column::Stock,
-            Expr::col(mall_item::Column::Stock).sub(1),
-        )
-        .filter(mall_item::Column::Id.eq(pool.item_id))
-        .filter(mall_item::Column::Stock.gte(1))
-        .exec(txn)
-        .await?;
-    if taken.rows_affected != 1 {
+    if !catalog::take_stock(txn, pool.item_id, 1).await? {
         return Err(AppError::OutOfStock);
     }
     let item = catalog::find(txn, pool.item_id)

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use entity::{coupon, mall_item, mall_order, member};
-use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
     EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
@@ -269,16 +269,7 @@ pub async fn redeem(
         now,
     )
     .await?;
-    let taken = mall_item::Entity::update_many()
-        .col_expr(
-            mall_item::Column::Stock,
-            Expr::col(mall_item::Column::Stock).sub(r.quantity),
-        )
-        .filter(mall_item::Column::Id.eq(item.id))
-        .filter(mall_item::Column::Stock.gte(r.quantity))
-        .exec(&txn)
-        .await?;
-    if taken.rows_affected != 1 {
+    if !catalog::take_stock(&txn, item.id, r.quantity).await? {
         return Err(AppError::OutOfStock);
     }
     let status = if quote.cash_due_fen > 0 {
@@ -437,14 +428,7 @@ async fn cancel_in(
         )
         .await?;
     }
-    mall_item::Entity::update_many()
-        .col_expr(
-            mall_item::Column::Stock,
-            Expr::col(mall_item::Column::Stock).add(order.quantity),
-        )
-        .filter(mall_item::Column::Id.eq(order.item_id))
-        .exec(txn)
-        .await?;
+    catalog::return_stock(txn, order.item_id, order.quantity).await?;
     coupon::Entity::update_many()
         .col_expr(coupon::Column::RevokedAt, Expr::value(now))
         .filter(coupon::Column::OrderId.eq(order.id))

@@ -126,7 +126,7 @@ pub async fn add_growth(
     .await?;
     // Lifetime growth never shows below zero, even after refunds of old purchases.
     let grown = Expr::col(member::Column::GrowthValue).add(delta);
-    let clamped = Expr::case(grown.clone().lt(0), 0).finally(grown);
+    let clamped = Expr::case(grown.clone().lt(0i64), 0i64).finally(grown);
     member::Entity::update_many()
         .col_expr(member::Column::GrowthValue, clamped.into())
         .filter(member::Column::Id.eq(member_id))

@@ -138,7 +138,7 @@ pub async fn lock_members(db: &impl ConnectionTrait, member_ids: &[i64]) -> AppR
         member::Entity::update_many()
             .col_expr(
                 member::Column::Points,
-                Expr::col(member::Column::Points).add(0),
+                Expr::col(member::Column::Points).add(0i64),
             )
             .filter(member::Column::Id.eq(id))
             .exec(db)
@@ -262,7 +262,7 @@ pub async fn debit(
     };
     let lots: Vec<LotBalance> = points_lot::Entity::find()
         .filter(points_lot::Column::MemberId.eq(m.member_id))
-        .filter(points_lot::Column::Remaining.gt(0))
+        .filter(points_lot::Column::Remaining.gt(0i64))
         .order_by_asc(points_lot::Column::ExpiresAt)
         .order_by_asc(points_lot::Column::Id)
         // A locking read sees the latest committed lots whatever the isolation level.
@@ -332,7 +332,7 @@ pub async fn expire_lot(
         )));
     }
     let emptied = points_lot::Entity::update_many()
-        .col_expr(points_lot::Column::Remaining, Expr::value(0))
+        .col_expr(points_lot::Column::Remaining, Expr::value(0i64))
         .col_expr(points_lot::Column::ExpiredAt, Expr::value(now))
         .filter(points_lot::Column::Id.eq(lot.id))
         .filter(points_lot::Column::Remaining.eq(lot.remaining))

@@ -46,7 +46,7 @@ pub async fn expiring_soon(
         .select_only()
         .column(points_lot::Column::Remaining)
         .filter(points_lot::Column::MemberId.eq(member_id))
-        .filter(points_lot::Column::Remaining.gt(0))
+        .filter(points_lot::Column::Remaining.gt(0i64))
         .filter(points_lot::Column::ExpiresAt.gt(now))
         .filter(points_lot::Column::ExpiresAt.lte(now + Duration::days(EXPIRING_SOON_DAYS)))
         .into_tuple()
@@ -474,7 +474,7 @@ pub async fn expire_due(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResul
     let mut after = 0i64;
     loop {
         let due = points_lot::Entity::find()
-            .filter(points_lot::Column::Remaining.gt(0))
+            .filter(points_lot::Column::Remaining.gt(0i64))
             .filter(points_lot::Column::ExpiresAt.lte(now))
             .filter(points_lot::Column::Id.gt(after))
             .order_by_asc(points_lot::Column::Id)

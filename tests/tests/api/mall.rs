@@ -581,3 +581,42 @@ async fn a_consumption_week_lowers_points_prices_while_it_runs() {
         "kind"
     );
 }
+
+/// Hardening item 1: on PostgreSQL a prepared statement is cached per connection by its text, so
+/// two code paths that build the same stock update with different integer types break each
+/// other. One pooled connection makes every path share it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redemptions_and_crowdfunds_share_one_connection_without_statement_clashes() {
+    let app = spawn_app_with(|env| {
+        env.insert("DATABASE_MAX_CONNECTIONS".into(), "1".into());
+    })
+    .await;
+    let admin = app.admin(AdminRole::Operator).await;
+    let plain = item(&admin, json!({ "stock": 10, "pointsPrice": 10 })).await;
+    let pooled = item(
+        &admin,
+        json!({ "name": "婴儿车", "pointsPrice": 30, "stock": 10, "crowdfundable": true }),
+    )
+    .await;
+    let alice = app.login("alice").await;
+    adjust(&admin, &alice, 1000, "fund").await.data();
+    let start = "mutation($i: ID!) { startCrowdfund(itemId: $i) { id } }";
+    let give = "mutation($c: ID!, $p: Int!, $k: String!) { contributeCrowdfund(crowdfundId: $c, points: $p, idempotencyKey: $k) { status } }";
+    for round in 0..2 {
+        redeem(&alice, &plain, 1, None, &format!("buy{round}"))
+            .await
+            .data();
+        let pool = alice.gql(start, json!({ "i": pooled })).await;
+        let pool_id = pool.data()["startCrowdfund"]["id"].as_str().unwrap();
+        let funded = alice
+            .gql(
+                give,
+                json!({ "c": pool_id, "p": 30, "k": format!("give{round}") }),
+            )
+            .await;
+        assert_eq!(funded.data()["contributeCrowdfund"]["status"], "FUNDED");
+    }
+    assert_eq!(stock(&alice, &plain).await, 8);
+    assert_eq!(stock(&alice, &pooled).await, 8);
+    assert_audit_ok(&admin).await;
+}
