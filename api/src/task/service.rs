@@ -358,6 +358,9 @@ pub async fn report(
     let today = business_date(now, settings.timezone);
     let day = progress::rules::period_key(progress::Period::Day, today);
     let txn = db.begin().await?;
+    // The daily cap is read and then counted: the member's row lock makes that one step for
+    // parallel reports of the same member.
+    points::lock_members(&txn, &[member_id]).await?;
     let mut counts = true;
     if let Some(key) = &key {
         counts &= first_time(&txn, member_id, "key", key, "all", now).await?;

@@ -467,3 +467,66 @@ async fn growth_tasks_count_purchases_and_spend() {
     assert_eq!(find(&listed, "first_purchase").unwrap()["completed"], true);
     assert_eq!(find(&listed, "spend_1000").unwrap()["progress"], 600);
 }
+
+/// Hardening item 5: a daily cap read and then written without a lock let parallel reports
+/// through (14 of 20 counted against a cap of 5 on PostgreSQL).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_reports_never_count_past_the_daily_cap() {
+    let app = spawn_app().await;
+    let admin = app.admin(AdminRole::Operator).await;
+    task(&admin, "review_many", "DAILY", "review", 100, 5).await;
+    let alice = app.login("alice").await;
+    let reports = (0..20).map(|i| {
+        alice.gql(
+            REPORT,
+            json!({ "k": "review", "key": format!("review-{i}") }),
+        )
+    });
+    let answers = futures_util::future::join_all(reports).await;
+    let counted = answers
+        .iter()
+        .filter(|a| a.body.get("errors").is_none())
+        .count();
+    assert_eq!(counted, 5, "review's daily cap is 5");
+    assert!(
+        answers
+            .iter()
+            .filter(|a| a.body.get("errors").is_some())
+            .all(|a| a.error_code() == Some("LIMIT_REACHED")),
+        "the rest are LIMIT_REACHED"
+    );
+    let review = tasks(&alice).await;
+    assert_eq!(find(&review, "review_many").unwrap()["progress"], 5);
+}
+
+/// Hardening item 5, the same audit: make-ups are 3 a month however many arrive at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_make_ups_never_pass_the_monthly_limit() {
+    let app = spawn_app_with(|env| {
+        env.insert("LIMIT_CHECKIN_DEVICE".into(), "1000/60s".into());
+    })
+    .await;
+    app.at("2026-03-20T09:00:00+08:00");
+    let admin = app.admin(AdminRole::Operator).await;
+    let alice = app.login("alice").await;
+    adjust(&admin, &alice, 1000, "fund").await.data();
+    let days: Vec<String> = (1..=12).map(|d| format!("2026-03-{d:02}")).collect();
+    let make_ups = days
+        .iter()
+        .map(|day| alice.gql(MAKE_UP, json!({ "d": day })));
+    let answers = futures_util::future::join_all(make_ups).await;
+    let made = answers
+        .iter()
+        .filter(|a| a.body.get("errors").is_none())
+        .count();
+    assert_eq!(made, 3);
+    assert!(
+        answers
+            .iter()
+            .filter(|a| a.body.get("errors").is_some())
+            .all(|a| a.error_code() == Some("LIMIT_REACHED"))
+    );
+    // 1000 - 3 x 20 + 3 x 5
+    assert_eq!(points_of(&alice).await.0, 955);
+    assert_audit_ok(&admin).await;
+}
