@@ -3,7 +3,7 @@
 //! refunds everyone.
 
 use chrono::{DateTime, Utc};
-use entity::{crowdfund, crowdfund_contribution, mall_order};
+use entity::{crowdfund, crowdfund_contribution, mall_order, member};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
@@ -11,7 +11,7 @@ use sea_orm::{
 };
 
 use super::catalog;
-use super::redeem::draws_from_json;
+use super::redeem::{availability, draws_from_json};
 use super::rules::{self, MallItemKind, OrderStatus};
 use crate::config::Settings;
 use crate::error::{AppError, AppResult};
@@ -34,6 +34,8 @@ pub async fn contributions(
 }
 
 /// `startCrowdfund`: a pool for one unit of a crowdfundable item, targeting its points price now.
+/// The pool is a redemption for its initiator, so the item's window, tier and per-member limit
+/// apply to them (an open pool holds one of their units), now and again when it is funded.
 pub async fn start(
     db: &DatabaseConnection,
     settings: &Settings,
@@ -41,27 +43,32 @@ pub async fn start(
     item_id: i64,
     now: DateTime<Utc>,
 ) -> AppResult<crowdfund::Model> {
-    let item = catalog::find(db, item_id)
+    let txn = db.begin().await?;
+    // One start at a time per member keeps the per-member limit exact.
+    points::lock_members(&txn, &[member_id]).await?;
+    let initiator = member::Entity::find_by_id(member_id)
+        .one(&txn)
+        .await?
+        .ok_or(AppError::NotFound("member"))?;
+    let item = catalog::find(&txn, item_id)
         .await?
         .ok_or(AppError::NotFound("mall item"))?;
-    if !item.crowdfundable || !catalog::on_sale(&item, now) {
+    if !item.crowdfundable {
         return Err(AppError::NotAvailable(
-            "this item cannot be crowdfunded now".into(),
+            "this item cannot be crowdfunded".into(),
         ));
     }
-    if item.stock < 1 {
-        return Err(AppError::OutOfStock);
-    }
+    availability(&txn, &item, &initiator, 1, now).await?;
     let target = rules::price_now(
         item.points_price,
-        &catalog::running_multipliers(db, now).await?,
+        &catalog::running_multipliers(&txn, now).await?,
     );
     if target <= 0 || item.cash_price_fen.is_some() {
         return Err(AppError::NotAvailable(
             "only points-priced items can be crowdfunded".into(),
         ));
     }
-    Ok(crowdfund::ActiveModel {
+    let pool = crowdfund::ActiveModel {
         item_id: Set(item.id),
         initiator_id: Set(member_id),
         target_points: Set(target),
@@ -72,8 +79,10 @@ pub async fn start(
         created_at: Set(now),
         ..Default::default()
     }
-    .insert(db)
-    .await?)
+    .insert(&txn)
+    .await?;
+    txn.commit().await?;
+    Ok(pool)
 }
 
 /// `contributeCrowdfund`: escrows points toward the target (never past it), idempotent on the
@@ -98,8 +107,13 @@ pub async fn contribute(
     if amount <= 0 {
         return Err(AppError::validation("points", "points must be at least 1"));
     }
+    let initiator = find(db, crowdfund_id)
+        .await?
+        .ok_or(AppError::NotFound("crowdfund"))?
+        .initiator_id;
     let txn = db.begin().await?;
-    points::lock_members(&txn, &[member_id]).await?;
+    // The contributor, and the initiator whose order the last contribution creates, in id order.
+    points::lock_members(&txn, &[member_id, initiator]).await?;
     let pool = find(&txn, crowdfund_id)
         .await?
         .ok_or(AppError::NotFound("crowdfund"))?;
@@ -173,12 +187,17 @@ async fn fund(
     pool: &crowdfund::Model,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
-    if !catalog::take_stock(txn, pool.item_id, 1).await? {
-        return Err(AppError::OutOfStock);
-    }
     let item = catalog::find(txn, pool.item_id)
         .await?
         .ok_or(AppError::NotFound("mall item"))?;
+    let initiator = member::Entity::find_by_id(pool.initiator_id)
+        .one(txn)
+        .await?
+        .ok_or(AppError::NotFound("member"))?;
+    availability(txn, &item, &initiator, 0, now).await?;
+    if !catalog::take_stock(txn, pool.item_id, 1).await? {
+        return Err(AppError::OutOfStock);
+    }
     let status =
         OrderStatus::when_paid(MallItemKind::parse(&item.kind).unwrap_or(MallItemKind::Physical));
     let order = mall_order::ActiveModel {
@@ -223,6 +242,13 @@ pub async fn expire_due(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResul
     let mut expired = 0;
     for pool in due {
         let txn = db.begin().await?;
+        // Members before the pool row, the order a contribution takes them in.
+        let members: Vec<i64> = contributions(&txn, pool.id)
+            .await?
+            .iter()
+            .map(|c| c.member_id)
+            .collect();
+        points::lock_members(&txn, &members).await?;
         let closed = crowdfund::Entity::update_many()
             .col_expr(crowdfund::Column::Status, Expr::value("EXPIRED"))
             .filter(crowdfund::Column::Id.eq(pool.id))
@@ -233,12 +259,6 @@ pub async fn expire_due(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResul
             txn.rollback().await?;
             continue;
         }
-        let members: Vec<i64> = contributions(&txn, pool.id)
-            .await?
-            .iter()
-            .map(|c| c.member_id)
-            .collect();
-        points::lock_members(&txn, &members).await?;
         for c in contributions(&txn, pool.id)
             .await?
             .into_iter()

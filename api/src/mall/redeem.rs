@@ -2,11 +2,11 @@
 //! cancellation, shipping, payment confirmation and the unpaid-order job; coupons.
 
 use chrono::{DateTime, Duration, Utc};
-use entity::{coupon, mall_item, mall_order, member};
+use entity::{coupon, crowdfund, mall_item, mall_order, member};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 
 use super::catalog;
@@ -47,7 +47,10 @@ fn check_points_to_use(points_to_use: Option<i64>) -> AppResult<i64> {
 }
 
 /// Why this member cannot redeem this item now, as the error a redemption would give.
-async fn availability(
+/// Whether `member` may have `quantity` more units of `item` now: the item's window, its tier,
+/// the per-member limit and the stock. Crowdfunds check their initiator with it too, when a
+/// pool opens (`quantity` 1) and when it is funded (`quantity` 0: the open pool already counts).
+pub(super) async fn availability(
     db: &impl ConnectionTrait,
     item: &mall_item::Model,
     member: &member::Model,
@@ -65,16 +68,8 @@ async fn availability(
         ));
     }
     if let Some(limit) = item.per_member_limit {
-        let bought: Vec<i64> = mall_order::Entity::find()
-            .select_only()
-            .column(mall_order::Column::Quantity)
-            .filter(mall_order::Column::MemberId.eq(member.id))
-            .filter(mall_order::Column::ItemId.eq(item.id))
-            .filter(mall_order::Column::Status.ne(OrderStatus::Cancelled.as_str()))
-            .into_tuple()
-            .all(db)
-            .await?;
-        if bought.iter().sum::<i64>() + quantity > i64::from(limit) {
+        let held = units_held(db, member.id, item.id).await?;
+        if held + quantity > i64::from(limit) {
             return Err(AppError::LimitReached {
                 limit: i64::from(limit),
                 message: format!("at most {limit} of this item per member"),
@@ -85,6 +80,27 @@ async fn availability(
         return Err(AppError::OutOfStock);
     }
     Ok(())
+}
+
+/// Units of the item the member has or is getting: orders not cancelled, and one for each
+/// crowdfund they started that is still open.
+async fn units_held(db: &impl ConnectionTrait, member_id: i64, item_id: i64) -> AppResult<i64> {
+    let ordered: Vec<i64> = mall_order::Entity::find()
+        .select_only()
+        .column(mall_order::Column::Quantity)
+        .filter(mall_order::Column::MemberId.eq(member_id))
+        .filter(mall_order::Column::ItemId.eq(item_id))
+        .filter(mall_order::Column::Status.ne(OrderStatus::Cancelled.as_str()))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let pooling = crowdfund::Entity::find()
+        .filter(crowdfund::Column::InitiatorId.eq(member_id))
+        .filter(crowdfund::Column::ItemId.eq(item_id))
+        .filter(crowdfund::Column::Status.eq("OPEN"))
+        .count(db)
+        .await?;
+    Ok(ordered.iter().sum::<i64>() + pooling as i64)
 }
 
 async fn price(

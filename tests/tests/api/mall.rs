@@ -620,3 +620,95 @@ async fn redemptions_and_crowdfunds_share_one_connection_without_statement_clash
     assert_eq!(stock(&alice, &pooled).await, 8);
     assert_audit_ok(&admin).await;
 }
+
+const START_POOL: &str = "mutation($i: ID!) { startCrowdfund(itemId: $i) { id status } }";
+const GIVE: &str = "mutation($c: ID!, $p: Int!, $k: String!) { contributeCrowdfund(crowdfundId: $c, points: $p, idempotencyKey: $k) { status } }";
+
+/// Hardening item 6: a crowdfund is a redemption for its initiator, under the item's rules:
+/// a tier-0 member got 3 units of a rank-1, limit-1 item through three self-funded crowdfunds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crowdfunds_keep_the_items_tier_and_per_member_limit_for_the_initiator() {
+    let app = spawn_app().await;
+    let admin = app.admin(AdminRole::Operator).await;
+    let for_silver = item(
+        &admin,
+        json!({ "pointsPrice": 30, "stock": 10, "crowdfundable": true, "minTierRank": 1 }),
+    )
+    .await;
+    let one_each = item(
+        &admin,
+        json!({ "pointsPrice": 30, "stock": 10, "crowdfundable": true, "perMemberLimit": 1 }),
+    )
+    .await;
+    let alice = app.login("alice").await;
+    let bob = app.login("bob").await;
+    adjust(&admin, &alice, 1000, "fund-a").await.data();
+    adjust(&admin, &bob, 1000, "fund-b").await.data();
+
+    alice
+        .gql(START_POOL, json!({ "i": for_silver }))
+        .await
+        .expect_error("NOT_AVAILABLE");
+
+    let pool = alice.gql(START_POOL, json!({ "i": one_each })).await;
+    let pool_id = pool.data()["startCrowdfund"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // An open pool holds the member's one unit: a second pool, or a redemption, is over it.
+    let second = alice.gql(START_POOL, json!({ "i": one_each })).await;
+    assert_eq!(
+        second.expect_error("LIMIT_REACHED")["extensions"]["limit"],
+        1
+    );
+    redeem(&alice, &one_each, 1, None, "direct")
+        .await
+        .expect_error("LIMIT_REACHED");
+    // A friend's gift funds it; then the initiator has had their one.
+    let funded = bob
+        .gql(GIVE, json!({ "c": pool_id, "p": 30, "k": "gift" }))
+        .await;
+    assert_eq!(funded.data()["contributeCrowdfund"]["status"], "FUNDED");
+    alice
+        .gql(START_POOL, json!({ "i": one_each }))
+        .await
+        .expect_error("LIMIT_REACHED");
+    // Bob may still start his own.
+    bob.gql(START_POOL, json!({ "i": one_each })).await.data();
+    assert_eq!(stock(&alice, &one_each).await, 9);
+    assert_audit_ok(&admin).await;
+}
+
+/// Hardening item 6: the sale window is checked again when the pool would be funded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crowdfund_cannot_be_funded_after_the_items_sale_ended() {
+    let app = spawn_app().await;
+    app.at("2026-06-01T10:00:00+08:00");
+    let admin = app.admin(AdminRole::Operator).await;
+    let id = item(
+        &admin,
+        json!({ "pointsPrice": 30, "stock": 10, "crowdfundable": true,
+                "endsAt": "2026-06-02T10:00:00+08:00" }),
+    )
+    .await;
+    let alice = app.login("alice").await;
+    adjust(&admin, &alice, 1000, "fund").await.data();
+    let pool = alice.gql(START_POOL, json!({ "i": id })).await;
+    let pool_id = pool.data()["startCrowdfund"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    alice
+        .gql(GIVE, json!({ "c": pool_id, "p": 10, "k": "g1" }))
+        .await
+        .data();
+    app.at("2026-06-03T10:00:00+08:00");
+    let alice = app.login("alice").await;
+    alice
+        .gql(GIVE, json!({ "c": pool_id, "p": 20, "k": "g2" }))
+        .await
+        .expect_error("NOT_AVAILABLE");
+    assert_eq!(points_of(&alice).await.0, 990);
+    assert_eq!(stock(&alice, &id).await, 10);
+    assert_audit_ok(&app.admin(AdminRole::Operator).await).await;
+}
