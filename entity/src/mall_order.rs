@@ -21,6 +21,8 @@ pub struct Model {
     pub tracking_no: Option<String>,
     pub transaction_id: Option<String>,
     pub crowdfund_id: Option<i64>,
+    /// REDEMPTION | CROWDFUND | PRIZE
+    pub origin: String,
     pub address_id: Option<String>,
     /// Points+cash orders: cancelled if not paid by then.
     pub pay_by: Option<DateTimeUtc>,

@@ -12,7 +12,7 @@ use sea_orm::{
 
 use super::catalog;
 use super::redeem::{availability, draws_from_json};
-use super::rules::{self, MallItemKind, OrderStatus};
+use super::rules::{self, MallItemKind, OrderOrigin, OrderStatus};
 use crate::config::Settings;
 use crate::error::{AppError, AppResult};
 use crate::points::{self, Expiry, LedgerKind, Movement};
@@ -213,6 +213,7 @@ async fn fund(
         tracking_no: Set(None),
         transaction_id: Set(None),
         crowdfund_id: Set(Some(pool.id)),
+        origin: Set(OrderOrigin::Crowdfund.as_str().into()),
         address_id: Set(None),
         pay_by: Set(None),
         created_at: Set(now),

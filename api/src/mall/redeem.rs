@@ -10,7 +10,7 @@ use sea_orm::{
 };
 
 use super::catalog;
-use super::rules::{self, MallItemKind, OrderStatus, Quote};
+use super::rules::{self, MallItemKind, OrderOrigin, OrderStatus, Quote};
 use crate::config::Settings;
 use crate::error::{AppError, AppResult};
 use crate::pagination::PageRequest;
@@ -306,6 +306,7 @@ pub async fn redeem(
         tracking_no: Set(None),
         transaction_id: Set(None),
         crowdfund_id: Set(None),
+        origin: Set(OrderOrigin::Redemption.as_str().into()),
         address_id: Set(r.address_id.clone()),
         pay_by: Set(
             (status == OrderStatus::PendingPayment).then(|| now + settings.mall.payment_window)
@@ -416,12 +417,15 @@ async fn cancel_in(
             "a coupon of this order was already used".into(),
         ));
     }
-    let from = [
-        OrderStatus::PendingPayment,
-        OrderStatus::Paid,
-        OrderStatus::Completed,
-    ];
-    if !transition(txn, order.id, &from, OrderStatus::Cancelled, now).await? {
+    let item = catalog::find(txn, order.item_id)
+        .await?
+        .ok_or(AppError::NotFound("mall item"))?;
+    let kind = MallItemKind::parse(&item.kind).unwrap_or(MallItemKind::Physical);
+    let origin = OrderOrigin::parse(&order.origin)
+        .ok_or_else(|| AppError::internal(format!("order origin {:?}", order.origin)))?;
+    let from =
+        rules::cancellable_from(kind, origin).map_err(|why| AppError::NotAvailable(why.into()))?;
+    if !transition(txn, order.id, from, OrderStatus::Cancelled, now).await? {
         return Err(AppError::NotAvailable(
             "this order can no longer be cancelled".into(),
         ));
@@ -473,11 +477,6 @@ pub async fn cancel(
     if OrderStatus::parse(&order.status) == OrderStatus::Cancelled {
         return Err(AppError::AlreadyDone(
             "this order is already cancelled".into(),
-        ));
-    }
-    if order.crowdfund_id.is_some() {
-        return Err(AppError::NotAvailable(
-            "a crowdfunded order cannot be cancelled".into(),
         ));
     }
     let cancelled = cancel_in(&txn, &order, now).await?;
@@ -700,6 +699,7 @@ pub async fn grant_item(
         tracking_no: Set(None),
         transaction_id: Set(None),
         crowdfund_id: Set(None),
+        origin: Set(OrderOrigin::Prize.as_str().into()),
         address_id: Set(None),
         pay_by: Set(None),
         created_at: Set(now),

@@ -72,13 +72,57 @@ impl OrderStatus {
             MallItemKind::Coupon | MallItemKind::Privilege => OrderStatus::Completed,
         }
     }
+}
 
-    /// A member may cancel until the goods leave the warehouse.
-    pub fn cancellable(self) -> bool {
-        matches!(
-            self,
-            OrderStatus::PendingPayment | OrderStatus::Paid | OrderStatus::Completed
-        )
+/// Where an order came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderOrigin {
+    /// The member redeemed it.
+    Redemption,
+    /// A funded crowdfund, for its initiator.
+    Crowdfund,
+    /// A blind-box prize (a 0-point order that took no mall stock).
+    Prize,
+}
+
+impl OrderOrigin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderOrigin::Redemption => "REDEMPTION",
+            OrderOrigin::Crowdfund => "CROWDFUND",
+            OrderOrigin::Prize => "PRIZE",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "REDEMPTION" => Some(OrderOrigin::Redemption),
+            "CROWDFUND" => Some(OrderOrigin::Crowdfund),
+            "PRIZE" => Some(OrderOrigin::Prize),
+            _ => None,
+        }
+    }
+}
+
+/// The statuses from which a member may cancel an order, or why it can never be cancelled.
+/// Goods can be cancelled until they leave the warehouse, coupons while unused (the service
+/// checks use), a privilege only before it is paid for: once paid it has been delivered.
+/// Prizes and crowdfunded orders were not bought by this member's redemption, so there is
+/// nothing to give back.
+pub fn cancellable_from(
+    kind: MallItemKind,
+    origin: OrderOrigin,
+) -> Result<&'static [OrderStatus], &'static str> {
+    match (origin, kind) {
+        (OrderOrigin::Prize, _) => Err("a prize cannot be cancelled"),
+        (OrderOrigin::Crowdfund, _) => Err("a crowdfunded order cannot be cancelled"),
+        (OrderOrigin::Redemption, MallItemKind::Physical) => {
+            Ok(&[OrderStatus::PendingPayment, OrderStatus::Paid])
+        }
+        (OrderOrigin::Redemption, MallItemKind::Coupon) => {
+            Ok(&[OrderStatus::PendingPayment, OrderStatus::Completed])
+        }
+        (OrderOrigin::Redemption, MallItemKind::Privilege) => Ok(&[OrderStatus::PendingPayment]),
     }
 }
 
@@ -318,9 +362,37 @@ mod tests {
             OrderStatus::when_paid(MallItemKind::Coupon),
             OrderStatus::Completed
         );
-        assert!(OrderStatus::PendingPayment.cancellable());
-        assert!(!OrderStatus::Shipped.cancellable());
-        assert!(!OrderStatus::Cancelled.cancellable());
+    }
+
+    #[test]
+    fn goods_cancel_until_shipped_coupons_while_unused_privileges_only_unpaid() {
+        use OrderStatus::*;
+        let from = |kind| cancellable_from(kind, OrderOrigin::Redemption).unwrap();
+        assert_eq!(from(MallItemKind::Physical), &[PendingPayment, Paid]);
+        assert_eq!(from(MallItemKind::Coupon), &[PendingPayment, Completed]);
+        assert_eq!(from(MallItemKind::Privilege), &[PendingPayment]);
+        for kind in [
+            MallItemKind::Physical,
+            MallItemKind::Coupon,
+            MallItemKind::Privilege,
+        ] {
+            assert!(!from(kind).contains(&Shipped) && !from(kind).contains(&Cancelled));
+        }
+    }
+
+    #[test]
+    fn prizes_and_crowdfunded_orders_are_never_cancelled() {
+        for kind in [MallItemKind::Physical, MallItemKind::Coupon] {
+            assert!(cancellable_from(kind, OrderOrigin::Prize).is_err());
+            assert!(cancellable_from(kind, OrderOrigin::Crowdfund).is_err());
+        }
+        for origin in [
+            OrderOrigin::Redemption,
+            OrderOrigin::Crowdfund,
+            OrderOrigin::Prize,
+        ] {
+            assert_eq!(OrderOrigin::parse(origin.as_str()), Some(origin));
+        }
     }
 
     #[test]

@@ -712,3 +712,57 @@ async fn a_crowdfund_cannot_be_funded_after_the_items_sale_ended() {
     assert_eq!(stock(&alice, &id).await, 10);
     assert_audit_ok(&app.admin(AdminRole::Operator).await).await;
 }
+
+const CANCEL: &str = "mutation($o: ID!) { cancelOrder(orderId: $o) { id status } }";
+
+/// Hardening item 11: a blind-box ITEM prize took no mall stock, yet cancelling its order added
+/// stock back; a PRIVILEGE is delivered at redemption, yet its order could be cancelled for a
+/// full refund. Neither can be cancelled now.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prize_orders_and_delivered_privileges_cannot_be_cancelled() {
+    let app = spawn_app().await;
+    let admin = app.admin(AdminRole::Operator).await;
+    let stroller = item(&admin, json!({ "name": "婴儿车", "stock": 5 })).await;
+    let vip = item(
+        &admin,
+        json!({ "name": "VIP 客服", "kind": "PRIVILEGE", "stock": 5, "pointsPrice": 20 }),
+    )
+    .await;
+    let the_box = admin
+        .gql(
+            "mutation($input: BlindBoxInput!) { upsertBlindBox(input: $input) { id } }",
+            json!({ "input": { "name": "一定中", "description": "", "pointsPrice": 10, "prizes": [
+                { "name": "婴儿车", "rarity": "COMMON", "kind": "ITEM", "weight": 1, "payload": stroller }
+            ] } }),
+        )
+        .await;
+    let box_id = the_box.data()["upsertBlindBox"]["id"].as_str().unwrap();
+    let alice = app.login("alice").await;
+    adjust(&admin, &alice, 100, "fund").await.data();
+    alice
+        .gql(
+            "mutation($b: ID!) { drawBlindBox(boxId: $b, count: 1, idempotencyKey: \"d1\") { pointsSpent } }",
+            json!({ "b": box_id }),
+        )
+        .await
+        .data();
+    let privilege = redeem(&alice, &vip, 1, None, "vip").await;
+    assert_eq!(privilege.data()["redeem"]["status"], "COMPLETED");
+    let orders = alice
+        .gql("{ myOrders { nodes { id item { name } } } }", json!({}))
+        .await;
+    for order in orders.data()["myOrders"]["nodes"].as_array().unwrap() {
+        let refused = alice.gql(CANCEL, json!({ "o": order["id"] })).await;
+        assert_eq!(
+            refused.error_code(),
+            Some("NOT_AVAILABLE"),
+            "{}: {}",
+            order["item"]["name"],
+            refused.body
+        );
+    }
+    assert_eq!(stock(&alice, &stroller).await, 5);
+    assert_eq!(stock(&alice, &vip).await, 4);
+    assert_eq!(points_of(&alice).await.0, 100 - 10 - 20);
+    assert_audit_ok(&admin).await;
+}
