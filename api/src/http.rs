@@ -228,8 +228,54 @@ async fn serve(
         Ok(context) => context,
         Err(early) => return early.respond(),
     };
-    let response = schema.execute(request.data(context)).await;
-    graphql_response(req, response)
+    match execute_caught(schema, request.data(context)).await {
+        Some(response) => graphql_response(req, response),
+        None => panic_response(req),
+    }
+}
+
+/// Runs the operation; `None` if it panicked. A panic is our bug, but it must still be answered
+/// (JSON, code INTERNAL) rather than close the connection; what panicked is in the log.
+async fn execute_caught(
+    schema: &impl Executor,
+    request: async_graphql::Request,
+) -> Option<async_graphql::Response> {
+    use futures_util::FutureExt;
+    match std::panic::AssertUnwindSafe(schema.execute(request))
+        .catch_unwind()
+        .await
+    {
+        Ok(response) => Some(response),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            tracing::error!(panic = %what, "a request panicked; answered INTERNAL");
+            None
+        }
+    }
+}
+
+fn panic_response(req: &HttpRequest) -> HttpResponse {
+    let body = json!({ "errors": [{ "message": "internal error", "extensions": { "code": "INTERNAL" } }] });
+    if wants_graphql_json(req) {
+        HttpResponse::InternalServerError()
+            .content_type(GRAPHQL_RESPONSE_JSON)
+            .json(body)
+    } else {
+        HttpResponse::Ok()
+            .content_type("application/json; charset=utf-8")
+            .json(body)
+    }
+}
+
+fn wants_graphql_json(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("application/graphql-response+json"))
 }
 
 async fn request_context(
@@ -294,11 +340,7 @@ async fn caller_from_token(
 }
 
 fn graphql_response(req: &HttpRequest, mut response: async_graphql::Response) -> HttpResponse {
-    let wants_graphql_json = req
-        .headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|accept| accept.contains("application/graphql-response+json"));
+    let wants_graphql_json = wants_graphql_json(req);
     // Every error carries a code: ours come from AppError; the executor's own (parse, validation,
     // limits, input coercion) are all about the request.
     for error in &mut response.errors {
@@ -354,4 +396,45 @@ async fn health(app: web::Data<AppState>) -> HttpResponse {
         "redis": redis,
         "limiter": app.limiter.backend(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use async_graphql::{EmptyMutation, EmptySubscription, Object, Schema};
+
+    struct Panicking;
+
+    #[Object]
+    impl Panicking {
+        async fn boom(&self) -> i32 {
+            panic!("a bug in a resolver")
+        }
+
+        async fn fine(&self) -> i32 {
+            1
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panicking_resolver_is_caught_and_a_working_one_answers() {
+        let schema = Schema::new(Panicking, EmptyMutation, EmptySubscription);
+        assert!(execute_caught(&schema, "{ boom }".into()).await.is_none());
+        let fine = execute_caught(&schema, "{ fine }".into()).await.unwrap();
+        assert!(fine.errors.is_empty());
+    }
+
+    #[test]
+    fn a_panic_is_answered_as_json_internal() {
+        let req = actix_web::test::TestRequest::default().to_http_request();
+        let response = panic_response(&req);
+        assert_eq!(response.status(), StatusCode::OK);
+        let req = actix_web::test::TestRequest::default()
+            .insert_header((header::ACCEPT, "application/graphql-response+json"))
+            .to_http_request();
+        assert_eq!(
+            panic_response(&req).status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+    }
 }

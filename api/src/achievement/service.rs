@@ -58,12 +58,7 @@ pub async fn upsert(
             "name must be 1 to 64 characters",
         ));
     }
-    if c.threshold < 1 {
-        return Err(AppError::validation(
-            "threshold",
-            "threshold must be at least 1",
-        ));
-    }
+    crate::input::bounded("threshold", c.threshold, crate::input::TOTAL)?;
     if !(0..=100_000).contains(&c.reward_points) {
         return Err(AppError::validation(
             "rewardPoints",

@@ -11,8 +11,9 @@ use sea_orm::{
     QueryOrder, QuerySelect, Set,
 };
 
-use super::rules::{self, MallItemKind};
+use super::rules::MallItemKind;
 use crate::error::{AppError, AppResult};
+use crate::input;
 use crate::pagination::PageRequest;
 
 /// The multipliers of the campaigns running at `now`.
@@ -146,16 +147,8 @@ pub struct ItemChange {
     pub active: bool,
 }
 
-fn fen(field: &'static str, yuan: Option<Decimal>) -> AppResult<Option<i64>> {
-    yuan.map(|y| {
-        rules::yuan_to_fen(y).ok_or_else(|| {
-            AppError::validation(
-                field,
-                format!("{field} is yuan, 0 or more, two decimal places"),
-            )
-        })
-    })
-    .transpose()
+fn fen(field: &str, yuan: Option<Decimal>) -> AppResult<Option<i64>> {
+    yuan.map(|y| input::yuan_to_fen(field, y)).transpose()
 }
 
 pub async fn upsert(
@@ -180,27 +173,18 @@ pub async fn upsert(
         ));
     }
     let cash_fen = fen("cashPrice", c.cash_price)?.filter(|f| *f > 0);
-    if c.points_price < 0 || (c.points_price == 0 && cash_fen.is_none()) {
+    input::bounded("pointsPrice", c.points_price, input::POINTS)?;
+    if c.points_price == 0 && cash_fen.is_none() {
         return Err(AppError::validation(
             "pointsPrice",
             "an item needs a points price, a cash price, or both",
         ));
     }
-    if c.stock < 0 {
-        return Err(AppError::validation("stock", "stock must not be negative"));
+    input::bounded("stock", c.stock, input::STOCK)?;
+    if let Some(limit) = c.per_member_limit {
+        input::bounded("perMemberLimit", limit.into(), input::COUNT)?;
     }
-    if c.per_member_limit.is_some_and(|l| l < 1) {
-        return Err(AppError::validation(
-            "perMemberLimit",
-            "perMemberLimit must be at least 1",
-        ));
-    }
-    if c.min_tier_rank < 0 {
-        return Err(AppError::validation(
-            "minTierRank",
-            "minTierRank must not be negative",
-        ));
-    }
+    input::bounded("minTierRank", c.min_tier_rank.into(), 0..=1000)?;
     if let (Some(s), Some(e)) = (c.starts_at, c.ends_at)
         && s >= e
     {

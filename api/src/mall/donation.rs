@@ -37,12 +37,7 @@ pub async fn upsert(
             "name must be 1 to 128 characters",
         ));
     }
-    if target_points < 1 {
-        return Err(AppError::validation(
-            "targetPoints",
-            "targetPoints must be at least 1",
-        ));
-    }
+    crate::input::bounded("targetPoints", target_points, crate::input::TOTAL)?;
     let existing = match id {
         Some(id) => Some(
             donation_project::Entity::find_by_id(id)

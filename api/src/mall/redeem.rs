@@ -116,7 +116,7 @@ async fn price(
         item.points_price,
         &catalog::running_multipliers(db, now).await?,
     );
-    Ok(rules::quote(
+    rules::quote(
         unit_points,
         item.cash_price_fen.unwrap_or(0),
         quantity,
@@ -124,7 +124,8 @@ async fn price(
         &settings.mall.deduction_ladder,
         settings.points.point_value_yuan,
         balance,
-    ))
+    )
+    .ok_or_else(|| AppError::validation("quantity", "this order is too large"))
 }
 
 pub struct QuoteOutcome {

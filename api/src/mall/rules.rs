@@ -156,9 +156,9 @@ pub fn price_now(points_price: i64, running_multipliers: &[Decimal]) -> i64 {
     if points_price <= 0 {
         return points_price.max(0);
     }
-    (Decimal::from(points_price) * lowest)
-        .floor()
-        .to_i64()
+    Decimal::from(points_price)
+        .checked_mul(*lowest)
+        .and_then(|p| p.floor().to_i64())
         .unwrap_or(points_price)
         .max(1)
 }
@@ -237,45 +237,46 @@ pub fn quote(
     ladder: &Ladder,
     point_value_yuan: Decimal,
     balance: i64,
-) -> Quote {
-    let cash_fen = unit_cash_fen * quantity;
-    let points_price = unit_points * quantity;
-    let fen_per_point = point_value_yuan * Decimal::from(100);
+) -> Option<Quote> {
+    // Inputs are bounded where they come in; checked arithmetic makes an order that is somehow
+    // still too large a refusal, never a wrapped (negative) cost.
+    let cash_fen = unit_cash_fen.checked_mul(quantity)?;
+    let points_price = unit_points.checked_mul(quantity)?;
+    let fen_per_point = point_value_yuan.checked_mul(Decimal::ONE_HUNDRED)?;
     let max_deduction = if fen_per_point > Decimal::ZERO {
-        (Decimal::from(cash_fen) * ladder.share_for(cash_fen) / fen_per_point)
+        Decimal::from(cash_fen)
+            .checked_mul(ladder.share_for(cash_fen))?
+            .checked_div(fen_per_point)?
             .floor()
-            .to_i64()
-            .unwrap_or(0)
+            .to_i64()?
     } else {
         0
     };
     let deduction = points_to_use
         .clamp(0, max_deduction)
-        .min((balance - points_price).max(0));
-    let deducted_fen = Decimal::from(deduction) * fen_per_point;
-    let cash_due_fen = (Decimal::from(cash_fen) - deducted_fen)
+        .min(balance.saturating_sub(points_price).max(0));
+    let deducted_fen = Decimal::from(deduction).checked_mul(fen_per_point)?;
+    let cash_due_fen = Decimal::from(cash_fen)
+        .checked_sub(deducted_fen)?
         .floor()
-        .to_i64()
-        .unwrap_or(cash_fen)
+        .to_i64()?
         .max(0);
-    Quote {
-        points_cost: points_price + deduction,
+    Some(Quote {
+        points_cost: points_price.checked_add(deduction)?,
         cash_due_fen,
         max_deduction,
         deduction,
-    }
+    })
 }
 
 pub fn fen_to_yuan(fen: i64) -> Decimal {
     Decimal::new(fen, 2)
 }
 
-/// Yuan to fen; `None` if the amount has more than two decimal places or is negative.
+/// Yuan to fen; `None` if the amount has more than two decimal places, is negative, or is
+/// above `input::MAX_YUAN`.
 pub fn yuan_to_fen(yuan: Decimal) -> Option<i64> {
-    let fen = yuan * Decimal::from(100);
-    (fen.fract().is_zero() && yuan >= Decimal::ZERO)
-        .then(|| fen.to_i64())
-        .flatten()
+    crate::input::yuan_to_fen("amount", yuan).ok()
 }
 
 #[cfg(test)]
@@ -293,38 +294,61 @@ mod tests {
         let ladder = Ladder::default();
         let tenth = d("0.1");
         assert_eq!(
-            quote(0, 20_000, 1, 0, &ladder, tenth, 99_999).max_deduction,
+            quote(0, 20_000, 1, 0, &ladder, tenth, 99_999)
+                .unwrap()
+                .max_deduction,
             1000
         );
         assert_eq!(
-            quote(0, 30_000, 1, 0, &ladder, tenth, 99_999).max_deduction,
+            quote(0, 30_000, 1, 0, &ladder, tenth, 99_999)
+                .unwrap()
+                .max_deduction,
             2400
         );
         assert_eq!(
-            quote(0, 5_000, 1, 0, &ladder, tenth, 99_999).max_deduction,
+            quote(0, 5_000, 1, 0, &ladder, tenth, 99_999)
+                .unwrap()
+                .max_deduction,
             0
         );
         assert_eq!(
-            quote(0, 9_999, 1, 0, &ladder, tenth, 99_999).max_deduction,
+            quote(0, 9_999, 1, 0, &ladder, tenth, 99_999)
+                .unwrap()
+                .max_deduction,
             0
         );
         assert_eq!(
-            quote(0, 10_000, 1, 0, &ladder, tenth, 99_999).max_deduction,
+            quote(0, 10_000, 1, 0, &ladder, tenth, 99_999)
+                .unwrap()
+                .max_deduction,
             500
         );
+    }
+
+    #[test]
+    fn an_order_too_large_for_the_arithmetic_is_no_quote() {
+        let ladder = Ladder::default();
+        let tenth = d("0.1");
+        assert!(quote((1 << 62) + 1, 0, 2, 0, &ladder, tenth, 0).is_none());
+        assert!(quote(0, i64::MAX / 2, 3, 0, &ladder, tenth, 0).is_none());
     }
 
     #[test]
     fn points_toward_cash_are_capped_by_the_ladder_and_the_balance() {
         let ladder = Ladder::default();
         let tenth = d("0.1");
-        let q = quote(0, 20_000, 1, 500, &ladder, tenth, 99_999);
+        let q = quote(0, 20_000, 1, 500, &ladder, tenth, 99_999).unwrap();
         assert_eq!((q.points_cost, q.cash_due_fen), (500, 15_000));
-        let capped = quote(0, 20_000, 1, 5_000, &ladder, tenth, 99_999);
+        let capped = quote(0, 20_000, 1, 5_000, &ladder, tenth, 99_999).unwrap();
         assert_eq!((capped.deduction, capped.cash_due_fen), (1000, 10_000));
-        let poor = quote(100, 20_000, 1, 1_000, &ladder, tenth, 400);
+        let poor = quote(100, 20_000, 1, 1_000, &ladder, tenth, 400).unwrap();
         assert_eq!((poor.deduction, poor.points_cost), (300, 400));
-        assert_eq!(quote(0, 20_000, 1, -5, &ladder, tenth, 99_999).deduction, 0);
+        assert_eq!(
+            quote(0, 20_000, 1, -5, &ladder, tenth, 99_999)
+                .unwrap()
+                .deduction,
+            0
+        );
     }
 
     #[test]
@@ -338,7 +362,8 @@ mod tests {
             &Ladder(vec![(0, Decimal::ONE)]),
             d("0.015"),
             100,
-        );
+        )
+        .unwrap();
         assert_eq!(q.cash_due_fen, 995);
     }
 
@@ -422,7 +447,7 @@ mod tests {
             unit_cash in 0i64..100_000, quantity in 1i64..5, asked in -100i64..100_000, balance in 0i64..100_000
         ) {
             let ladder = Ladder::default();
-            let q = quote(0, unit_cash, quantity, asked, &ladder, d("0.1"), balance);
+            let q = quote(0, unit_cash, quantity, asked, &ladder, d("0.1"), balance).unwrap();
             let cash = unit_cash * quantity;
             prop_assert!(q.cash_due_fen <= cash);
             prop_assert!(q.deduction <= q.max_deduction && q.deduction >= 0);

@@ -269,6 +269,7 @@ pub async fn record(
             settings.member.sprint_multiplier,
             settings.points.point_value_yuan,
         )
+        .ok_or_else(|| AppError::validation("amount", "this purchase is too large to score"))?
     } else {
         0
     };

@@ -258,12 +258,12 @@ pub async fn upsert(
             "name must be 1 to 64 characters",
         ));
     }
-    if change.rank < 0 || change.growth_threshold < 0 {
-        return Err(AppError::validation(
-            "rank",
-            "rank and growthThreshold must not be negative",
-        ));
-    }
+    crate::input::bounded("rank", change.rank.into(), 0..=1000)?;
+    crate::input::bounded(
+        "growthThreshold",
+        change.growth_threshold,
+        0..=1_000_000_000,
+    )?;
     if change.discount <= Decimal::ZERO || change.discount > Decimal::ONE {
         return Err(AppError::validation(
             "discount",

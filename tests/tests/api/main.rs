@@ -8,6 +8,7 @@ mod bench_shop;
 mod blindbox;
 mod checkin_tasks;
 mod clock;
+mod hardening;
 mod http_protocol;
 mod limiter;
 mod mall;

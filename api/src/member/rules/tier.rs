@@ -127,7 +127,9 @@ pub fn purchase_points(
     boosts: Boosts,
     sprint_multiplier: Decimal,
     point_value_yuan: Decimal,
-) -> i64 {
+) -> Option<i64> {
+    // Amounts and multipliers are bounded where they come in; checked arithmetic turns anything
+    // that still overflows into a refusal instead of a panic.
     let multiplier_of = |category: &str| {
         rules
             .category_multipliers
@@ -135,33 +137,36 @@ pub fn purchase_points(
             .find(|(c, _)| c == category)
             .map_or(Decimal::ONE, |(_, m)| *m)
     };
-    let base: Decimal = lines
-        .iter()
-        .map(|l| l.amount * multiplier_of(&l.category) * rules.points_per_yuan)
-        .sum::<Decimal>()
-        .floor();
-    let mut points = base * tier_multiplier;
+    let mut base = Decimal::ZERO;
+    for l in lines {
+        let line = l
+            .amount
+            .checked_mul(multiplier_of(&l.category))?
+            .checked_mul(rules.points_per_yuan)?;
+        base = base.checked_add(line)?;
+    }
+    let mut points = base.floor().checked_mul(tier_multiplier)?;
     if boosts.birthday_month {
-        points *= Decimal::from(BIRTHDAY_MULTIPLIER);
+        points = points.checked_mul(Decimal::from(BIRTHDAY_MULTIPLIER))?;
     }
     if boosts.sprint {
-        points *= sprint_multiplier;
+        points = points.checked_mul(sprint_multiplier)?;
     }
     if boosts.double_day {
-        points *= Decimal::from(DOUBLE_DAY_MULTIPLIER);
+        points = points.checked_mul(Decimal::from(DOUBLE_DAY_MULTIPLIER))?;
     }
-    let amount: Decimal = lines.iter().map(|l| l.amount).sum();
+    let amount = lines
+        .iter()
+        .try_fold(Decimal::ZERO, |sum, l| sum.checked_add(l.amount))?;
     let cap = if point_value_yuan > Decimal::ZERO {
-        (amount / point_value_yuan * rules.max_points_ratio).floor()
+        amount
+            .checked_div(point_value_yuan)?
+            .checked_mul(rules.max_points_ratio)?
+            .floor()
     } else {
         points
     };
-    points
-        .min(cap)
-        .floor()
-        .max(Decimal::ZERO)
-        .to_i64()
-        .unwrap_or(0)
+    points.min(cap).floor().max(Decimal::ZERO).to_i64()
 }
 
 /// Growth from spending: yuan x weight, rounded down.
@@ -200,16 +205,22 @@ pub fn validate_purchase(
             "amount is in yuan with at most two decimal places".into(),
         ));
     }
-    if lines
-        .iter()
-        .any(|l| l.amount <= Decimal::ZERO || l.category.trim().is_empty())
-    {
+    if lines.iter().any(|l| {
+        l.amount <= Decimal::ZERO
+            || l.category.trim().is_empty()
+            || crate::input::yuan_to_fen("lines", l.amount).is_err()
+    }) {
         return Err((
             "lines",
-            "every line needs a category and an amount above 0".into(),
+            "every line needs a category and an amount above 0 and at most 1,000,000 yuan, \
+             with at most two decimal places"
+                .into(),
         ));
     }
-    if lines.iter().map(|l| l.amount).sum::<Decimal>() != amount {
+    let total = lines
+        .iter()
+        .try_fold(Decimal::ZERO, |sum, l| sum.checked_add(l.amount));
+    if total != Some(amount) {
         return Err(("lines", "the lines must add up to the amount".into()));
     }
     // Clocks of two systems differ a little; an order from the future does not happen.
@@ -424,7 +435,7 @@ mod tests {
     fn purchase_points_follow_category_tier_and_campaign_multipliers() {
         let tenth = d("0.1");
         let plain = |lines: &[Line], tier: &str, boosts| {
-            purchase_points(lines, &earning(), d(tier), boosts, d("2"), tenth)
+            purchase_points(lines, &earning(), d(tier), boosts, d("2"), tenth).unwrap()
         };
         assert_eq!(
             plain(&[line("default", "100.00")], "1.0", Boosts::default()),
@@ -465,7 +476,8 @@ mod tests {
             Boosts::default(),
             d("2"),
             d("0.1"),
-        );
+        )
+        .unwrap();
         assert_eq!(p, 0);
         assert_eq!(growth_from_spend(d("0.01"), d("0.6")), 0);
         assert_eq!(growth_from_spend(d("100.00"), d("0.6")), 60);
@@ -594,7 +606,7 @@ mod tests {
             let amount = Decimal::new(fen, 2);
             let t = tiers();
             let boosts = Boosts { birthday_month: birthday, sprint, double_day };
-            let p = purchase_points(&[line("milk_powder", &amount.to_string())], &earning(), t[tier].points_multiplier, boosts, d("2"), d("0.1"));
+            let p = purchase_points(&[line("milk_powder", &amount.to_string())], &earning(), t[tier].points_multiplier, boosts, d("2"), d("0.1")).unwrap();
             prop_assert!(p >= 0);
             prop_assert!(Decimal::from(p) <= (amount * Decimal::from(10) * d("0.5")).floor());
         }

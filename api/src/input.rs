@@ -1,0 +1,123 @@
+//! What every number and text from outside must satisfy before a use case sees it. The bounds
+//! are far above any real shop's values and far below what the arithmetic can hold: the largest
+//! points price times the largest quantity times any multiplier stays exact in `i64`, and the
+//! largest amount of money stays exact in fen. Out of bounds is VALIDATION naming the field.
+
+use std::ops::RangeInclusive;
+
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+
+use crate::error::{AppError, AppResult};
+
+/// Any amount of points an operator sets: prices, rewards, gifts, targets, thresholds.
+pub const POINTS: RangeInclusive<i64> = 0..=10_000_000;
+/// A cumulative target or threshold: points raised, events counted, growth reached.
+pub const TOTAL: RangeInclusive<i64> = 1..=1_000_000_000;
+/// Units of stock, of an item or a prize.
+pub const STOCK: RangeInclusive<i64> = 0..=10_000_000;
+/// A prize's relative weight.
+pub const WEIGHT: RangeInclusive<i64> = 1..=1_000_000;
+/// A per-member, per-day or per-month count an operator sets.
+pub const COUNT: RangeInclusive<i64> = 1..=100_000;
+/// The most money, in yuan, that one amount may be: a price, a coupon, a purchase.
+pub const MAX_YUAN: i64 = 1_000_000;
+
+/// `value` if it lies in `range`; otherwise VALIDATION on `field`.
+pub fn bounded(field: &str, value: i64, range: RangeInclusive<i64>) -> AppResult<i64> {
+    if range.contains(&value) {
+        Ok(value)
+    } else {
+        Err(AppError::validation(
+            field,
+            format!(
+                "{field} must be between {} and {}",
+                range.start(),
+                range.end()
+            ),
+        ))
+    }
+}
+
+/// An amount of money in yuan, as fen: 0 to `MAX_YUAN`, at most two decimal places.
+pub fn yuan_to_fen(field: &str, yuan: Decimal) -> AppResult<i64> {
+    let refuse = || {
+        AppError::validation(
+            field,
+            format!("{field} is yuan: 0 to {MAX_YUAN}, at most two decimal places"),
+        )
+    };
+    if yuan < Decimal::ZERO || yuan > Decimal::from(MAX_YUAN) {
+        return Err(refuse());
+    }
+    let fen = yuan.checked_mul(Decimal::ONE_HUNDRED).ok_or_else(refuse)?;
+    if !fen.fract().is_zero() {
+        return Err(refuse());
+    }
+    fen.to_i64().ok_or_else(refuse)
+}
+
+/// The first character of `text` that no input may hold: control characters (NUL among them,
+/// which PostgreSQL refuses), except the newline, carriage return and tab of ordinary text.
+pub fn forbidden_char(text: &str) -> Option<char> {
+    text.chars()
+        .find(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::str::FromStr;
+
+    fn d(s: &str) -> Decimal {
+        Decimal::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn numbers_outside_their_range_name_the_field() {
+        assert_eq!(bounded("stock", 5, STOCK).unwrap(), 5);
+        let err = bounded("pointsPrice", (1 << 62) + 1, POINTS).unwrap_err();
+        assert!(matches!(err, AppError::Validation { ref field, .. } if field == "pointsPrice"));
+        assert!(bounded("weight", 0, WEIGHT).is_err());
+        assert!(bounded("pointsPrice", -1, POINTS).is_err());
+    }
+
+    #[test]
+    fn money_is_two_places_up_to_a_million_yuan() {
+        assert_eq!(yuan_to_fen("amount", d("12.34")).unwrap(), 1234);
+        assert_eq!(yuan_to_fen("amount", d("1000000")).unwrap(), 100_000_000);
+        assert_eq!(yuan_to_fen("amount", d("0")).unwrap(), 0);
+        for bad in ["1000000.01", "0.001", "-1", "79228162514264337593543950335"] {
+            assert!(yuan_to_fen("amount", d(bad)).is_err(), "{bad}");
+        }
+        assert!(yuan_to_fen("amount", Decimal::MAX).is_err());
+        assert!(yuan_to_fen("amount", Decimal::MIN).is_err());
+    }
+
+    #[test]
+    fn control_characters_are_refused_but_not_line_breaks_or_tabs() {
+        assert_eq!(forbidden_char("bad\0name"), Some('\0'));
+        assert_eq!(forbidden_char("bell\u{7}"), Some('\u{7}'));
+        assert_eq!(forbidden_char("c1\u{85}"), Some('\u{85}'));
+        assert_eq!(forbidden_char("第一行\n第二行\r\n\t缩进"), None);
+        assert_eq!(forbidden_char("爱丽丝 🎁"), None);
+    }
+
+    proptest! {
+        #[test]
+        fn the_largest_bounded_price_times_quantity_and_a_multiplier_never_overflows(
+            price in POINTS, quantity in 1i64..=100, multiplier_pct in 0i64..=1000
+        ) {
+            let cost = price.checked_mul(quantity).and_then(|c| c.checked_mul(multiplier_pct));
+            prop_assert!(cost.is_some());
+        }
+
+        #[test]
+        fn any_decimal_converts_or_is_refused_without_panicking(
+            mantissa in any::<i64>(), scale in 0u32..=28
+        ) {
+            let _ = yuan_to_fen("amount", Decimal::new(mantissa, scale));
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! Defects an outside probe found, each pinned by the test named after it: numbers that
+//! overflow, decimals that panic, strings the database refuses, and requests that cost too much.
+
+use api::auth::AdminRole;
+use loyalty_tests::{TestAdmin, spawn_app};
+use serde_json::{Value, json};
+
+use crate::points::{adjust, assert_audit_ok, points_of};
+
+const UPSERT_ITEM: &str =
+    "mutation($input: MallItemInput!) { upsertMallItem(input: $input) { id stock } }";
+
+fn item_input(fields: Value) -> Value {
+    let mut input = json!({ "name": "奶瓶", "description": "", "category": "supplies",
+        "kind": "PHYSICAL", "pointsPrice": 10, "stock": 5 });
+    input
+        .as_object_mut()
+        .unwrap()
+        .extend(fields.as_object().unwrap().clone());
+    input
+}
+
+async fn refused_field(admin: &TestAdmin<'_>, query: &str, input: Value) -> String {
+    let answer = admin.gql(query, json!({ "input": input })).await;
+    answer.expect_error("VALIDATION")["extensions"]["field"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Hardening item 13: a points price of 2^62+1 times quantity 2 wrapped to a negative cost, and
+/// the order was PAID with no debit. Operator numbers are bounded where they come in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_numbers_that_could_overflow_are_refused_at_input() {
+    let app = spawn_app().await;
+    let admin = app.admin(AdminRole::Operator).await;
+    let huge = (1i64 << 62) + 1;
+    for (fields, field) in [
+        (json!({ "pointsPrice": huge }), "pointsPrice"),
+        (json!({ "pointsPrice": -5 }), "pointsPrice"),
+        (json!({ "stock": huge }), "stock"),
+        (json!({ "perMemberLimit": i32::MAX }), "perMemberLimit"),
+    ] {
+        assert_eq!(
+            refused_field(&admin, UPSERT_ITEM, item_input(fields.clone())).await,
+            field,
+            "{fields}"
+        );
+    }
+    let task = admin
+        .gql(
+            "mutation($input: TaskInput!) { upsertTask(input: $input) { id } }",
+            json!({ "input": { "code": "t", "name": "t", "description": "", "kind": "DAILY",
+                "event": "checkin", "target": 1, "rewardPoints": huge } }),
+        )
+        .await;
+    assert_eq!(
+        task.expect_error("VALIDATION")["extensions"]["field"],
+        "rewardPoints"
+    );
+    let achievement = admin
+        .gql(
+            "mutation($input: AchievementInput!) { upsertAchievement(input: $input) { code } }",
+            json!({ "input": { "code": "a", "name": "a", "description": "", "category": "c",
+                "metric": "checkin.total", "threshold": huge, "rewardPoints": 1 } }),
+        )
+        .await;
+    assert_eq!(
+        achievement.expect_error("VALIDATION")["extensions"]["field"],
+        "threshold"
+    );
+    let rules = admin
+        .gql(
+            "mutation($input: CheckInRulesInput!) { updateCheckInRules(input: $input) { basePoints } }",
+            json!({ "input": { "basePoints": huge, "streakBonuses": [], "makeUpCost": 20, "makeUpsPerMonth": 3 } }),
+        )
+        .await;
+    assert_eq!(
+        rules.expect_error("VALIDATION")["extensions"]["field"],
+        "basePoints"
+    );
+    let project = admin
+        .gql(
+            "mutation($input: DonationProjectInput!) { upsertDonationProject(input: $input) { id } }",
+            json!({ "input": { "name": "p", "description": "", "targetPoints": huge } }),
+        )
+        .await;
+    assert_eq!(
+        project.expect_error("VALIDATION")["extensions"]["field"],
+        "targetPoints"
+    );
+
+    // The largest price an operator may set, times the largest quantity, is still exact.
+    let dear = admin
+        .gql(
+            UPSERT_ITEM,
+            json!({ "input": item_input(json!({ "pointsPrice": 10_000_000, "stock": 1000 })) }),
+        )
+        .await;
+    let dear = dear.data()["upsertMallItem"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let alice = app.login("alice").await;
+    adjust(&admin, &alice, 1000, "fund").await.data();
+    let quote = alice
+        .gql(
+            "query($i: ID!) { redeemQuote(itemId: $i, quantity: 100) { pointsCost affordable } }",
+            json!({ "i": dear }),
+        )
+        .await;
+    assert_eq!(
+        quote.data()["redeemQuote"],
+        json!({ "pointsCost": 1_000_000_000i64, "affordable": false })
+    );
+    let redeemed = alice
+        .gql(
+            "mutation($i: ID!) { redeem(input: { itemId: $i, quantity: 100, idempotencyKey: \"k\" }) { id } }",
+            json!({ "i": dear }),
+        )
+        .await;
+    redeemed.expect_error("INSUFFICIENT_POINTS");
+    assert_eq!(points_of(&alice).await.0, 1000);
+    assert_audit_ok(&admin).await;
+}
+
+/// Hardening item 18: a cash price of Decimal::MAX panicked in the yuan-to-fen multiplication
+/// and the connection closed with no answer. Money is bounded and answers VALIDATION.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn huge_decimals_are_refused_with_a_field_instead_of_dropping_the_connection() {
+    let app = spawn_app().await;
+    let admin = app.admin(AdminRole::Operator).await;
+    let decimal_max = "79228162514264337593543950335";
+    for (fields, field) in [
+        (json!({ "cashPrice": decimal_max }), "cashPrice"),
+        (json!({ "cashPrice": "1000000.01" }), "cashPrice"),
+        (json!({ "cashPrice": "0.001" }), "cashPrice"),
+        (
+            json!({ "kind": "COUPON", "couponValue": decimal_max, "couponValidDays": 30 }),
+            "couponValue",
+        ),
+        (
+            json!({ "kind": "COUPON", "couponValue": "5", "couponThreshold": decimal_max, "couponValidDays": 30 }),
+            "couponThreshold",
+        ),
+    ] {
+        assert_eq!(
+            refused_field(&admin, UPSERT_ITEM, item_input(fields.clone())).await,
+            field,
+            "{fields}"
+        );
+    }
+    let shop = app.admin(AdminRole::Integration).await;
+    let alice = app.login("alice").await;
+    let purchase = shop
+        .gql(
+            "mutation($input: PurchaseInput!) { recordPurchase(input: $input) { applied } }",
+            json!({ "input": { "orderNo": "O-1", "memberNo": alice.member_no, "amount": "100",
+                "paidAt": "2026-01-01T00:00:00Z",
+                "lines": [ { "category": "a", "amount": decimal_max }, { "category": "b", "amount": decimal_max } ] } }),
+        )
+        .await;
+    assert_eq!(
+        purchase.expect_error("VALIDATION")["extensions"]["field"],
+        "lines"
+    );
+    assert_eq!(points_of(&alice).await.0, 0);
+}
