@@ -103,8 +103,30 @@ impl AppError {
     }
 }
 
+/// SQLSTATE 22021: text the database's encoding cannot hold (PostgreSQL refuses NUL). Inputs are
+/// checked at the boundary (`input::PlainTextInputs`); this is the backstop for any path that
+/// is not, so such text is the client's VALIDATION rather than our INTERNAL.
+const UNSTORABLE_TEXT: &str = "22021";
+
+fn is_unstorable_text(err: &sea_orm::DbErr) -> bool {
+    use sea_orm::{DbErr, RuntimeErr};
+    match err {
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => e
+            .as_database_error()
+            .and_then(|d| d.code())
+            .is_some_and(|code| code == UNSTORABLE_TEXT),
+        _ => false,
+    }
+}
+
 impl From<AppError> for async_graphql::Error {
     fn from(err: AppError) -> Self {
+        let err = match err {
+            AppError::Db(e) if is_unstorable_text(&e) => {
+                AppError::validation("input", "the text holds a character that cannot be stored")
+            }
+            other => other,
+        };
         let code = err.code();
         if code == "INTERNAL" {
             tracing::error!(error = %err, detail = ?err, "internal error answered as INTERNAL");

@@ -83,6 +83,7 @@ fn with_limits<Q, M>(
     state: Option<AppState>,
 ) -> SchemaBuilder<Q, M, EmptySubscription> {
     let mut builder = builder
+        .extension(crate::input::PlainTextInputs)
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
         .limit_directives(16);

@@ -421,7 +421,11 @@ mod tests {
     #[tokio::test]
     async fn a_panicking_resolver_is_caught_and_a_working_one_answers() {
         let schema = Schema::new(Panicking, EmptyMutation, EmptySubscription);
-        assert!(execute_caught(&schema, "{ boom(divisor: 0) }".into()).await.is_none());
+        assert!(
+            execute_caught(&schema, "{ boom(divisor: 0) }".into())
+                .await
+                .is_none()
+        );
         let fine = execute_caught(&schema, "{ fine }".into()).await.unwrap();
         assert!(fine.errors.is_empty());
     }

@@ -4,7 +4,11 @@
 //! largest amount of money stays exact in fen. Out of bounds is VALIDATION naming the field.
 
 use std::ops::RangeInclusive;
+use std::sync::Arc;
 
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
+use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
+use async_graphql::{ErrorExtensionValues, ServerError, ServerResult, Value, Variables};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
@@ -64,6 +68,106 @@ pub fn forbidden_char(text: &str) -> Option<char> {
         .find(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
 }
 
+/// Refuses, before anything runs, any request whose string inputs (inline or in variables, at
+/// any depth) hold a character `forbidden_char` refuses: one check for every field of both
+/// schemas, answered VALIDATION with the innermost field's name.
+pub struct PlainTextInputs;
+
+impl ExtensionFactory for PlainTextInputs {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(PlainTextInputs)
+    }
+}
+
+#[async_trait::async_trait]
+impl Extension for PlainTextInputs {
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        let document = next.run(ctx, query, variables).await?;
+        match first_bad_input(&document, variables) {
+            None => Ok(document),
+            Some((field, c)) => {
+                let mut extensions = ErrorExtensionValues::default();
+                extensions.set("code", "VALIDATION");
+                extensions.set("field", field.as_str());
+                let mut error = ServerError::new(
+                    format!("{field} holds a control character (U+{:04X})", c as u32),
+                    None,
+                );
+                error.extensions = Some(extensions);
+                Err(error)
+            }
+        }
+    }
+}
+
+/// The first string input holding a forbidden character: the field it belongs to, and the
+/// character. Arguments are checked with their variables filled in, then any variable left.
+fn first_bad_input(document: &ExecutableDocument, variables: &Variables) -> Option<(String, char)> {
+    let sets = document
+        .operations
+        .iter()
+        .map(|(_, op)| &op.node.selection_set.node)
+        .chain(
+            document
+                .fragments
+                .values()
+                .map(|f| &f.node.selection_set.node),
+        );
+    for set in sets {
+        if let Some(bad) = bad_in_selection(set, variables) {
+            return Some(bad);
+        }
+    }
+    variables
+        .iter()
+        .find_map(|(name, value)| bad_in_value(name.as_str(), value))
+}
+
+fn bad_in_selection(set: &SelectionSet, variables: &Variables) -> Option<(String, char)> {
+    for selection in &set.items {
+        let found = match &selection.node {
+            Selection::Field(field) => field
+                .node
+                .arguments
+                .iter()
+                .find_map(|(name, value)| {
+                    let value = value
+                        .node
+                        .clone()
+                        .into_const_with(|var| variables.get(&var).cloned().ok_or(()))
+                        .ok()?;
+                    bad_in_value(name.node.as_str(), &value)
+                })
+                .or_else(|| bad_in_selection(&field.node.selection_set.node, variables)),
+            Selection::InlineFragment(fragment) => {
+                bad_in_selection(&fragment.node.selection_set.node, variables)
+            }
+            Selection::FragmentSpread(_) => None,
+        };
+        if found.is_some() {
+            return found;
+        }
+    }
+    None
+}
+
+fn bad_in_value(field: &str, value: &Value) -> Option<(String, char)> {
+    match value {
+        Value::String(text) => forbidden_char(text).map(|c| (field.to_string(), c)),
+        Value::List(items) => items.iter().find_map(|item| bad_in_value(field, item)),
+        Value::Object(fields) => fields
+            .iter()
+            .find_map(|(name, value)| bad_in_value(name.as_str(), value)),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,6 +206,48 @@ mod tests {
         assert_eq!(forbidden_char("c1\u{85}"), Some('\u{85}'));
         assert_eq!(forbidden_char("第一行\n第二行\r\n\t缩进"), None);
         assert_eq!(forbidden_char("爱丽丝 🎁"), None);
+    }
+
+    fn bad(query: &str, variables: serde_json::Value) -> Option<(String, char)> {
+        let document = async_graphql::parser::parse_query(query).unwrap();
+        first_bad_input(&document, &Variables::from_json(variables))
+    }
+
+    #[test]
+    fn a_control_character_anywhere_in_the_inputs_names_its_field() {
+        assert_eq!(
+            bad(r#"{ a(code: "x\u0000") }"#, serde_json::json!({})),
+            Some(("code".into(), '\0'))
+        );
+        assert_eq!(
+            bad(
+                "mutation($i: In!) { up(input: $i) { id } }",
+                serde_json::json!({ "i": { "name": "ok", "tags": ["fine", "bad\u{1}"] } })
+            ),
+            Some(("tags".into(), '\u{1}'))
+        );
+        assert_eq!(
+            bad(
+                "query($c: String) { a { b(category: $c) } }",
+                serde_json::json!({ "c": "\u{0}" })
+            ),
+            Some(("category".into(), '\0'))
+        );
+        assert_eq!(
+            bad("{ a }", serde_json::json!({ "unused": "\u{0}" })),
+            Some(("unused".into(), '\0'))
+        );
+        assert_eq!(
+            bad(
+                "query { ...F } fragment F on Query { a(note: \"x\\u0007\") }",
+                serde_json::json!({})
+            ),
+            Some(("note".into(), '\u{7}'))
+        );
+        assert_eq!(
+            bad(r#"{ a(note: "两行\n\t文字") }"#, serde_json::json!({})),
+            None
+        );
     }
 
     proptest! {

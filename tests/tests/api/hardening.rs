@@ -166,3 +166,152 @@ async fn huge_decimals_are_refused_with_a_field_instead_of_dropping_the_connecti
     );
     assert_eq!(points_of(&alice).await.0, 0);
 }
+
+/// Hardening item 17: a NUL byte in almost any string input answered INTERNAL on PostgreSQL
+/// (`22021 invalid byte sequence`); SQLite stored it. Control characters are refused at the
+/// boundary, for every field, with the field's name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn control_characters_in_any_string_input_are_validation_errors() {
+    let app = spawn_app().await;
+    let admin = app.admin(AdminRole::Operator).await;
+    let alice = app.login("alice").await;
+    let nul = "x\u{0}y";
+    let member_cases = [
+        (
+            "mutation($v: String) { equipTitle(titleCode: $v) { memberNo } }",
+            "titleCode",
+        ),
+        (
+            "mutation($v: String!) { transferPoints(toMemberNo: $v, amount: 1, idempotencyKey: \"k\") { id } }",
+            "toMemberNo",
+        ),
+        (
+            "query($v: String) { mallItems(category: $v) { nodes { id } } }",
+            "category",
+        ),
+        (
+            "mutation($v: String) { reportEvent(kind: \"browse_item\", targetId: $v) { progress } }",
+            "targetId",
+        ),
+    ];
+    for (query, field) in member_cases {
+        let answer = alice.gql(query, json!({ "v": nul })).await;
+        assert_eq!(
+            answer.expect_error("VALIDATION")["extensions"]["field"],
+            field,
+            "{query}"
+        );
+    }
+    let login = app
+        .gql(
+            None,
+            "mutation($v: String) { login(code: \"zoe\", inviteCode: $v) { accessToken } }",
+            json!({ "v": nul }),
+        )
+        .await;
+    assert_eq!(
+        login.expect_error("VALIDATION")["extensions"]["field"],
+        "inviteCode"
+    );
+    let admin_cases = [
+        (
+            "query($v: String) { members(search: $v) { nodes { id } } }",
+            "search",
+        ),
+        (
+            "mutation($v: String!) { refundPurchase(orderNo: $v) { applied } }",
+            "orderNo",
+        ),
+        (
+            "mutation($v: String!) { blacklistMember(memberId: \"1\", reason: $v) { id } }",
+            "reason",
+        ),
+        (
+            "mutation($v: String!) { adjustPoints(memberId: \"1\", delta: 5, reason: $v, idempotencyKey: \"k\") { id } }",
+            "reason",
+        ),
+    ];
+    for (query, field) in admin_cases {
+        let answer = admin.gql(query, json!({ "v": nul })).await;
+        assert_eq!(
+            answer.expect_error("VALIDATION")["extensions"]["field"],
+            field,
+            "{query}"
+        );
+    }
+    let item = admin
+        .gql(
+            UPSERT_ITEM,
+            json!({ "input": item_input(json!({ "name": nul })) }),
+        )
+        .await;
+    assert_eq!(
+        item.expect_error("VALIDATION")["extensions"]["field"],
+        "name"
+    );
+    let inline = admin
+        .gql(
+            "{ members(search: \"a\\u0000b\") { nodes { id } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        inline.expect_error("VALIDATION")["extensions"]["field"],
+        "search"
+    );
+    let admin_login = app
+        .admin_gql(
+            None,
+            "mutation($v: String!) { adminLogin(username: $v, password: \"whatever-password\") { accessToken } }",
+            json!({ "v": nul }),
+        )
+        .await;
+    assert_eq!(
+        admin_login.expect_error("VALIDATION")["extensions"]["field"],
+        "username"
+    );
+    // Line breaks and tabs in long text are fine.
+    let described = admin
+        .gql(
+            UPSERT_ITEM,
+            json!({ "input": item_input(json!({ "description": "第一行\n\t第二行" })) }),
+        )
+        .await;
+    described.data();
+}
+
+/// Hardening item 17, the backstop: should a NUL reach PostgreSQL by a path the boundary check
+/// does not see, the refusal (SQLSTATE 22021) is the client's VALIDATION, not INTERNAL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_the_database_cannot_store_is_a_validation_error() {
+    use sea_orm::{ConnectionTrait, Statement};
+    let app = spawn_app().await;
+    let db = &app.state.db;
+    let stored = db
+        .execute_raw(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            "UPDATE member SET nickname = $1 WHERE id = 0".replace(
+                "$1",
+                if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+                    "$1"
+                } else {
+                    "?"
+                },
+            ),
+            ["a\u{0}b".into()],
+        ))
+        .await;
+    match stored {
+        // SQLite and MariaDB store it; only PostgreSQL refuses.
+        Ok(_) => {}
+        Err(e) => {
+            let error: async_graphql::Error = api::AppError::Db(e).into();
+            let code = error
+                .extensions
+                .as_ref()
+                .and_then(|x| x.get("code"))
+                .cloned();
+            assert_eq!(code, Some(async_graphql::Value::from("VALIDATION")));
+        }
+    }
+}
