@@ -88,7 +88,8 @@ fn with_limits<Q, M>(
         .limit_complexity(limits.max_complexity)
         .limit_directives(16);
     if !introspection {
-        builder = builder.disable_introspection();
+        // "Did you mean …?" would name what introspection hides.
+        builder = builder.disable_introspection().disable_suggestions();
     }
     if let Some(state) = state {
         builder = builder.data(state);

@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
+use actix_web::dev::ServiceResponse;
 use actix_web::http::{StatusCode, header};
+use actix_web::middleware::ErrorHandlerResponse;
 use actix_web::{HttpRequest, HttpResponse, web};
 use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::{DocumentOperations, OperationType};
@@ -137,6 +139,20 @@ impl Early {
                 .body(page),
         }
     }
+}
+
+/// actix answers an oversized body with a bare 413 before any handler runs; this gives it the
+/// GraphQL JSON shape and code every other refusal has.
+pub fn payload_too_large<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let (req, _) = res.into_parts();
+    let response = Early::bad(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "the request body is larger than this server accepts (GRAPHQL_MAX_BODY_BYTES)",
+    )
+    .respond();
+    Ok(ErrorHandlerResponse::Response(
+        ServiceResponse::new(req, response).map_into_right_body(),
+    ))
 }
 
 fn parse_post(req: &HttpRequest, body: &[u8]) -> Result<async_graphql::Request, Early> {

@@ -7,6 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
+use actix_web::http::StatusCode;
+use actix_web::middleware::ErrorHandlers;
 use actix_web::{App, HttpServer, web};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -192,6 +194,10 @@ impl Application {
         let app_state = web::Data::new(state.clone());
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(
+                    ErrorHandlers::new()
+                        .handler(StatusCode::PAYLOAD_TOO_LARGE, http::payload_too_large),
+                )
                 .wrap(TracingLogger::default())
                 .app_data(app_state.clone())
                 .app_data(member_schema.clone())

@@ -16,9 +16,34 @@ pub struct Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        stop_group(&mut self.child);
     }
+}
+
+/// Spawns `command` as the leader of a process group of its own, so that stopping it stops
+/// whatever it started too (PostGraphile's cluster workers, npx's node).
+fn spawn_group(command: &mut Command) -> std::io::Result<Child> {
+    use std::os::unix::process::CommandExt;
+    command.process_group(0).spawn()
+}
+
+/// SIGTERM to the whole group (our server then finishes gracefully), up to 10 s for the leader
+/// to exit, then SIGKILL to whatever is left of the group.
+fn stop_group(child: &mut Child) {
+    let Ok(leader) = i32::try_from(child.id()) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        return;
+    };
+    // SAFETY: kill(2) with a negative pid signals the process group; no memory is involved.
+    unsafe { libc::kill(-leader, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline && !matches!(child.try_wait(), Ok(Some(_))) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // SAFETY: as above.
+    unsafe { libc::kill(-leader, libc::SIGKILL) };
+    let _ = child.wait();
 }
 
 impl Server {
@@ -92,15 +117,16 @@ pub async fn start_ours(env: &[(String, String)], log: &Path) -> Result<Server, 
     let log = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
     let log_err = log.try_clone().map_err(|e| e.to_string())?;
     let binary = std::env::current_exe().map_err(|e| format!("finding this binary: {e}"))?;
-    let child = Command::new(&binary)
-        .arg(SERVE_CHILD)
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .env("APP_PORT", port.to_string())
-        .env("APP_HOST", "127.0.0.1")
-        .stdout(log)
-        .stderr(log_err)
-        .spawn()
-        .map_err(|e| format!("starting {}: {e}", binary.display()))?;
+    let child = spawn_group(
+        Command::new(&binary)
+            .arg(SERVE_CHILD)
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("APP_PORT", port.to_string())
+            .env("APP_HOST", "127.0.0.1")
+            .stdout(log)
+            .stderr(log_err),
+    )
+    .map_err(|e| format!("starting {}: {e}", binary.display()))?;
     let mut server = Server {
         child,
         url: format!("http://127.0.0.1:{port}/graphql"),
@@ -119,28 +145,29 @@ pub async fn start_ours(env: &[(String, String)], log: &Path) -> Result<Server, 
 /// from the npm registry through `npx` if it is not cached yet.
 pub async fn start_postgraphile(database_url: &str, workers: usize) -> Result<Server, String> {
     let port = free_port();
-    let child = Command::new("npx")
-        .args([
-            "--yes",
-            "postgraphile@4",
-            "--connection",
-            database_url,
-            "--schema",
-            "public",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--cluster-workers",
-            &workers.to_string(),
-            "--disable-query-log",
-            "--disable-graphiql",
-        ])
-        .env("NODE_ENV", "production")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("starting npx postgraphile@4 (is Node.js installed?): {e}"))?;
+    let child = spawn_group(
+        Command::new("npx")
+            .args([
+                "--yes",
+                "postgraphile@4",
+                "--connection",
+                database_url,
+                "--schema",
+                "public",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--cluster-workers",
+                &workers.to_string(),
+                "--disable-query-log",
+                "--disable-graphiql",
+            ])
+            .env("NODE_ENV", "production")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    )
+    .map_err(|e| format!("starting npx postgraphile@4 (is Node.js installed?): {e}"))?;
     let url = format!("http://127.0.0.1:{port}/graphql");
     let mut server = Server {
         child,
@@ -177,4 +204,61 @@ async fn wait_ready(server: &mut Server, url: &str, post: Option<&str>) -> Resul
         "{} did not answer at {url} within 300 s",
         server.name
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Processes still alive (not zombies) in process group `group`.
+    fn alive_in_group(group: u32) -> Vec<u32> {
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .ok()
+                    .and_then(|s| {
+                        let rest: Vec<String> = s[s.rfind(')')? + 2..]
+                            .split_whitespace()
+                            .map(str::to_string)
+                            .collect();
+                        // state, ppid, pgrp
+                        Some(rest.first()? != "Z" && rest.get(2)?.parse::<u32>().ok()? == group)
+                    })
+                    .unwrap_or(false)
+            })
+            .collect()
+    }
+
+    /// Hardening item 16: PostGraphile's cluster master and both workers outlived the benchmark.
+    #[test]
+    fn stopping_a_server_stops_every_process_it_started() {
+        let child = spawn_group(
+            Command::new("sh")
+                .args(["-c", "sleep 300 & sleep 300 & wait"])
+                .stdout(Stdio::null()),
+        )
+        .expect("sh starts");
+        let group = child.id();
+        // Until the workers exist, there is nothing to prove.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while alive_in_group(group).len() < 3 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(alive_in_group(group).len(), 3, "sh and its two workers");
+        drop(Server {
+            child,
+            url: String::new(),
+            name: "workers",
+        });
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !alive_in_group(group).is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(alive_in_group(group), Vec::<u32>::new());
+    }
 }

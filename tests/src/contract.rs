@@ -40,14 +40,16 @@ fn output_compatible(contract: &Type, served: &Type) -> bool {
     }
 }
 
-/// A served input type may accept more (nullable) than the contract's, never less.
-fn input_compatible(contract: &Type, served: &Type, served_has_default: bool) -> bool {
-    if contract.nullable && !served.nullable && !served_has_default {
+/// A served input type may accept more (nullable) than the contract's, never less: a nullable
+/// contract argument served as non-null refuses the explicit `null` (or nullable variable) a
+/// contract client may send, default or not.
+fn input_compatible(contract: &Type, served: &Type) -> bool {
+    if contract.nullable && !served.nullable {
         return false;
     }
     match (&contract.base, &served.base) {
         (BaseType::Named(a), BaseType::Named(b)) => a == b,
-        (BaseType::List(a), BaseType::List(b)) => input_compatible(a, b, false),
+        (BaseType::List(a), BaseType::List(b)) => input_compatible(a, b),
         _ => false,
     }
 }
@@ -76,7 +78,7 @@ fn check_inputs(
             continue;
         };
         let served_default = s.node.default_value.as_ref().map(|d| d.node.clone());
-        if !input_compatible(&c.node.ty.node, &s.node.ty.node, served_default.is_some()) {
+        if !input_compatible(&c.node.ty.node, &s.node.ty.node) {
             findings.push(Finding {
                 coordinate: coordinate(name),
                 problem: format!(
@@ -270,6 +272,21 @@ mod tests {
                 "{expected} not in {found:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_nullable_argument_served_as_non_null_is_a_finding_even_with_a_default() {
+        let served = r#"
+            type Query { me: Member!  list(first: Int! = 20, after: String): [Member!]! }
+            type Member { id: ID!  nickname: String  tags: [String!] }
+            input ProfileInput { nickname: String  age: Int! }
+            enum Kind { A B }
+        "#;
+        let found: Vec<String> = check(CONTRACT, served)
+            .into_iter()
+            .map(|f| f.coordinate)
+            .collect();
+        assert_eq!(found, vec!["Query.list(first:)".to_string()]);
     }
 
     #[test]

@@ -420,20 +420,57 @@ async fn drop_mysql_database(server_url: &str, name: &str) -> Result<(), sea_orm
     outcome
 }
 
-/// Drops test databases that earlier runs left behind: those nobody uses, and those whose
-/// connections have been idle for ten minutes (a run that was killed mid-test). A database that
-/// a run in progress is using is left alone.
+/// How old a test database must be before another run may drop it. Databases are named with
+/// the time they were made (`lt_<unix seconds>_…`), so several test runs on one server (a
+/// developer's and CI's, say) never drop each other's databases or templates, however idle.
+const LEFTOVER_AGE_SECS: u64 = 3600;
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// A fresh test database (or template) name: `lt_<unix seconds>_<uuid>`.
+fn new_database_name(kind: &str) -> String {
+    format!("lt_{kind}{}_{}", unix_now(), uuid::Uuid::new_v4().simple())
+}
+
+/// Whether `name` is a test database left behind long enough ago to drop. One named before
+/// names carried a time is left over when nobody is connected to it.
+fn is_leftover(name: &str, now: u64, in_use: bool) -> bool {
+    let rest = name.strip_prefix("lt_").unwrap_or(name);
+    let rest = rest.strip_prefix("tmpl_").unwrap_or(rest);
+    match rest
+        .split_once('_')
+        .and_then(|(secs, _)| secs.parse::<u64>().ok())
+    {
+        Some(made) => now.saturating_sub(made) > LEFTOVER_AGE_SECS,
+        None => !in_use,
+    }
+}
+
+/// Drops test databases that earlier runs left behind (a run that was killed mid-test), even if
+/// a connection of theirs is still open.
 async fn sweep_leftovers(server_url: &str, postgres: bool) {
-    let sql = if postgres {
-        "SELECT datname::text FROM pg_database WHERE datname LIKE 'lt\\_%' \
-         AND datname NOT IN (SELECT datname FROM pg_stat_activity WHERE datname IS NOT NULL \
-         AND state_change > now() - interval '10 minutes')"
+    let (all, connected) = if postgres {
+        (
+            "SELECT datname::text FROM pg_database WHERE datname LIKE 'lt\\_%'",
+            "SELECT DISTINCT datname::text FROM pg_stat_activity WHERE datname IS NOT NULL",
+        )
     } else {
-        "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE 'lt\\_%' \
-         AND schema_name NOT IN (SELECT db FROM information_schema.processlist \
-         WHERE db IS NOT NULL AND time < 600)"
+        (
+            "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE 'lt\\_%'",
+            "SELECT DISTINCT db FROM information_schema.processlist WHERE db IS NOT NULL",
+        )
     };
-    for name in query_names(server_url, sql).await {
+    let connected = query_names(server_url, connected).await;
+    let now = unix_now();
+    for name in query_names(server_url, all).await {
+        if !is_leftover(&name, now, connected.contains(&name)) {
+            continue;
+        }
         let _ = if postgres {
             exec(
                 server_url,
@@ -451,7 +488,7 @@ impl TestDatabase {
         let server_url = std::env::var("TEST_DATABASE_URL")
             .ok()
             .filter(|u| !u.is_empty());
-        let name = format!("lt_{}", uuid::Uuid::new_v4().simple());
+        let name = new_database_name("");
         match server_url {
             None => {
                 let dir = tempfile::tempdir().expect("a temp dir");
@@ -506,7 +543,7 @@ impl TestDatabase {
 
 async fn migrated_postgres_template(server_url: &str) -> String {
     use migration::MigratorTrait;
-    let name = format!("lt_tmpl_{}", uuid::Uuid::new_v4().simple());
+    let name = new_database_name("tmpl_");
     exec(server_url, &[&format!("CREATE DATABASE {name}")])
         .await
         .expect("create the template database");
@@ -557,7 +594,23 @@ impl Drop for TestDatabase {
 
 #[cfg(test)]
 mod tests {
-    use super::with_database;
+    use super::{LEFTOVER_AGE_SECS, is_leftover, new_database_name, unix_now, with_database};
+
+    #[test]
+    fn only_databases_an_hour_old_or_unused_of_the_old_naming_are_leftovers() {
+        let now = unix_now();
+        let fresh = new_database_name("");
+        let template = new_database_name("tmpl_");
+        // A run's databases are never another run's leftovers while it could still be going,
+        // connected or not (a template has no connections).
+        assert!(!is_leftover(&fresh, now, false));
+        assert!(!is_leftover(&template, now, false));
+        assert!(is_leftover(&fresh, now + LEFTOVER_AGE_SECS + 1, true));
+        assert!(is_leftover(&template, now + LEFTOVER_AGE_SECS + 1, false));
+        let old_naming = "lt_e99e0123456789abcdef0123456789ab";
+        assert!(is_leftover(old_naming, now, false));
+        assert!(!is_leftover(old_naming, now, true));
+    }
 
     #[test]
     fn the_database_name_is_swapped_and_parameters_kept() {

@@ -183,8 +183,10 @@ impl AchievementQuery {
         &self,
         ctx: &Context<'_>,
         kind: LeaderboardKind,
-        #[graphql(default = 50)] first: i32,
+        #[graphql(default = 50)] first: Option<i32>,
     ) -> async_graphql::Result<Leaderboard> {
+        // The contract types it nullable: an explicit null means the default.
+        let first = first.unwrap_or(50);
         if !(1..=MAX_PAGE_SIZE).contains(&first) {
             return Err(AppError::validation(
                 "first",

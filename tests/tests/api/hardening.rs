@@ -315,3 +315,60 @@ async fn text_the_database_cannot_store_is_a_validation_error() {
         }
     }
 }
+
+/// Hardening item 14: with introspection off (production), "Did you mean ledgerAudit?" still
+/// told anonymous callers the admin schema's names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn field_suggestions_do_not_leak_the_schema_when_introspection_is_off() {
+    let off = loyalty_tests::spawn_app_with(|env| {
+        env.insert("INTROSPECTION".into(), "false".into());
+    })
+    .await;
+    let answer = off
+        .admin_gql(None, "{ ledgerAudi { ok } }", json!({}))
+        .await;
+    let message = answer.expect_error("VALIDATION")["message"].to_string();
+    assert!(!message.contains("Did you mean"), "{message}");
+    assert!(!message.contains("ledgerAudit"), "{message}");
+    // With introspection on (development), suggestions help.
+    let on = spawn_app().await;
+    let answer = on.admin_gql(None, "{ ledgerAudi { ok } }", json!({})).await;
+    assert!(
+        answer.first_error()["message"]
+            .to_string()
+            .contains("ledgerAudit")
+    );
+}
+
+/// Hardening item 15: an oversized body was answered 413 in text/plain; it is GraphQL JSON
+/// with a code, like every other refusal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_body_is_answered_as_graphql_json() {
+    let app = loyalty_tests::spawn_app_with(|env| {
+        env.insert("GRAPHQL_MAX_BODY_BYTES".into(), "1024".into());
+    })
+    .await;
+    let padding = " ".repeat(4096);
+    for path in ["/graphql", "/admin/graphql"] {
+        let response = app
+            .client
+            .post(format!("{}{path}", app.address))
+            .header("content-type", "application/json")
+            .body(json!({ "query": format!("{{ __typename {padding} }}") }).to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 413);
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .contains("json")
+        );
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"], "VALIDATION",
+            "{body}"
+        );
+    }
+}
