@@ -316,14 +316,46 @@ fn graphql_response(req: &HttpRequest, mut response: async_graphql::Response) ->
         serde_json::to_value(&response)
             .unwrap_or_else(|_| json!({ "errors": [{ "message": "internal error" }] }))
     };
+    // A dependency that is down is the server's trouble, not the request's: with nothing else
+    // to show, 503 and Retry-After, so clients and gateways retry later.
+    let unavailable_retry = (!has_data(&response.data))
+        .then(|| {
+            response
+                .errors
+                .iter()
+                .filter_map(|e| e.extensions.as_ref())
+                .filter(|ext| {
+                    matches!(ext.get("code"), Some(Value::String(code)) if code == "UNAVAILABLE")
+                })
+                .map(|ext| match ext.get("retryAfterSeconds") {
+                    Some(Value::Number(n)) => n.as_u64().unwrap_or(1),
+                    _ => 1,
+                })
+                .max()
+        })
+        .flatten();
     let (status, content_type) = match (wants_graphql_json, failed_before_execution) {
         (true, true) => (StatusCode::BAD_REQUEST, GRAPHQL_RESPONSE_JSON),
+        (true, false) if unavailable_retry.is_some() => {
+            (StatusCode::SERVICE_UNAVAILABLE, GRAPHQL_RESPONSE_JSON)
+        }
         (true, false) => (StatusCode::OK, GRAPHQL_RESPONSE_JSON),
         (false, _) => (StatusCode::OK, "application/json; charset=utf-8"),
     };
-    HttpResponse::build(status)
-        .content_type(content_type)
-        .json(body)
+    let mut answer = HttpResponse::build(status);
+    if let (StatusCode::SERVICE_UNAVAILABLE, Some(seconds)) = (status, unavailable_retry) {
+        answer.insert_header((header::RETRY_AFTER, seconds.to_string()));
+    }
+    answer.content_type(content_type).json(body)
+}
+
+/// Whether any root field produced a value.
+fn has_data(data: &Value) -> bool {
+    match data {
+        Value::Null => false,
+        Value::Object(fields) => fields.values().any(|v| *v != Value::Null),
+        _ => true,
+    }
 }
 
 async fn health(app: web::Data<AppState>) -> HttpResponse {

@@ -22,7 +22,7 @@ pub use store::{MemoryStore, RedisStore, Store};
 
 use crate::config::RatePolicy;
 use crate::context::{ContextExt, RequestContext};
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, UNAVAILABLE_RETRY_SECONDS, redis_unreachable};
 use crate::state::AppState;
 
 const CAPTCHA_TTL_MINUTES: i64 = 5;
@@ -36,7 +36,22 @@ pub async fn enforce(
     policy: RatePolicy,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
-    let decision = limiter.hit(action, subject, policy, now).await?;
+    within_limit(limiter.hit(action, subject, policy, now).await?)
+}
+
+/// `enforce` for sign-in limits: while Redis is unreachable they are counted in this process
+/// (logged), so members and admins can still sign in; each instance then limits on its own.
+pub async fn enforce_sign_in(
+    limiter: &dyn Limiter,
+    action: &str,
+    subject: &str,
+    policy: RatePolicy,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    within_limit(limiter.hit_or_local(action, subject, policy, now).await?)
+}
+
+fn within_limit(decision: Decision) -> AppResult<()> {
     if decision.allowed {
         Ok(())
     } else {
@@ -109,7 +124,7 @@ pub async fn gated<'c>(
 }
 
 /// Lets a points action through, or says why not. With Redis unreachable it fails closed:
-/// no points move unchecked (RATE_LIMITED with a short retry).
+/// no points move unchecked (UNAVAILABLE: the member did nothing wrong, retry later).
 pub async fn gate(
     app: &AppState,
     action: Action,
@@ -117,10 +132,10 @@ pub async fn gate(
     now: DateTime<Utc>,
 ) -> AppResult<()> {
     match check(app, action, who, now).await {
-        Err(AppError::Redis(e)) => {
+        Err(AppError::Redis(e)) if redis_unreachable(&e) => {
             tracing::error!(error = %e, action = action.name(), "anti-cheat store unreachable; refusing");
-            Err(AppError::RateLimited {
-                retry_after_seconds: 5,
+            Err(AppError::Unavailable {
+                retry_after_seconds: UNAVAILABLE_RETRY_SECONDS,
             })
         }
         other => other,

@@ -3,13 +3,14 @@
 
 use api::anticheat::{Action, Subject, gate};
 use api::auth::AdminRole;
-use loyalty_tests::{TestMember, spawn_app, spawn_app_with};
+use loyalty_tests::{Gql, TestApp, TestMember, spawn_app, spawn_app_with};
 use serde_json::json;
 
 use crate::points::{adjust, assert_audit_ok, points_of};
 
 const TRANSFER: &str = "mutation($to: String!, $n: Int!, $k: String!) {
     transferPoints(toMemberNo: $to, amount: $n, idempotencyKey: $k) { id } }";
+const LOGIN: &str = "mutation { login(code: \"alice\") { accessToken } }";
 const SOLVE: &str =
     "mutation($id: ID!, $a: String!) { solveCaptcha(challengeId: $id, answer: $a) }";
 
@@ -32,6 +33,39 @@ async fn transfer_from_device(
         status: response.status().as_u16(),
         body: response.json().await.unwrap(),
     }
+}
+
+/// A member request with extra headers (Accept, X-Forwarded-For, X-Device-Id, X-Test-Now), and
+/// the Retry-After header of the answer.
+async fn send_with(
+    app: &TestApp,
+    token: Option<&str>,
+    headers: &[(&str, &str)],
+    query: &str,
+    variables: serde_json::Value,
+) -> (Gql, Option<String>) {
+    let mut request = app.client.post(format!("{}/graphql", app.address));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request
+        .json(&json!({ "query": query, "variables": variables }))
+        .send()
+        .await
+        .unwrap();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let gql = Gql {
+        status: response.status().as_u16(),
+        body: response.json().await.unwrap(),
+    };
+    (gql, retry_after)
 }
 
 /// "What is 7 + 5?" -> "12"
@@ -313,15 +347,22 @@ impl PrivateRedis {
     }
 }
 
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
+impl PrivateRedis {
+    fn stop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn with_redis_down_no_points_move_unchecked() {
+async fn with_redis_down_points_actions_fail_closed_with_unavailable() {
+    // Hardening item 7: UNAVAILABLE (503 under graphql-response+json), not RATE_LIMITED.
     let mut redis = PrivateRedis::start().await;
     let url = redis.url.clone();
     let app = spawn_app_with(move |env| {
@@ -339,20 +380,25 @@ async fn with_redis_down_no_points_move_unchecked() {
         .await
         .data();
 
-    let _ = redis.child.kill();
-    let _ = redis.child.wait();
-    let refused = alice
-        .gql(
-            TRANSFER,
-            json!({ "to": bob.member_no, "n": 10, "k": "after" }),
-        )
-        .await;
-    assert!(
-        refused.expect_error("RATE_LIMITED")["extensions"]["retryAfterSeconds"]
-            .as_u64()
-            .unwrap()
-            > 0
-    );
+    redis.stop();
+    let vars = json!({ "to": bob.member_no, "n": 10, "k": "after" });
+    let accept = [("Accept", "application/graphql-response+json")];
+    let (refused, retry_after) =
+        send_with(&app, Some(&alice.token), &accept, TRANSFER, vars.clone()).await;
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    let retry = refused.expect_error("UNAVAILABLE")["extensions"]["retryAfterSeconds"]
+        .as_u64()
+        .unwrap();
+    assert!(retry > 0);
+    assert_eq!(retry_after, Some(retry.to_string()));
+    // Plain JSON keeps 200 for every GraphQL error.
+    let (plain, _) = send_with(&app, Some(&alice.token), &[], TRANSFER, vars).await;
+    assert_eq!(plain.status, 200);
+    plain.expect_error("UNAVAILABLE");
+    alice
+        .gql("mutation { checkIn { date } }", json!({}))
+        .await
+        .expect_error("UNAVAILABLE");
     // Reads still work, and health says what is wrong.
     assert_eq!(points_of(&alice).await.0, 90);
     assert_eq!(points_of(&bob).await.0, 10);
@@ -361,6 +407,99 @@ async fn with_redis_down_no_points_move_unchecked() {
         (health["status"].as_str(), health["redis"].as_str()),
         (Some("degraded"), Some("down"))
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_redis_down_logins_fall_back_to_the_in_process_limiter() {
+    // Hardening item 7: members and admins still sign in, and the login limit still holds.
+    let mut redis = PrivateRedis::start().await;
+    let url = redis.url.clone();
+    let app = spawn_app_with(move |env| {
+        env.insert("REDIS_URL".into(), url);
+        env.insert("LIMIT_LOGIN_IP".into(), "3/60s".into());
+    })
+    .await;
+    app.at("2030-01-01T00:00:10Z");
+    app.create_admin("ops", AdminRole::Operator).await;
+    app.login("alice").await;
+
+    redis.stop();
+    for _ in 0..3 {
+        app.gql(None, LOGIN, json!({})).await.data();
+    }
+    app.gql(None, LOGIN, json!({}))
+        .await
+        .expect_error("RATE_LIMITED");
+    let admin = app.admin_login("ops").await;
+    admin
+        .gql("{ adminMe { username } }", json!({}))
+        .await
+        .data();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_redis_down_no_member_or_admin_path_answers_internal() {
+    // Hardening item 7: captcha answers say UNAVAILABLE; the blacklist, whose truth is the
+    // database, still changes; leaderboards read the database; runJob cannot take its lock.
+    let mut redis = PrivateRedis::start().await;
+    let url = redis.url.clone();
+    let app = spawn_app_with(move |env| {
+        env.insert("REDIS_URL".into(), url);
+        env.insert("LIMIT_TRANSFER_DEVICE".into(), "1/1h".into());
+    })
+    .await;
+    app.at("2030-01-01T00:00:10Z");
+    let admin = app.admin(AdminRole::Operator).await;
+    let (alice, bob) = (app.login("alice").await, app.login("bob").await);
+    adjust(&admin, &alice, 100, "fund").await.data();
+    alice
+        .gql(TRANSFER, json!({ "to": bob.member_no, "n": 1, "k": "t1" }))
+        .await
+        .data();
+    let asked = alice
+        .gql(TRANSFER, json!({ "to": bob.member_no, "n": 1, "k": "t2" }))
+        .await;
+    let ext = asked.expect_error("CAPTCHA_REQUIRED")["extensions"].clone();
+
+    redis.stop();
+    alice
+        .gql(
+            SOLVE,
+            json!({ "id": ext["challengeId"], "a": solve(ext["prompt"].as_str().unwrap()) }),
+        )
+        .await
+        .expect_error("UNAVAILABLE");
+    let listed = admin
+        .gql(
+            "mutation($m: ID!) { blacklistMember(memberId: $m, reason: \"farm\") { blacklisted points } }",
+            json!({ "m": bob.id }),
+        )
+        .await;
+    assert_eq!(
+        listed.data()["blacklistMember"],
+        json!({ "blacklisted": true, "points": 0 })
+    );
+    admin
+        .gql(
+            "mutation($m: ID!) { unblacklistMember(memberId: $m, reason: \"appeal\") { blacklisted } }",
+            json!({ "m": bob.id }),
+        )
+        .await
+        .data();
+    alice
+        .gql(
+            "{ leaderboard(kind: POINTS_EARNED_MONTH) { entries { memberNo } } me { points } }",
+            json!({}),
+        )
+        .await
+        .data();
+    admin
+        .gql(
+            "mutation { runJob(name: EXPIRE_POINTS) { affected } }",
+            json!({}),
+        )
+        .await
+        .expect_error("UNAVAILABLE");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
