@@ -106,6 +106,30 @@ impl Subject<'_> {
             None => format!("m:{}", self.member_id),
         }
     }
+
+    /// The counters of a device-keyed soft limit: the device's, and the member's allowance
+    /// (`rules::member_allowance`), which a rotated device id does not reset.
+    fn device_counters(&self, action: Action, device: RatePolicy) -> [Counter; 2] {
+        [
+            Counter {
+                action: action.name().to_string(),
+                subject: self.device_key(),
+                policy: device,
+            },
+            Counter {
+                action: format!("{}_member", action.name()),
+                subject: self.member_id.to_string(),
+                policy: rules::member_allowance(device),
+            },
+        ]
+    }
+}
+
+/// One limiter counter a soft limit moves.
+struct Counter {
+    action: String,
+    subject: String,
+    policy: RatePolicy,
 }
 
 /// What a points-moving resolver starts with: the signed-in member, let through the gate for
@@ -164,29 +188,20 @@ async fn check(
     .await?;
     match action {
         Action::CheckIn => {
-            soft_limit(
-                app,
-                action,
-                &who.device_key(),
-                limits.checkin_device,
-                who,
-                now,
-            )
-            .await?
+            let counters = who.device_counters(action, limits.checkin_device);
+            soft_limit(app, action, &counters, who, now).await?
         }
         Action::Share => {
-            soft_limit(app, action, &member_key, limits.share_member, who, now).await?
+            let counter = Counter {
+                action: action.name().to_string(),
+                subject: member_key.clone(),
+                policy: limits.share_member,
+            };
+            soft_limit(app, action, &[counter], who, now).await?
         }
         Action::Transfer => {
-            soft_limit(
-                app,
-                action,
-                &who.device_key(),
-                limits.transfer_device,
-                who,
-                now,
-            )
-            .await?
+            let counters = who.device_counters(action, limits.transfer_device);
+            soft_limit(app, action, &counters, who, now).await?
         }
         Action::Draw => enforce(limiter, "draw", &member_key, limits.draw_member, now).await?,
         Action::Earn | Action::Spend => {}
@@ -218,21 +233,24 @@ fn challenge_key(challenge_id: &str) -> String {
     format!("captcha:{challenge_id}")
 }
 
-/// Over a soft limit, a solved captcha's pass lets one more through; without one, a challenge.
+/// Over a soft limit (any of its counters), a solved captcha's pass lets one more through;
+/// without one, a challenge. Every counter counts every attempt.
 async fn soft_limit(
     app: &AppState,
     action: Action,
-    key: &str,
-    policy: RatePolicy,
+    counters: &[Counter],
     who: Subject<'_>,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
-    if app
-        .limiter
-        .hit(action.name(), key, policy, now)
-        .await?
-        .allowed
-    {
+    let mut within = true;
+    for c in counters {
+        within &= app
+            .limiter
+            .hit(&c.action, &c.subject, c.policy, now)
+            .await?
+            .allowed;
+    }
+    if within {
         return Ok(());
     }
     if app

@@ -2,6 +2,21 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::RatePolicy;
+
+/// A device-keyed soft limit also counts per member, with this many times the device's count:
+/// the device id is the client's choice, so rotating it must not reset the limit, while a
+/// member with a phone and a tablet keeps room for both.
+pub const MEMBER_ALLOWANCE_PER_DEVICE: u64 = 2;
+
+/// The member allowance that goes with a device-keyed policy: same window, twice the count.
+pub fn member_allowance(device: RatePolicy) -> RatePolicy {
+    RatePolicy {
+        count: device.count.saturating_mul(MEMBER_ALLOWANCE_PER_DEVICE),
+        window: device.window,
+    }
+}
+
 /// A challenge as stored between `CAPTCHA_REQUIRED` and `solveCaptcha`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Challenge {
@@ -32,6 +47,26 @@ pub fn after_wrong_answer(mut challenge: Challenge) -> Option<Challenge> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_member_may_do_twice_what_one_device_may_in_the_same_window() {
+        let device = RatePolicy {
+            count: 5,
+            window: chrono::Duration::seconds(60),
+        };
+        assert_eq!(
+            member_allowance(device),
+            RatePolicy {
+                count: 10,
+                window: device.window
+            }
+        );
+        let huge = RatePolicy {
+            count: u64::MAX,
+            ..device
+        };
+        assert_eq!(member_allowance(huge).count, u64::MAX);
+    }
 
     #[test]
     fn the_arithmetic_prompt_has_its_sum_as_answer() {

@@ -514,3 +514,84 @@ async fn unknown_challenges_are_not_found() {
         .await
         .expect_error("UNAUTHENTICATED");
 }
+
+const NOW: &str = "2030-01-01T00:00:10Z";
+
+async fn transfer_as(
+    app: &TestApp,
+    from: &TestMember<'_>,
+    to: &str,
+    key: &str,
+    device: &str,
+) -> Gql {
+    let headers = [("X-Device-Id", device), ("X-Test-Now", NOW)];
+    let vars = json!({ "to": to, "n": 1, "k": key });
+    send_with(app, Some(&from.token), &headers, TRANSFER, vars)
+        .await
+        .0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotating_the_device_id_still_hits_the_transfer_captcha() {
+    // Hardening item 12: the member allowance (2x the device's) holds across device ids.
+    let app = spawn_app_with(|env| {
+        env.insert("LIMIT_TRANSFER_DEVICE".into(), "2/1h".into());
+    })
+    .await;
+    app.at(NOW);
+    let admin = app.admin(AdminRole::Operator).await;
+    let (alice, bob) = (app.login("alice").await, app.login("bob").await);
+    adjust(&admin, &alice, 100, "fund").await.data();
+    for i in 0..4 {
+        transfer_as(
+            &app,
+            &alice,
+            &bob.member_no,
+            &format!("t{i}"),
+            &format!("phone-{i}"),
+        )
+        .await
+        .data();
+    }
+    transfer_as(&app, &alice, &bob.member_no, "t4", "phone-4")
+        .await
+        .expect_error("CAPTCHA_REQUIRED");
+    assert_eq!(points_of(&bob).await.0, 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotating_the_device_id_still_hits_the_check_in_captcha() {
+    // Hardening item 12.
+    let app = spawn_app_with(|env| {
+        env.insert("LIMIT_CHECKIN_DEVICE".into(), "2/60s".into());
+    })
+    .await;
+    app.at(NOW);
+    let alice = app.login("alice").await;
+    let check_in = |device: String| {
+        let alice = &alice;
+        let app = &app;
+        async move {
+            let headers = [("X-Device-Id", device.as_str()), ("X-Test-Now", NOW)];
+            send_with(
+                app,
+                Some(&alice.token),
+                &headers,
+                "mutation { checkIn { date } }",
+                json!({}),
+            )
+            .await
+            .0
+        }
+    };
+    check_in("phone-0".into()).await.data();
+    for i in 1..4 {
+        // Past the gate; the day is already done.
+        check_in(format!("phone-{i}"))
+            .await
+            .expect_error("ALREADY_DONE");
+    }
+    check_in("phone-4".into())
+        .await
+        .expect_error("CAPTCHA_REQUIRED");
+}
