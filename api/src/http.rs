@@ -11,6 +11,7 @@ use async_graphql::parser::types::{DocumentOperations, OperationType};
 use async_graphql::{Executor, Value};
 use serde_json::json;
 
+use crate::anticheat;
 use crate::auth::jwt::TokenKind;
 use crate::auth::{admin_from_claims, member_from_claims};
 use crate::clock::TEST_NOW_HEADER;
@@ -266,11 +267,27 @@ async fn request_context(
         .map(str::trim)
         .filter(|d| !d.is_empty() && d.len() <= 128)
         .map(str::to_string);
+    // A header that is not text still counts as a hop, one that names no address.
+    let lines = |name: &str| -> Vec<&str> {
+        req.headers()
+            .get_all(name)
+            .map(|v| v.to_str().unwrap_or("unknown"))
+            .collect()
+    };
+    let ip = req.peer_addr().map(|peer| {
+        anticheat::client_address(
+            peer.ip(),
+            &app.settings.trusted_proxies,
+            &lines(header::X_FORWARDED_FOR.as_str()),
+            &lines(header::FORWARDED.as_str()),
+        )
+        .to_string()
+    });
     Ok(RequestContext {
         now,
         caller,
         device_id,
-        ip: req.peer_addr().map(|a| a.ip().to_string()),
+        ip,
     })
 }
 

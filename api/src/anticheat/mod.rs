@@ -18,6 +18,7 @@ pub use captcha::{ArithmeticCaptcha, CaptchaProvider};
 pub use graphql::{AnticheatAdminMutation, AnticheatAdminQuery, CaptchaMutation};
 pub use limiter::{Decision, InProcessLimiter, Limiter, RedisLimiter};
 pub use risk::record as record_risk_event;
+pub use rules::client_address;
 pub use store::{MemoryStore, RedisStore, Store};
 
 use crate::config::RatePolicy;

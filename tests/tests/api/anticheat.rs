@@ -595,3 +595,97 @@ async fn rotating_the_device_id_still_hits_the_check_in_captcha() {
         .await
         .expect_error("CAPTCHA_REQUIRED");
 }
+async fn login_via(app: &TestApp, headers: &[(&str, &str)]) -> Gql {
+    let mut headers = headers.to_vec();
+    headers.push(("X-Test-Now", NOW));
+    send_with(app, None, &headers, LOGIN, json!({})).await.0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_trusted_proxy_the_login_limit_counts_each_forwarded_client() {
+    // Hardening item 8: the proxy's own address no longer makes one global login limit.
+    let app = spawn_app_with(|env| {
+        env.insert("LIMIT_LOGIN_IP".into(), "2/60s".into());
+        env.insert(
+            "TRUSTED_PROXIES".into(),
+            "10.0.0.0/8, 127.0.0.1, ::1".into(),
+        );
+    })
+    .await;
+    let client = [("X-Forwarded-For", "203.0.113.7")];
+    login_via(&app, &client).await.data();
+    login_via(&app, &client).await.data();
+    login_via(&app, &client).await.expect_error("RATE_LIMITED");
+    // Another member behind the same proxy has an allowance of their own.
+    login_via(&app, &[("X-Forwarded-For", "203.0.113.8")])
+        .await
+        .data();
+    // What a client writes itself stays left of the hop the proxy appends, so it cannot pick
+    // a fresh address; hops through other trusted proxies are skipped.
+    login_via(
+        &app,
+        &[("X-Forwarded-For", "198.51.100.1, 203.0.113.7, 10.1.2.3")],
+    )
+    .await
+    .expect_error("RATE_LIMITED");
+    // RFC 7239 Forwarded: quoted IPv6 with a port.
+    let forwarded = [("Forwarded", "for=\"[2001:db8::7]:4711\";proto=https")];
+    login_via(&app, &forwarded).await.data();
+    login_via(&app, &forwarded).await.data();
+    login_via(&app, &forwarded)
+        .await
+        .expect_error("RATE_LIMITED");
+
+    // The audit log records the forwarded client of an admin sign-in.
+    app.create_admin("ops", AdminRole::Operator).await;
+    let signed_in = app
+        .client
+        .post(format!("{}/admin/graphql", app.address))
+        .header("X-Forwarded-For", "203.0.113.99")
+        .json(&json!({
+            "query": "mutation($u: String!, $p: String!) { adminLogin(username: $u, password: $p) { accessToken } }",
+            "variables": { "u": "ops", "p": loyalty_tests::ADMIN_PASSWORD },
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 200);
+    let auditor = app.admin(AdminRole::Auditor).await;
+    let log = auditor
+        .gql(
+            "{ auditLog(first: 50) { nodes { adminUsername detail } } }",
+            json!({}),
+        )
+        .await;
+    let ops = log.data()["auditLog"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["adminUsername"] == "ops")
+        .cloned()
+        .unwrap();
+    assert_eq!(ops["detail"]["ip"], "203.0.113.99");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn from_an_untrusted_peer_forwarded_headers_are_ignored() {
+    // Hardening item 8: only a trusted proxy may name the client; by default none is trusted.
+    for trusted in [None, Some("10.0.0.0/8")] {
+        let app = spawn_app_with(|env| {
+            env.insert("LIMIT_LOGIN_IP".into(), "2/60s".into());
+            if let Some(trusted) = trusted {
+                env.insert("TRUSTED_PROXIES".into(), trusted.into());
+            }
+        })
+        .await;
+        login_via(&app, &[("X-Forwarded-For", "203.0.113.1")])
+            .await
+            .data();
+        login_via(&app, &[("Forwarded", "for=203.0.113.2")])
+            .await
+            .data();
+        login_via(&app, &[("X-Forwarded-For", "203.0.113.3")])
+            .await
+            .expect_error("RATE_LIMITED");
+    }
+}
