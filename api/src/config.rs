@@ -3,9 +3,11 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::net::IpAddr;
 use std::str::FromStr;
 
 use chrono::{Duration, FixedOffset};
+use ipnet::IpNet;
 use rust_decimal::Decimal;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -100,6 +102,24 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             "{s:?} is not a positive duration like 60s, 15m, 2h or 30d"
         )),
     }
+}
+
+/// Parses a list of networks, CIDRs or bare addresses (a bare address is a network of one),
+/// IPv4 or IPv6, separated by commas or spaces: `10.0.0.0/8, 192.168.1.7, fd00::/8`.
+pub fn parse_networks(s: &str) -> Result<Vec<IpNet>, String> {
+    s.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            part.parse::<IpNet>()
+                .map(|net| net.trunc())
+                .or_else(|_| part.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| {
+                    format!(
+                        "{part:?} is not an IP address or a CIDR such as 10.0.0.0/8 or fd00::/8"
+                    )
+                })
+        })
+        .collect()
 }
 
 /// Parses a fixed UTC offset such as `+08:00`, `-05:30` or `Z`.
@@ -216,6 +236,8 @@ pub struct Settings {
     pub env: AppEnv,
     pub host: String,
     pub port: u16,
+    /// Reverse proxies whose `X-Forwarded-For` / `Forwarded` name the client; empty: none.
+    pub trusted_proxies: Vec<IpNet>,
     pub database_url: String,
     pub database_max_connections: u32,
     pub redis_url: Option<String>,
@@ -409,6 +431,8 @@ impl Settings {
             env,
             host: get("APP_HOST").unwrap_or_else(|| "127.0.0.1".to_string()),
             port: parse("APP_PORT", get("APP_PORT"), 8080u16)?,
+            trusted_proxies: parse_networks(&get("TRUSTED_PROXIES").unwrap_or_default())
+                .map_err(|e| invalid("TRUSTED_PROXIES", e))?,
             database_max_connections: parse(
                 "DATABASE_MAX_CONNECTIONS",
                 get("DATABASE_MAX_CONNECTIONS"),
@@ -678,6 +702,37 @@ mod tests {
         let p: RatePolicy = "20/1d".parse().unwrap();
         assert_eq!((p.count, p.window), (20, Duration::days(1)));
         assert!("0/60s".parse::<RatePolicy>().is_err());
+    }
+
+    #[test]
+    fn trusted_proxies_take_cidrs_and_bare_addresses_of_both_families() {
+        assert!(settings(&[]).unwrap().trusted_proxies.is_empty());
+        let s = settings(&[(
+            "TRUSTED_PROXIES",
+            "10.0.0.0/8, 192.168.1.7 fd00::/8,::1 172.16.5.4/12",
+        )])
+        .unwrap();
+        let nets: Vec<String> = s.trusted_proxies.iter().map(|n| n.to_string()).collect();
+        assert_eq!(
+            nets,
+            [
+                "10.0.0.0/8",
+                "192.168.1.7/32",
+                "fd00::/8",
+                "::1/128",
+                "172.16.0.0/12"
+            ]
+        );
+        for bad in [
+            "10.0.0.0/33",
+            "example.com",
+            "10.0.0",
+            "fd00::/129",
+            "10.0.0.0/8;",
+        ] {
+            let err = settings(&[("TRUSTED_PROXIES", bad)]).unwrap_err();
+            assert_eq!(err.setting, "TRUSTED_PROXIES", "{bad}");
+        }
     }
 
     #[test]

@@ -35,6 +35,9 @@ pub enum AppError {
     },
     #[error("{0}")]
     Conflict(String),
+    /// A dependency (Redis, WeChat) is down; the client should retry later.
+    #[error("a service this needs is unavailable; retry in {retry_after_seconds} s")]
+    Unavailable { retry_after_seconds: u64 },
     #[error(transparent)]
     Db(#[from] sea_orm::DbErr),
     #[error(transparent)]
@@ -45,6 +48,15 @@ pub enum AppError {
 }
 
 pub type AppResult<T> = Result<T, AppError>;
+
+/// How long a client is asked to wait when a dependency is down.
+pub const UNAVAILABLE_RETRY_SECONDS: u64 = 5;
+
+/// Whether a Redis error means Redis is unreachable or not serving right now (refused, dropped,
+/// timed out, loading, failing over), as opposed to a bug such as a wrong type or a bad script.
+pub fn redis_unreachable(err: &redis::RedisError) -> bool {
+    !matches!(err.retry_method(), redis::RetryMethod::NoRetry)
+}
 
 impl AppError {
     pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
@@ -66,6 +78,14 @@ impl AppError {
         AppError::Internal(message.into())
     }
 
+    /// A dependency is down: `detail` goes to the log, the client gets UNAVAILABLE.
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        tracing::warn!(detail = detail.into(), "a dependency is unavailable");
+        AppError::Unavailable {
+            retry_after_seconds: UNAVAILABLE_RETRY_SECONDS,
+        }
+    }
+
     /// The machine-readable code a client sees in `extensions.code`.
     pub fn code(&self) -> &'static str {
         match self {
@@ -82,6 +102,8 @@ impl AppError {
             AppError::RateLimited { .. } => "RATE_LIMITED",
             AppError::CaptchaRequired { .. } => "CAPTCHA_REQUIRED",
             AppError::Conflict(_) => "CONFLICT",
+            AppError::Unavailable { .. } => "UNAVAILABLE",
+            AppError::Redis(e) if redis_unreachable(e) => "UNAVAILABLE",
             AppError::Db(_) | AppError::Redis(_) | AppError::Internal(_) => "INTERNAL",
         }
     }
@@ -133,6 +155,16 @@ impl From<AppError> for async_graphql::Error {
             return async_graphql::Error::new("internal error")
                 .extend_with(|_, ext| ext.set("code", "INTERNAL"));
         }
+        if let AppError::Redis(e) = &err
+            && code == "UNAVAILABLE"
+        {
+            // The Redis text stays in the log, like any INTERNAL detail.
+            tracing::warn!(error = %e, "Redis unreachable; answered UNAVAILABLE");
+            return AppError::Unavailable {
+                retry_after_seconds: UNAVAILABLE_RETRY_SECONDS,
+            }
+            .into();
+        }
         let message = err.to_string();
         async_graphql::Error::new(message).extend_with(|_, ext| {
             ext.set("code", code);
@@ -144,6 +176,9 @@ impl From<AppError> for async_graphql::Error {
                 }
                 AppError::LimitReached { limit, .. } => ext.set("limit", *limit),
                 AppError::RateLimited {
+                    retry_after_seconds,
+                }
+                | AppError::Unavailable {
                     retry_after_seconds,
                 } => ext.set("retryAfterSeconds", *retry_after_seconds),
                 AppError::CaptchaRequired {
@@ -197,6 +232,13 @@ mod tests {
             retry_after_seconds: 7,
         });
         assert_eq!(ext["retryAfterSeconds"], 7);
+        let (_, ext) = extensions(AppError::Unavailable {
+            retry_after_seconds: 5,
+        });
+        assert_eq!(
+            (&ext["code"], &ext["retryAfterSeconds"]),
+            (&"UNAVAILABLE".into(), &5.into())
+        );
         let (_, ext) = extensions(AppError::CaptchaRequired {
             challenge_id: "c1".into(),
             prompt: "What is 7 + 5?".into(),
@@ -204,6 +246,27 @@ mod tests {
         assert_eq!(
             (&ext["challengeId"], &ext["prompt"]),
             (&"c1".into(), &"What is 7 + 5?".into())
+        );
+    }
+
+    #[test]
+    fn an_unreachable_redis_is_unavailable_and_other_redis_errors_internal() {
+        let refused =
+            redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        let (message, ext) = extensions(AppError::Redis(refused));
+        assert_eq!(
+            (&ext["code"], &ext["retryAfterSeconds"]),
+            (&"UNAVAILABLE".into(), &UNAVAILABLE_RETRY_SECONDS.into())
+        );
+        assert!(!message.contains("refused"), "{message}");
+        let wrong_type = redis::RedisError::from((
+            redis::ErrorKind::UnexpectedReturnType,
+            "response was of incompatible type",
+        ));
+        let (message, ext) = extensions(AppError::Redis(wrong_type));
+        assert_eq!(
+            (message.as_str(), &ext["code"]),
+            ("internal error", &"INTERNAL".into())
         );
     }
 }

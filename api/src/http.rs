@@ -13,6 +13,7 @@ use async_graphql::parser::types::{DocumentOperations, OperationType};
 use async_graphql::{Executor, Value};
 use serde_json::json;
 
+use crate::anticheat;
 use crate::auth::jwt::TokenKind;
 use crate::auth::{admin_from_claims, member_from_claims};
 use crate::clock::TEST_NOW_HEADER;
@@ -328,11 +329,27 @@ async fn request_context(
         .map(str::trim)
         .filter(|d| !d.is_empty() && d.len() <= 128)
         .map(str::to_string);
+    // A header that is not text still counts as a hop, one that names no address.
+    let lines = |name: &str| -> Vec<&str> {
+        req.headers()
+            .get_all(name)
+            .map(|v| v.to_str().unwrap_or("unknown"))
+            .collect()
+    };
+    let ip = req.peer_addr().map(|peer| {
+        anticheat::client_address(
+            peer.ip(),
+            &app.settings.trusted_proxies,
+            &lines(header::X_FORWARDED_FOR.as_str()),
+            &lines(header::FORWARDED.as_str()),
+        )
+        .to_string()
+    });
     Ok(RequestContext {
         now,
         caller,
         device_id,
-        ip: req.peer_addr().map(|a| a.ip().to_string()),
+        ip,
     })
 }
 
@@ -374,14 +391,46 @@ fn graphql_response(req: &HttpRequest, mut response: async_graphql::Response) ->
         serde_json::to_value(&response)
             .unwrap_or_else(|_| json!({ "errors": [{ "message": "internal error" }] }))
     };
+    // A dependency that is down is the server's trouble, not the request's: with nothing else
+    // to show, 503 and Retry-After, so clients and gateways retry later.
+    let unavailable_retry = (!has_data(&response.data))
+        .then(|| {
+            response
+                .errors
+                .iter()
+                .filter_map(|e| e.extensions.as_ref())
+                .filter(|ext| {
+                    matches!(ext.get("code"), Some(Value::String(code)) if code == "UNAVAILABLE")
+                })
+                .map(|ext| match ext.get("retryAfterSeconds") {
+                    Some(Value::Number(n)) => n.as_u64().unwrap_or(1),
+                    _ => 1,
+                })
+                .max()
+        })
+        .flatten();
     let (status, content_type) = match (wants_graphql_json, failed_before_execution) {
         (true, true) => (StatusCode::BAD_REQUEST, GRAPHQL_RESPONSE_JSON),
+        (true, false) if unavailable_retry.is_some() => {
+            (StatusCode::SERVICE_UNAVAILABLE, GRAPHQL_RESPONSE_JSON)
+        }
         (true, false) => (StatusCode::OK, GRAPHQL_RESPONSE_JSON),
         (false, _) => (StatusCode::OK, "application/json; charset=utf-8"),
     };
-    HttpResponse::build(status)
-        .content_type(content_type)
-        .json(body)
+    let mut answer = HttpResponse::build(status);
+    if let (StatusCode::SERVICE_UNAVAILABLE, Some(seconds)) = (status, unavailable_retry) {
+        answer.insert_header((header::RETRY_AFTER, seconds.to_string()));
+    }
+    answer.content_type(content_type).json(body)
+}
+
+/// Whether any root field produced a value.
+fn has_data(data: &Value) -> bool {
+    match data {
+        Value::Null => false,
+        Value::Object(fields) => fields.values().any(|v| *v != Value::Null),
+        _ => true,
+    }
 }
 
 async fn health(app: web::Data<AppState>) -> HttpResponse {

@@ -81,8 +81,18 @@ pub async fn blacklist_member(
         .await?
         .ok_or(AppError::NotFound("member"))?;
     txn.commit().await?;
-    app.store.delete(&cache_key(member_id)).await?;
+    forget_cached(app, member_id).await;
     Ok(member)
+}
+
+/// Drops the cached state after a change. The database already holds the truth, so a cache
+/// that cannot be reached is logged, not answered: the change stands, a blacklisted member's
+/// points are already revoked and the ledger refuses them credits, and a stale entry expires
+/// within its 60 s.
+async fn forget_cached(app: &AppState, member_id: i64) {
+    if let Err(e) = app.store.delete(&cache_key(member_id)).await {
+        tracing::warn!(error = %e, member_id, "dropping the cached blacklist state failed; it expires on its own");
+    }
 }
 
 /// Lifts the blacklist. Revoked points are not restored.
@@ -108,7 +118,7 @@ pub async fn unblacklist_member(
         .filter(member::Column::Id.eq(member_id))
         .exec(&app.db)
         .await?;
-    app.store.delete(&cache_key(member_id)).await?;
+    forget_cached(app, member_id).await;
     member::Entity::find_by_id(member_id)
         .one(&app.db)
         .await?

@@ -3,11 +3,12 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Utc};
 
 use crate::config::RatePolicy;
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult, redis_unreachable};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Decision {
@@ -28,6 +29,18 @@ pub trait Limiter: Send + Sync {
         policy: RatePolicy,
         now: DateTime<Utc>,
     ) -> AppResult<Decision>;
+
+    /// As `hit`, but while a shared store is unreachable the hit is counted in this process
+    /// instead, so what must not stop with Redis (signing in) keeps a per-instance limit.
+    async fn hit_or_local(
+        &self,
+        action: &str,
+        subject: &str,
+        policy: RatePolicy,
+        now: DateTime<Utc>,
+    ) -> AppResult<Decision> {
+        self.hit(action, subject, policy, now).await
+    }
 
     /// "redis" or "in-process", for /health and the start-up log.
     fn backend(&self) -> &'static str;
@@ -95,6 +108,10 @@ pub struct RedisLimiter {
     redis: redis::aio::ConnectionManager,
     prefix: String,
     script: redis::Script,
+    /// Counts `hit_or_local` while Redis is unreachable.
+    local: InProcessLimiter,
+    /// Whether the last `hit_or_local` fell back, so only the changes are logged.
+    falling_back: AtomicBool,
 }
 
 const HIT_SCRIPT: &str = r"
@@ -115,6 +132,8 @@ impl RedisLimiter {
             redis,
             prefix,
             script,
+            local: InProcessLimiter::default(),
+            falling_back: AtomicBool::new(false),
         })
     }
 }
@@ -140,6 +159,32 @@ impl Limiter for RedisLimiter {
         let mut con = self.redis.clone();
         let count: u64 = self.script.key(key).arg(ttl).invoke_async(&mut con).await?;
         Ok(decide(policy, count, left))
+    }
+
+    async fn hit_or_local(
+        &self,
+        action: &str,
+        subject: &str,
+        policy: RatePolicy,
+        now: DateTime<Utc>,
+    ) -> AppResult<Decision> {
+        match self.hit(action, subject, policy, now).await {
+            Err(AppError::Redis(e)) if redis_unreachable(&e) => {
+                if !self.falling_back.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        error = %e,
+                        "Redis unreachable: sign-in limits are counted in this process until it is back"
+                    );
+                }
+                self.local.hit(action, subject, policy, now).await
+            }
+            other => {
+                if other.is_ok() && self.falling_back.swap(false, Ordering::Relaxed) {
+                    tracing::info!("Redis reachable again: sign-in limits are shared again");
+                }
+                other
+            }
+        }
     }
 
     fn backend(&self) -> &'static str {

@@ -18,11 +18,12 @@ pub use captcha::{ArithmeticCaptcha, CaptchaProvider};
 pub use graphql::{AnticheatAdminMutation, AnticheatAdminQuery, CaptchaMutation};
 pub use limiter::{Decision, InProcessLimiter, Limiter, RedisLimiter};
 pub use risk::record as record_risk_event;
+pub use rules::client_address;
 pub use store::{MemoryStore, RedisStore, Store};
 
 use crate::config::RatePolicy;
 use crate::context::{ContextExt, RequestContext};
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, UNAVAILABLE_RETRY_SECONDS, redis_unreachable};
 use crate::state::AppState;
 
 const CAPTCHA_TTL_MINUTES: i64 = 5;
@@ -36,7 +37,22 @@ pub async fn enforce(
     policy: RatePolicy,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
-    let decision = limiter.hit(action, subject, policy, now).await?;
+    within_limit(limiter.hit(action, subject, policy, now).await?)
+}
+
+/// `enforce` for sign-in limits: while Redis is unreachable they are counted in this process
+/// (logged), so members and admins can still sign in; each instance then limits on its own.
+pub async fn enforce_sign_in(
+    limiter: &dyn Limiter,
+    action: &str,
+    subject: &str,
+    policy: RatePolicy,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    within_limit(limiter.hit_or_local(action, subject, policy, now).await?)
+}
+
+fn within_limit(decision: Decision) -> AppResult<()> {
     if decision.allowed {
         Ok(())
     } else {
@@ -91,6 +107,30 @@ impl Subject<'_> {
             None => format!("m:{}", self.member_id),
         }
     }
+
+    /// The counters of a device-keyed soft limit: the device's, and the member's allowance
+    /// (`rules::member_allowance`), which a rotated device id does not reset.
+    fn device_counters(&self, action: Action, device: RatePolicy) -> [Counter; 2] {
+        [
+            Counter {
+                action: action.name().to_string(),
+                subject: self.device_key(),
+                policy: device,
+            },
+            Counter {
+                action: format!("{}_member", action.name()),
+                subject: self.member_id.to_string(),
+                policy: rules::member_allowance(device),
+            },
+        ]
+    }
+}
+
+/// One limiter counter a soft limit moves.
+struct Counter {
+    action: String,
+    subject: String,
+    policy: RatePolicy,
 }
 
 /// What a points-moving resolver starts with: the signed-in member, let through the gate for
@@ -109,7 +149,7 @@ pub async fn gated<'c>(
 }
 
 /// Lets a points action through, or says why not. With Redis unreachable it fails closed:
-/// no points move unchecked (RATE_LIMITED with a short retry).
+/// no points move unchecked (UNAVAILABLE: the member did nothing wrong, retry later).
 pub async fn gate(
     app: &AppState,
     action: Action,
@@ -117,10 +157,10 @@ pub async fn gate(
     now: DateTime<Utc>,
 ) -> AppResult<()> {
     match check(app, action, who, now).await {
-        Err(AppError::Redis(e)) => {
+        Err(AppError::Redis(e)) if redis_unreachable(&e) => {
             tracing::error!(error = %e, action = action.name(), "anti-cheat store unreachable; refusing");
-            Err(AppError::RateLimited {
-                retry_after_seconds: 5,
+            Err(AppError::Unavailable {
+                retry_after_seconds: UNAVAILABLE_RETRY_SECONDS,
             })
         }
         other => other,
@@ -149,29 +189,20 @@ async fn check(
     .await?;
     match action {
         Action::CheckIn => {
-            soft_limit(
-                app,
-                action,
-                &who.device_key(),
-                limits.checkin_device,
-                who,
-                now,
-            )
-            .await?
+            let counters = who.device_counters(action, limits.checkin_device);
+            soft_limit(app, action, &counters, who, now).await?
         }
         Action::Share => {
-            soft_limit(app, action, &member_key, limits.share_member, who, now).await?
+            let counter = Counter {
+                action: action.name().to_string(),
+                subject: member_key.clone(),
+                policy: limits.share_member,
+            };
+            soft_limit(app, action, &[counter], who, now).await?
         }
         Action::Transfer => {
-            soft_limit(
-                app,
-                action,
-                &who.device_key(),
-                limits.transfer_device,
-                who,
-                now,
-            )
-            .await?
+            let counters = who.device_counters(action, limits.transfer_device);
+            soft_limit(app, action, &counters, who, now).await?
         }
         Action::Draw => enforce(limiter, "draw", &member_key, limits.draw_member, now).await?,
         Action::Earn | Action::Spend => {}
@@ -203,21 +234,24 @@ fn challenge_key(challenge_id: &str) -> String {
     format!("captcha:{challenge_id}")
 }
 
-/// Over a soft limit, a solved captcha's pass lets one more through; without one, a challenge.
+/// Over a soft limit (any of its counters), a solved captcha's pass lets one more through;
+/// without one, a challenge. Every counter counts every attempt.
 async fn soft_limit(
     app: &AppState,
     action: Action,
-    key: &str,
-    policy: RatePolicy,
+    counters: &[Counter],
     who: Subject<'_>,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
-    if app
-        .limiter
-        .hit(action.name(), key, policy, now)
-        .await?
-        .allowed
-    {
+    let mut within = true;
+    for c in counters {
+        within &= app
+            .limiter
+            .hit(&c.action, &c.subject, c.policy, now)
+            .await?
+            .allowed;
+    }
+    if within {
         return Ok(());
     }
     if app

@@ -55,7 +55,7 @@ pub async fn login(
     invite_code: Option<&str>,
 ) -> AppResult<MemberSession> {
     if let Some(ip) = ip {
-        anticheat::enforce(
+        anticheat::enforce_sign_in(
             app.limiter.as_ref(),
             "login",
             ip,
@@ -241,7 +241,7 @@ pub async fn admin_login(
     let username = username.trim().to_ascii_lowercase();
     let limits = &app.settings.rate_limits;
     if let Some(ip) = ip {
-        anticheat::enforce(
+        anticheat::enforce_sign_in(
             app.limiter.as_ref(),
             "admin_login",
             ip,
@@ -250,7 +250,7 @@ pub async fn admin_login(
         )
         .await?;
     }
-    anticheat::enforce(
+    anticheat::enforce_sign_in(
         app.limiter.as_ref(),
         "admin_login_username",
         &username,

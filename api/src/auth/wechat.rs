@@ -110,13 +110,15 @@ impl WeChatLogin for WeChatApi {
             ])
             .send()
             .await
-            .map_err(|e| AppError::internal(format!("WeChat jscode2session unreachable: {e}")))?;
+            .map_err(|e| {
+                AppError::unavailable(format!("WeChat jscode2session unreachable: {e}"))
+            })?;
         let status = response.status();
         // WeChat answers JSON with a text/plain content type, so parse the body ourselves.
         let body = response
             .bytes()
             .await
-            .map_err(|e| AppError::internal(format!("WeChat jscode2session body: {e}")))?;
+            .map_err(|e| AppError::unavailable(format!("WeChat jscode2session body: {e}")))?;
         let reply: Code2SessionReply = serde_json::from_slice(&body).map_err(|e| {
             AppError::internal(format!(
                 "WeChat jscode2session answered {status} with no JSON: {e}"

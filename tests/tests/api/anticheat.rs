@@ -3,13 +3,14 @@
 
 use api::anticheat::{Action, Subject, gate};
 use api::auth::AdminRole;
-use loyalty_tests::{TestMember, spawn_app, spawn_app_with};
+use loyalty_tests::{Gql, TestApp, TestMember, spawn_app, spawn_app_with};
 use serde_json::json;
 
 use crate::points::{adjust, assert_audit_ok, points_of};
 
 const TRANSFER: &str = "mutation($to: String!, $n: Int!, $k: String!) {
     transferPoints(toMemberNo: $to, amount: $n, idempotencyKey: $k) { id } }";
+const LOGIN: &str = "mutation { login(code: \"alice\") { accessToken } }";
 const SOLVE: &str =
     "mutation($id: ID!, $a: String!) { solveCaptcha(challengeId: $id, answer: $a) }";
 
@@ -32,6 +33,39 @@ async fn transfer_from_device(
         status: response.status().as_u16(),
         body: response.json().await.unwrap(),
     }
+}
+
+/// A member request with extra headers (Accept, X-Forwarded-For, X-Device-Id, X-Test-Now), and
+/// the Retry-After header of the answer.
+async fn send_with(
+    app: &TestApp,
+    token: Option<&str>,
+    headers: &[(&str, &str)],
+    query: &str,
+    variables: serde_json::Value,
+) -> (Gql, Option<String>) {
+    let mut request = app.client.post(format!("{}/graphql", app.address));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request
+        .json(&json!({ "query": query, "variables": variables }))
+        .send()
+        .await
+        .unwrap();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let gql = Gql {
+        status: response.status().as_u16(),
+        body: response.json().await.unwrap(),
+    };
+    (gql, retry_after)
 }
 
 /// "What is 7 + 5?" -> "12"
@@ -313,15 +347,22 @@ impl PrivateRedis {
     }
 }
 
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
+impl PrivateRedis {
+    fn stop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn with_redis_down_no_points_move_unchecked() {
+async fn with_redis_down_points_actions_fail_closed_with_unavailable() {
+    // Hardening item 7: UNAVAILABLE (503 under graphql-response+json), not RATE_LIMITED.
     let mut redis = PrivateRedis::start().await;
     let url = redis.url.clone();
     let app = spawn_app_with(move |env| {
@@ -339,20 +380,25 @@ async fn with_redis_down_no_points_move_unchecked() {
         .await
         .data();
 
-    let _ = redis.child.kill();
-    let _ = redis.child.wait();
-    let refused = alice
-        .gql(
-            TRANSFER,
-            json!({ "to": bob.member_no, "n": 10, "k": "after" }),
-        )
-        .await;
-    assert!(
-        refused.expect_error("RATE_LIMITED")["extensions"]["retryAfterSeconds"]
-            .as_u64()
-            .unwrap()
-            > 0
-    );
+    redis.stop();
+    let vars = json!({ "to": bob.member_no, "n": 10, "k": "after" });
+    let accept = [("Accept", "application/graphql-response+json")];
+    let (refused, retry_after) =
+        send_with(&app, Some(&alice.token), &accept, TRANSFER, vars.clone()).await;
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    let retry = refused.expect_error("UNAVAILABLE")["extensions"]["retryAfterSeconds"]
+        .as_u64()
+        .unwrap();
+    assert!(retry > 0);
+    assert_eq!(retry_after, Some(retry.to_string()));
+    // Plain JSON keeps 200 for every GraphQL error.
+    let (plain, _) = send_with(&app, Some(&alice.token), &[], TRANSFER, vars).await;
+    assert_eq!(plain.status, 200);
+    plain.expect_error("UNAVAILABLE");
+    alice
+        .gql("mutation { checkIn { date } }", json!({}))
+        .await
+        .expect_error("UNAVAILABLE");
     // Reads still work, and health says what is wrong.
     assert_eq!(points_of(&alice).await.0, 90);
     assert_eq!(points_of(&bob).await.0, 10);
@@ -361,6 +407,99 @@ async fn with_redis_down_no_points_move_unchecked() {
         (health["status"].as_str(), health["redis"].as_str()),
         (Some("degraded"), Some("down"))
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_redis_down_logins_fall_back_to_the_in_process_limiter() {
+    // Hardening item 7: members and admins still sign in, and the login limit still holds.
+    let mut redis = PrivateRedis::start().await;
+    let url = redis.url.clone();
+    let app = spawn_app_with(move |env| {
+        env.insert("REDIS_URL".into(), url);
+        env.insert("LIMIT_LOGIN_IP".into(), "3/60s".into());
+    })
+    .await;
+    app.at("2030-01-01T00:00:10Z");
+    app.create_admin("ops", AdminRole::Operator).await;
+    app.login("alice").await;
+
+    redis.stop();
+    for _ in 0..3 {
+        app.gql(None, LOGIN, json!({})).await.data();
+    }
+    app.gql(None, LOGIN, json!({}))
+        .await
+        .expect_error("RATE_LIMITED");
+    let admin = app.admin_login("ops").await;
+    admin
+        .gql("{ adminMe { username } }", json!({}))
+        .await
+        .data();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_redis_down_no_member_or_admin_path_answers_internal() {
+    // Hardening item 7: captcha answers say UNAVAILABLE; the blacklist, whose truth is the
+    // database, still changes; leaderboards read the database; runJob cannot take its lock.
+    let mut redis = PrivateRedis::start().await;
+    let url = redis.url.clone();
+    let app = spawn_app_with(move |env| {
+        env.insert("REDIS_URL".into(), url);
+        env.insert("LIMIT_TRANSFER_DEVICE".into(), "1/1h".into());
+    })
+    .await;
+    app.at("2030-01-01T00:00:10Z");
+    let admin = app.admin(AdminRole::Operator).await;
+    let (alice, bob) = (app.login("alice").await, app.login("bob").await);
+    adjust(&admin, &alice, 100, "fund").await.data();
+    alice
+        .gql(TRANSFER, json!({ "to": bob.member_no, "n": 1, "k": "t1" }))
+        .await
+        .data();
+    let asked = alice
+        .gql(TRANSFER, json!({ "to": bob.member_no, "n": 1, "k": "t2" }))
+        .await;
+    let ext = asked.expect_error("CAPTCHA_REQUIRED")["extensions"].clone();
+
+    redis.stop();
+    alice
+        .gql(
+            SOLVE,
+            json!({ "id": ext["challengeId"], "a": solve(ext["prompt"].as_str().unwrap()) }),
+        )
+        .await
+        .expect_error("UNAVAILABLE");
+    let listed = admin
+        .gql(
+            "mutation($m: ID!) { blacklistMember(memberId: $m, reason: \"farm\") { blacklisted points } }",
+            json!({ "m": bob.id }),
+        )
+        .await;
+    assert_eq!(
+        listed.data()["blacklistMember"],
+        json!({ "blacklisted": true, "points": 0 })
+    );
+    admin
+        .gql(
+            "mutation($m: ID!) { unblacklistMember(memberId: $m, reason: \"appeal\") { blacklisted } }",
+            json!({ "m": bob.id }),
+        )
+        .await
+        .data();
+    alice
+        .gql(
+            "{ leaderboard(kind: POINTS_EARNED_MONTH) { entries { memberNo } } me { points } }",
+            json!({}),
+        )
+        .await
+        .data();
+    admin
+        .gql(
+            "mutation { runJob(name: EXPIRE_POINTS) { affected } }",
+            json!({}),
+        )
+        .await
+        .expect_error("UNAVAILABLE");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -374,4 +513,179 @@ async fn unknown_challenges_are_not_found() {
     app.gql(None, SOLVE, json!({ "id": "nope", "a": "1" }))
         .await
         .expect_error("UNAUTHENTICATED");
+}
+
+const NOW: &str = "2030-01-01T00:00:10Z";
+
+async fn transfer_as(
+    app: &TestApp,
+    from: &TestMember<'_>,
+    to: &str,
+    key: &str,
+    device: &str,
+) -> Gql {
+    let headers = [("X-Device-Id", device), ("X-Test-Now", NOW)];
+    let vars = json!({ "to": to, "n": 1, "k": key });
+    send_with(app, Some(&from.token), &headers, TRANSFER, vars)
+        .await
+        .0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotating_the_device_id_still_hits_the_transfer_captcha() {
+    // Hardening item 12: the member allowance (2x the device's) holds across device ids.
+    let app = spawn_app_with(|env| {
+        env.insert("LIMIT_TRANSFER_DEVICE".into(), "2/1h".into());
+    })
+    .await;
+    app.at(NOW);
+    let admin = app.admin(AdminRole::Operator).await;
+    let (alice, bob) = (app.login("alice").await, app.login("bob").await);
+    adjust(&admin, &alice, 100, "fund").await.data();
+    for i in 0..4 {
+        transfer_as(
+            &app,
+            &alice,
+            &bob.member_no,
+            &format!("t{i}"),
+            &format!("phone-{i}"),
+        )
+        .await
+        .data();
+    }
+    transfer_as(&app, &alice, &bob.member_no, "t4", "phone-4")
+        .await
+        .expect_error("CAPTCHA_REQUIRED");
+    assert_eq!(points_of(&bob).await.0, 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotating_the_device_id_still_hits_the_check_in_captcha() {
+    // Hardening item 12.
+    let app = spawn_app_with(|env| {
+        env.insert("LIMIT_CHECKIN_DEVICE".into(), "2/60s".into());
+    })
+    .await;
+    app.at(NOW);
+    let alice = app.login("alice").await;
+    let check_in = |device: String| {
+        let alice = &alice;
+        let app = &app;
+        async move {
+            let headers = [("X-Device-Id", device.as_str()), ("X-Test-Now", NOW)];
+            send_with(
+                app,
+                Some(&alice.token),
+                &headers,
+                "mutation { checkIn { date } }",
+                json!({}),
+            )
+            .await
+            .0
+        }
+    };
+    check_in("phone-0".into()).await.data();
+    for i in 1..4 {
+        // Past the gate; the day is already done.
+        check_in(format!("phone-{i}"))
+            .await
+            .expect_error("ALREADY_DONE");
+    }
+    check_in("phone-4".into())
+        .await
+        .expect_error("CAPTCHA_REQUIRED");
+}
+async fn login_via(app: &TestApp, headers: &[(&str, &str)]) -> Gql {
+    let mut headers = headers.to_vec();
+    headers.push(("X-Test-Now", NOW));
+    send_with(app, None, &headers, LOGIN, json!({})).await.0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_trusted_proxy_the_login_limit_counts_each_forwarded_client() {
+    // Hardening item 8: the proxy's own address no longer makes one global login limit.
+    let app = spawn_app_with(|env| {
+        env.insert("LIMIT_LOGIN_IP".into(), "2/60s".into());
+        env.insert(
+            "TRUSTED_PROXIES".into(),
+            "10.0.0.0/8, 127.0.0.1, ::1".into(),
+        );
+    })
+    .await;
+    let client = [("X-Forwarded-For", "203.0.113.7")];
+    login_via(&app, &client).await.data();
+    login_via(&app, &client).await.data();
+    login_via(&app, &client).await.expect_error("RATE_LIMITED");
+    // Another member behind the same proxy has an allowance of their own.
+    login_via(&app, &[("X-Forwarded-For", "203.0.113.8")])
+        .await
+        .data();
+    // What a client writes itself stays left of the hop the proxy appends, so it cannot pick
+    // a fresh address; hops through other trusted proxies are skipped.
+    login_via(
+        &app,
+        &[("X-Forwarded-For", "198.51.100.1, 203.0.113.7, 10.1.2.3")],
+    )
+    .await
+    .expect_error("RATE_LIMITED");
+    // RFC 7239 Forwarded: quoted IPv6 with a port.
+    let forwarded = [("Forwarded", "for=\"[2001:db8::7]:4711\";proto=https")];
+    login_via(&app, &forwarded).await.data();
+    login_via(&app, &forwarded).await.data();
+    login_via(&app, &forwarded)
+        .await
+        .expect_error("RATE_LIMITED");
+
+    // The audit log records the forwarded client of an admin sign-in.
+    app.create_admin("ops", AdminRole::Operator).await;
+    let signed_in = app
+        .client
+        .post(format!("{}/admin/graphql", app.address))
+        .header("X-Forwarded-For", "203.0.113.99")
+        .json(&json!({
+            "query": "mutation($u: String!, $p: String!) { adminLogin(username: $u, password: $p) { accessToken } }",
+            "variables": { "u": "ops", "p": loyalty_tests::ADMIN_PASSWORD },
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 200);
+    let auditor = app.admin(AdminRole::Auditor).await;
+    let log = auditor
+        .gql(
+            "{ auditLog(first: 50) { nodes { adminUsername detail } } }",
+            json!({}),
+        )
+        .await;
+    let ops = log.data()["auditLog"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["adminUsername"] == "ops")
+        .cloned()
+        .unwrap();
+    assert_eq!(ops["detail"]["ip"], "203.0.113.99");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn from_an_untrusted_peer_forwarded_headers_are_ignored() {
+    // Hardening item 8: only a trusted proxy may name the client; by default none is trusted.
+    for trusted in [None, Some("10.0.0.0/8")] {
+        let app = spawn_app_with(|env| {
+            env.insert("LIMIT_LOGIN_IP".into(), "2/60s".into());
+            if let Some(trusted) = trusted {
+                env.insert("TRUSTED_PROXIES".into(), trusted.into());
+            }
+        })
+        .await;
+        login_via(&app, &[("X-Forwarded-For", "203.0.113.1")])
+            .await
+            .data();
+        login_via(&app, &[("Forwarded", "for=203.0.113.2")])
+            .await
+            .data();
+        login_via(&app, &[("X-Forwarded-For", "203.0.113.3")])
+            .await
+            .expect_error("RATE_LIMITED");
+    }
 }

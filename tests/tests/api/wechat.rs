@@ -104,7 +104,8 @@ async fn the_real_client_maps_every_wechat_answer() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unreachable_wechat_is_internal_and_creates_nobody() {
+async fn an_unreachable_wechat_is_unavailable_and_creates_nobody() {
+    // Hardening item 7: a dependency that is down says "retry later", not INTERNAL.
     let app = spawn_app_with(|env| {
         env.insert("WECHAT_APPID".into(), "wx-test-app".into());
         env.insert("WECHAT_SECRET".into(), "wx-test-secret".into());
@@ -112,9 +113,26 @@ async fn an_unreachable_wechat_is_internal_and_creates_nobody() {
         env.insert("WECHAT_API_BASE".into(), "http://127.0.0.1:9".into());
     })
     .await;
-    app.gql(None, LOGIN, json!({ "code": "good" }))
+    let answer = app
+        .client
+        .post(format!("{}/graphql", app.address))
+        .header("Accept", "application/graphql-response+json")
+        .json(&json!({ "query": LOGIN, "variables": { "code": "good" } }))
+        .send()
         .await
-        .expect_error("INTERNAL");
+        .unwrap();
+    assert_eq!(answer.status(), 503);
+    let body: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "UNAVAILABLE",
+        "{body}"
+    );
+    assert!(
+        body["errors"][0]["extensions"]["retryAfterSeconds"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
     use sea_orm::{EntityTrait, PaginatorTrait};
     assert_eq!(
         entity::member::Entity::find()
