@@ -13,6 +13,9 @@ use secrecy::{ExposeSecret, SecretString};
 const DEV_JWT_SECRET: &str = "dev-only-insecure-jwt-secret-do-not-use-in-production";
 /// Shortest JWT secret production accepts, in bytes (HS256 wants at least 256 bits).
 pub const MIN_JWT_SECRET_LEN: usize = 32;
+/// Fewest different byte values production accepts in the JWT secret: 32 copies of one byte
+/// are long but guessable.
+pub const MIN_JWT_SECRET_DISTINCT_BYTES: usize = 16;
 /// Shortest bootstrap admin password production accepts.
 pub const MIN_ADMIN_PASSWORD_LEN: usize = 12;
 
@@ -77,6 +80,13 @@ impl FromStr for RatePolicy {
         let window = parse_duration(window)?;
         Ok(RatePolicy { count, window })
     }
+}
+
+/// How many different byte values `s` holds: a cheap floor on a secret's entropy.
+fn distinct_bytes(s: &str) -> usize {
+    let mut seen = [false; 256];
+    s.bytes().for_each(|b| seen[usize::from(b)] = true);
+    seen.iter().filter(|&&b| b).count()
 }
 
 /// Parses `90s`, `15m`, `2h`, `30d`; a bare number is seconds.
@@ -358,11 +368,17 @@ impl Settings {
             }
             None => DEV_JWT_SECRET.to_string(),
         };
-        if production && (jwt_secret == DEV_JWT_SECRET || jwt_secret.len() < MIN_JWT_SECRET_LEN) {
+        if production
+            && (jwt_secret == DEV_JWT_SECRET
+                || jwt_secret.len() < MIN_JWT_SECRET_LEN
+                || distinct_bytes(&jwt_secret) < MIN_JWT_SECRET_DISTINCT_BYTES)
+        {
             return Err(invalid(
                 "JWT_SECRET",
                 format!(
-                    "production needs a secret of at least {MIN_JWT_SECRET_LEN} bytes that is not the development default"
+                    "production needs a random secret: at least {MIN_JWT_SECRET_LEN} bytes, \
+                     {MIN_JWT_SECRET_DISTINCT_BYTES} of them different, and not the development \
+                     default (e.g. openssl rand -base64 48)"
                 ),
             ));
         }
@@ -620,6 +636,25 @@ mod tests {
         let mut default = production_without("JWT_SECRET");
         default.push(("JWT_SECRET", DEV_JWT_SECRET));
         assert_eq!(settings(&default).unwrap_err().setting, "JWT_SECRET");
+    }
+
+    #[test]
+    fn item15_production_refuses_a_jwt_secret_of_repeated_bytes() {
+        let mut repeated = production_without("JWT_SECRET");
+        let same_byte = "a".repeat(64);
+        repeated.push(("JWT_SECRET", same_byte.as_str()));
+        assert_eq!(settings(&repeated).unwrap_err().setting, "JWT_SECRET");
+        // 15 distinct bytes, repeated to 45: long enough, still too little entropy.
+        let mut fifteen = production_without("JWT_SECRET");
+        let few = "abcdefghijklmno".repeat(3);
+        fifteen.push(("JWT_SECRET", few.as_str()));
+        assert_eq!(settings(&fifteen).unwrap_err().setting, "JWT_SECRET");
+        let mut sixteen = production_without("JWT_SECRET");
+        let enough = "abcdefghijklmnop".repeat(2);
+        sixteen.push(("JWT_SECRET", enough.as_str()));
+        assert!(settings(&sixteen).is_ok());
+        // Outside production the same secret is only a development convenience.
+        assert!(settings(&[("JWT_SECRET", same_byte.as_str())]).is_ok());
     }
 
     #[test]
