@@ -658,6 +658,20 @@ mod tests {
     }
 
     #[test]
+    fn item2_settings_never_debug_print_their_secrets() {
+        let mut s = SAFE_PRODUCTION.to_vec();
+        s.push(("ADMIN_BOOTSTRAP_PASSWORD", "bootstrap-password-1"));
+        let printed = format!("{:?}", settings(&s).unwrap());
+        for secret in [
+            "0123456789abcdef0123456789abcdef-long",
+            "s3cret",
+            "bootstrap-password-1",
+        ] {
+            assert!(!printed.contains(secret), "{secret} in {printed}");
+        }
+    }
+
+    #[test]
     fn production_refuses_sqlite_without_an_explicit_opt_in() {
         let mut sqlite = production_without("DATABASE_URL");
         sqlite.push(("DATABASE_URL", "sqlite://x.db"));
