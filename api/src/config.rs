@@ -235,6 +235,9 @@ pub struct Settings {
     pub jwt_issuer: String,
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
+    /// How long a spent refresh token still returns the pair it was exchanged for (racing
+    /// refreshes); after that, presenting it again revokes the session.
+    pub refresh_grace: Duration,
     pub timezone: FixedOffset,
     pub wechat: WeChatSettings,
     pub admin_bootstrap_password: Option<SecretString>,
@@ -418,6 +421,13 @@ impl Settings {
 
         let access_token_ttl = duration("ACCESS_TOKEN_TTL", "2h")?;
         let refresh_token_ttl = duration("REFRESH_TOKEN_TTL", "30d")?;
+        let refresh_grace = duration("REFRESH_GRACE", "30s")?;
+        if refresh_grace > Duration::minutes(5) {
+            return Err(invalid(
+                "REFRESH_GRACE",
+                "at most 5m: a longer window lets a stolen spent token in for longer",
+            ));
+        }
         let timezone = parse_offset(&get("APP_TIMEZONE").unwrap_or_else(|| "+08:00".into()))
             .map_err(|e| invalid("APP_TIMEZONE", e))?;
 
@@ -437,6 +447,7 @@ impl Settings {
             jwt_issuer: get("JWT_ISSUER").unwrap_or_else(|| "loyalty".to_string()),
             access_token_ttl,
             refresh_token_ttl,
+            refresh_grace,
             timezone,
             wechat,
             admin_bootstrap_password,
@@ -589,6 +600,11 @@ mod tests {
         assert!(s.graphiql && s.introspection && s.seed_demo_data);
         assert_eq!(s.access_token_ttl, Duration::hours(2));
         assert_eq!(s.refresh_token_ttl, Duration::days(30));
+        assert_eq!(s.refresh_grace, Duration::seconds(30));
+        assert_eq!(
+            settings(&[("REFRESH_GRACE", "1h")]).unwrap_err().setting,
+            "REFRESH_GRACE"
+        );
         assert_eq!(s.timezone.local_minus_utc(), 8 * 3600);
         assert_eq!(s.rate_limits.login_ip.count, 30);
         assert_eq!(s.points.ttl, Duration::days(730));

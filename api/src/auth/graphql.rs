@@ -60,13 +60,14 @@ impl MemberAuthMutation {
         Ok(AuthPayload(session))
     }
 
+    /// Ends this sign-in: its refresh token stops working, and so do its access tokens.
     async fn logout(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
-        ctx.member_id()?;
+        let member_id = ctx.member_id()?;
         let session = match &ctx.request()?.caller {
             Caller::Member { session, .. } => session.clone(),
             _ => None,
         };
-        service::logout(&ctx.app()?.db, session.as_deref(), ctx.now()?).await?;
+        service::logout(ctx.app()?, member_id, session.as_deref(), ctx.now()?).await?;
         Ok(true)
     }
 }

@@ -6,6 +6,7 @@ mod guard;
 pub mod jwt;
 pub mod rules;
 mod service;
+mod sessions;
 pub mod wechat;
 
 pub use graphql::{AdminAuthMutation, AdminAuthQuery, MemberAuthMutation};
@@ -15,3 +16,4 @@ pub use service::{
     AdminPrincipal, admin_from_claims, bootstrap_admin, create_admin, hash_password,
     member_from_claims,
 };
+pub use sessions::RevokedSessions;

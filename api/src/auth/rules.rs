@@ -2,6 +2,8 @@
 
 use async_graphql::Enum;
 use base64::Engine;
+use chrono::{DateTime, Duration, Utc};
+use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
@@ -68,6 +70,22 @@ pub fn hash_refresh_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
+/// The refresh token that replaces `spent`: derived from it with a server key, not drawn at
+/// random, so a second refresh racing the first (an app resuming fires two) can be answered with
+/// the very same successor although only its hash is stored.
+pub fn successor_refresh_token(key: &[u8], spent: &str) -> String {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(b"loyalty refresh-token successor\0");
+    mac.update(spent.as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+}
+
+/// Whether a refresh token spent at `spent_at` may still be answered with its successor at
+/// `now`. Later, presenting it again is reuse: someone else may hold a copy.
+pub fn within_refresh_grace(spent_at: DateTime<Utc>, now: DateTime<Utc>, grace: Duration) -> bool {
+    now - spent_at <= grace
+}
+
 /// A random id for a login's family of refresh tokens.
 pub fn new_session_id() -> String {
     let mut bytes = [0u8; 16];
@@ -116,6 +134,33 @@ mod tests {
         assert_eq!(hash_refresh_token(&a).len(), 64);
         assert_ne!(hash_refresh_token(&a), a);
         assert_eq!(hash_refresh_token(&a), hash_refresh_token(&a));
+    }
+
+    #[test]
+    fn a_successor_is_the_same_for_the_same_token_and_key_only() {
+        let token = new_refresh_token();
+        let next = successor_refresh_token(b"key-1", &token);
+        assert_eq!(next, successor_refresh_token(b"key-1", &token));
+        assert_eq!(next.len(), 43, "as long as a random token");
+        assert_ne!(next, token);
+        assert_ne!(next, successor_refresh_token(b"key-2", &token));
+        assert_ne!(
+            next,
+            successor_refresh_token(b"key-1", &new_refresh_token())
+        );
+    }
+
+    #[test]
+    fn the_grace_window_includes_its_last_second_and_not_the_next() {
+        let spent = DateTime::from_timestamp(1_900_000_000, 0).unwrap();
+        let grace = Duration::seconds(30);
+        assert!(within_refresh_grace(spent, spent, grace));
+        assert!(within_refresh_grace(spent, spent + grace, grace));
+        assert!(!within_refresh_grace(
+            spent,
+            spent + grace + Duration::seconds(1),
+            grace
+        ));
     }
 
     #[test]
