@@ -144,7 +144,12 @@ pub struct WeChatSettings {
 #[derive(Debug, Clone)]
 pub struct RateLimits {
     pub login_ip: RatePolicy,
+    /// Failed admin logins (successes never count) per username, and per address, before the
+    /// key is locked for `admin_lockout_base`, doubling with each further failure.
     pub admin_login_username: RatePolicy,
+    pub admin_login_ip: RatePolicy,
+    pub admin_lockout_base: Duration,
+    pub admin_lockout_max: Duration,
     /// Soft: over it, a captcha.
     pub checkin_device: RatePolicy,
     pub share_member: RatePolicy,
@@ -428,6 +433,14 @@ impl Settings {
                 "at most 5m: a longer window lets a stolen spent token in for longer",
             ));
         }
+        let admin_lockout_base = duration("ADMIN_LOCKOUT_BASE", "1m")?;
+        let admin_lockout_max = duration("ADMIN_LOCKOUT_MAX", "1h")?;
+        if admin_lockout_max < admin_lockout_base {
+            return Err(invalid(
+                "ADMIN_LOCKOUT_MAX",
+                "must be at least ADMIN_LOCKOUT_BASE",
+            ));
+        }
         let timezone = parse_offset(&get("APP_TIMEZONE").unwrap_or_else(|| "+08:00".into()))
             .map_err(|e| invalid("APP_TIMEZONE", e))?;
 
@@ -457,6 +470,9 @@ impl Settings {
             rate_limits: RateLimits {
                 login_ip: policy("LIMIT_LOGIN_IP", "30/60s")?,
                 admin_login_username: policy("LIMIT_ADMIN_LOGIN_USERNAME", "10/15m")?,
+                admin_login_ip: policy("LIMIT_ADMIN_LOGIN_IP", "5/15m")?,
+                admin_lockout_base,
+                admin_lockout_max,
                 checkin_device: policy("LIMIT_CHECKIN_DEVICE", "5/60s")?,
                 share_member: policy("LIMIT_SHARE_MEMBER", "20/1d")?,
                 transfer_device: policy("LIMIT_TRANSFER_DEVICE", "10/1h")?,
@@ -601,6 +617,26 @@ mod tests {
         assert_eq!(s.access_token_ttl, Duration::hours(2));
         assert_eq!(s.refresh_token_ttl, Duration::days(30));
         assert_eq!(s.refresh_grace, Duration::seconds(30));
+        assert_eq!(
+            (
+                s.rate_limits.admin_login_ip.count,
+                s.rate_limits.admin_login_username.count
+            ),
+            (5, 10)
+        );
+        assert_eq!(
+            (
+                s.rate_limits.admin_lockout_base,
+                s.rate_limits.admin_lockout_max
+            ),
+            (Duration::minutes(1), Duration::hours(1))
+        );
+        assert_eq!(
+            settings(&[("ADMIN_LOCKOUT_BASE", "2h")])
+                .unwrap_err()
+                .setting,
+            "ADMIN_LOCKOUT_MAX"
+        );
         assert_eq!(
             settings(&[("REFRESH_GRACE", "1h")]).unwrap_err().setting,
             "REFRESH_GRACE"

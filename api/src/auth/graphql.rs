@@ -4,7 +4,7 @@ use async_graphql::{Context, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use super::guard::RoleGuard;
-use super::rules::{ANY_ADMIN, AdminRole};
+use super::rules::{ANY_ADMIN, AdminRole, SUPERADMINS};
 use super::service::{self, AdminPrincipal, MemberSession};
 use crate::context::{Caller, ContextExt};
 use crate::member::MemberView;
@@ -127,5 +127,25 @@ impl AdminAuthMutation {
             expires_at: session.expires_at,
             admin: (&session.admin).into(),
         })
+    }
+
+    /// Lifts an admin-login lockout (after repeated wrong passwords) of a username, an IP
+    /// address, or both, and restarts their failure counts. True if one of them was locked.
+    #[graphql(guard = "RoleGuard(SUPERADMINS)")]
+    async fn clear_admin_lockout(
+        &self,
+        ctx: &Context<'_>,
+        username: Option<String>,
+        ip: Option<String>,
+    ) -> async_graphql::Result<bool> {
+        Ok(
+            service::clear_admin_lockout(
+                ctx.app()?,
+                username.as_deref(),
+                ip.as_deref(),
+                ctx.now()?,
+            )
+            .await?,
+        )
     }
 }

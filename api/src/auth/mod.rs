@@ -4,6 +4,7 @@
 mod graphql;
 mod guard;
 pub mod jwt;
+mod lockout;
 pub mod rules;
 mod service;
 mod sessions;

@@ -46,6 +46,8 @@ pub const READERS: &[AdminRole] = &[AdminRole::Operator, AdminRole::Auditor];
 pub const OPERATORS: &[AdminRole] = &[AdminRole::Operator];
 /// Roles that may post purchases from the merchant's order system.
 pub const INTEGRATIONS: &[AdminRole] = &[AdminRole::Integration];
+/// Only SUPERADMIN, who may do everything.
+pub const SUPERADMINS: &[AdminRole] = &[];
 /// Every signed-in admin.
 pub const ANY_ADMIN: &[AdminRole] = &[
     AdminRole::Operator,
@@ -91,6 +93,21 @@ pub fn new_session_id() -> String {
     let mut bytes = [0u8; 16];
     rand::rng().fill_bytes(&mut bytes);
     hex::encode(bytes)
+}
+
+/// How long an admin-login key (a username, an address) is locked after its `failures`-th
+/// failed login in the counting window: not at all before `allowed` failures, then `base`,
+/// doubling with every further failure, never longer than `max`. Successes never count.
+pub fn lockout_after(
+    failures: u64,
+    allowed: u64,
+    base: Duration,
+    max: Duration,
+) -> Option<Duration> {
+    let past = failures.checked_sub(allowed)?;
+    // 2^20 x base is far beyond any sensible max; stop doubling before it can overflow.
+    let factor = 1i32 << past.min(20);
+    Some((base * factor).min(max))
 }
 
 pub fn valid_admin_username(username: &str) -> bool {
@@ -161,6 +178,32 @@ mod tests {
             spent + grace + Duration::seconds(1),
             grace
         ));
+    }
+
+    #[test]
+    fn a_lockout_starts_at_the_allowed_count_and_doubles_up_to_the_max() {
+        let (base, max) = (Duration::minutes(1), Duration::hours(1));
+        let lock = |failures| lockout_after(failures, 5, base, max);
+        assert_eq!(lock(0), None);
+        assert_eq!(lock(4), None);
+        assert_eq!(lock(5), Some(Duration::minutes(1)));
+        assert_eq!(lock(6), Some(Duration::minutes(2)));
+        assert_eq!(lock(7), Some(Duration::minutes(4)));
+        assert_eq!(lock(10), Some(Duration::minutes(32)));
+        assert_eq!(lock(11), Some(Duration::hours(1)));
+        assert_eq!(lock(u64::MAX), Some(Duration::hours(1)));
+    }
+
+    #[test]
+    fn only_superadmin_passes_the_superadmin_list() {
+        assert!(role_allows(AdminRole::Superadmin, SUPERADMINS));
+        for role in [
+            AdminRole::Operator,
+            AdminRole::Auditor,
+            AdminRole::Integration,
+        ] {
+            assert!(!role_allows(role, SUPERADMINS));
+        }
     }
 
     #[test]

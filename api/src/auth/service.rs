@@ -16,7 +16,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::jwt::{Claims, TokenKind};
 use super::rules::{self, AdminRole};
-use super::sessions;
+use super::{lockout, sessions};
 use crate::anticheat;
 use crate::error::{AppError, AppResult};
 use crate::member as members;
@@ -318,8 +318,9 @@ fn principal(admin: admin_user::Model) -> AppResult<AdminPrincipal> {
     })
 }
 
-/// `adminLogin`: limited per address and per username, and as slow for an unknown username as
-/// for a wrong password, so it tells an attacker nothing.
+/// `adminLogin`: limited per address (every attempt) and locked out per username and per
+/// address after repeated failures (see `lockout`); as slow for an unknown username as for a
+/// wrong password, so it tells an attacker nothing.
 pub async fn admin_login(
     app: &AppState,
     now: DateTime<Utc>,
@@ -328,25 +329,18 @@ pub async fn admin_login(
     password: &str,
 ) -> AppResult<AdminSession> {
     let username = username.trim().to_ascii_lowercase();
-    let limits = &app.settings.rate_limits;
     if let Some(ip) = ip {
         anticheat::enforce(
             app.limiter.as_ref(),
             "admin_login",
             ip,
-            limits.login_ip,
+            app.settings.rate_limits.login_ip,
             now,
         )
         .await?;
     }
-    anticheat::enforce(
-        app.limiter.as_ref(),
-        "admin_login_username",
-        &username,
-        limits.admin_login_username,
-        now,
-    )
-    .await?;
+    // Checked before the password, so a locked key answers the same whatever was typed.
+    let keys = lockout::check(app, &username, ip, now).await?;
     let admin = admin_user::Entity::find()
         .filter(admin_user::Column::Username.eq(&username))
         .one(&app.db)
@@ -361,7 +355,10 @@ pub async fn admin_login(
         .map_err(|e| AppError::internal(format!("password check task failed: {e}")))?;
     let admin = match admin {
         Some(admin) if matches => principal(admin)?,
-        _ => return Err(AppError::unauthenticated("wrong username or password")),
+        _ => {
+            lockout::record_failure(app, keys, now).await?;
+            return Err(AppError::unauthenticated("wrong username or password"));
+        }
     };
     let (access_token, expires_at) = app.jwt.issue(
         TokenKind::Admin,
@@ -375,6 +372,34 @@ pub async fn admin_login(
         expires_at,
         admin,
     })
+}
+
+/// `clearAdminLockout` (SUPERADMIN): lifts the lockout of a username and/or an address.
+pub async fn clear_admin_lockout(
+    app: &AppState,
+    username: Option<&str>,
+    ip: Option<&str>,
+    now: DateTime<Utc>,
+) -> AppResult<bool> {
+    let username = username
+        .map(|u| u.trim().to_ascii_lowercase())
+        .filter(|u| !u.is_empty());
+    let ip = match ip.map(str::trim).filter(|ip| !ip.is_empty()) {
+        None => None,
+        // The canonical form, as the address of a request is written.
+        Some(ip) => Some(
+            ip.parse::<std::net::IpAddr>()
+                .map_err(|_| AppError::validation("ip", "not an IP address"))?
+                .to_string(),
+        ),
+    };
+    if username.is_none() && ip.is_none() {
+        return Err(AppError::validation(
+            "username",
+            "give a username, an IP address, or both",
+        ));
+    }
+    lockout::clear(app, username.as_deref(), ip.as_deref(), now).await
 }
 
 pub fn hash_password(password: &str) -> AppResult<String> {

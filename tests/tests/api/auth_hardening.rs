@@ -179,3 +179,191 @@ async fn item10_a_revoked_session_is_refused_by_every_instance() {
     late.stop().await;
     early.stop().await;
 }
+
+// ------------------------------------------------------------------ item 9
+
+const ADMIN_LOGIN: &str =
+    "mutation($u: String!, $p: String!) { adminLogin(username: $u, password: $p) { accessToken } }";
+
+/// `adminLogin` sent from the loopback address `from` (127.0.0.x: Linux routes all of
+/// 127.0.0.0/8 to loopback), at the test time `at`.
+async fn admin_login_from(
+    app: &TestApp,
+    from: [u8; 4],
+    at: &str,
+    username: &str,
+    password: &str,
+) -> loyalty_tests::Gql {
+    let client = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from(from))
+        .build()
+        .unwrap();
+    let response = client
+        .post(format!("{}/admin/graphql", app.address))
+        .header("X-Test-Now", at)
+        .json(&json!({ "query": ADMIN_LOGIN, "variables": { "u": username, "p": password } }))
+        .send()
+        .await
+        .expect("the app answers");
+    let status = response.status().as_u16();
+    let body = response.json().await.expect("a JSON body");
+    loyalty_tests::Gql { status, body }
+}
+
+const T0: &str = "2030-01-01T00:00:00Z";
+const HOME: [u8; 4] = [127, 0, 0, 1];
+const ATTACKER: [u8; 4] = [127, 0, 0, 2];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn item9_successful_logins_never_count_toward_a_lockout() {
+    let app = spawn_app().await;
+    app.create_admin("ops", api::auth::AdminRole::Operator)
+        .await;
+    for _ in 0..15 {
+        admin_login_from(&app, HOME, T0, "ops", loyalty_tests::ADMIN_PASSWORD)
+            .await
+            .data();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn item9_wrong_passwords_from_one_address_do_not_lock_the_admin_out_from_another() {
+    let app = spawn_app().await;
+    app.create_admin("ops", api::auth::AdminRole::Operator)
+        .await;
+    for attempt in 1..=12 {
+        let answer = admin_login_from(&app, ATTACKER, T0, "ops", "guess").await;
+        let expected = if attempt <= 5 {
+            "UNAUTHENTICATED"
+        } else {
+            "RATE_LIMITED"
+        };
+        assert_eq!(answer.error_code(), Some(expected), "attempt {attempt}");
+    }
+    // The attacker's address is locked even for the right password; the admin's is not.
+    admin_login_from(&app, ATTACKER, T0, "ops", loyalty_tests::ADMIN_PASSWORD)
+        .await
+        .expect_error("RATE_LIMITED");
+    admin_login_from(&app, HOME, T0, "ops", loyalty_tests::ADMIN_PASSWORD)
+        .await
+        .data();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn item9_the_lockout_doubles_with_each_failure_past_the_fifth() {
+    let app = spawn_app().await;
+    app.create_admin("ops", api::auth::AdminRole::Operator)
+        .await;
+    let retry_after = |answer: &loyalty_tests::Gql| {
+        answer.expect_error("RATE_LIMITED")["extensions"]["retryAfterSeconds"]
+            .as_u64()
+            .unwrap()
+    };
+    for _ in 0..5 {
+        admin_login_from(&app, ATTACKER, T0, "ops", "guess")
+            .await
+            .expect_error("UNAUTHENTICATED");
+    }
+    let locked = admin_login_from(&app, ATTACKER, T0, "ops", "guess").await;
+    assert_eq!(retry_after(&locked), 60);
+    // The sixth failure locks for twice as long.
+    let t60 = "2030-01-01T00:01:00Z";
+    admin_login_from(&app, ATTACKER, t60, "ops", "guess")
+        .await
+        .expect_error("UNAUTHENTICATED");
+    let locked = admin_login_from(&app, ATTACKER, t60, "ops", "guess").await;
+    assert_eq!(retry_after(&locked), 120);
+    let t179 = "2030-01-01T00:02:59Z";
+    let locked = admin_login_from(&app, ATTACKER, t179, "ops", loyalty_tests::ADMIN_PASSWORD).await;
+    assert_eq!(retry_after(&locked), 1);
+    admin_login_from(
+        &app,
+        ATTACKER,
+        "2030-01-01T00:03:00Z",
+        "ops",
+        loyalty_tests::ADMIN_PASSWORD,
+    )
+    .await
+    .data();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn item9_a_superadmin_clears_a_lockout_and_it_is_audited() {
+    let app = spawn_app().await;
+    app.at(T0);
+    app.create_admin("ops", api::auth::AdminRole::Operator)
+        .await;
+    let superadmin = app.admin(api::auth::AdminRole::Superadmin).await;
+    let operator = app.admin(api::auth::AdminRole::Operator).await;
+    // Ten failures for one username from three addresses, none of them locked on its own.
+    for (from, times) in [
+        ([127, 0, 0, 2], 4),
+        ([127, 0, 0, 3], 4),
+        ([127, 0, 0, 4], 2),
+    ] {
+        for _ in 0..times {
+            admin_login_from(&app, from, T0, "ops", "guess")
+                .await
+                .expect_error("UNAUTHENTICATED");
+        }
+    }
+    admin_login_from(&app, HOME, T0, "ops", loyalty_tests::ADMIN_PASSWORD)
+        .await
+        .expect_error("RATE_LIMITED");
+
+    let clear = "mutation($u: String, $ip: String) { clearAdminLockout(username: $u, ip: $ip) }";
+    operator
+        .gql(clear, json!({ "u": "ops" }))
+        .await
+        .expect_error("FORBIDDEN");
+    let cleared = superadmin.gql(clear, json!({ "u": "OPS " })).await;
+    assert_eq!(cleared.data()["clearAdminLockout"], true);
+    admin_login_from(&app, HOME, T0, "ops", loyalty_tests::ADMIN_PASSWORD)
+        .await
+        .data();
+    // The count restarted: one more failure does not lock the username again.
+    admin_login_from(&app, [127, 0, 0, 5], T0, "ops", "guess")
+        .await
+        .expect_error("UNAUTHENTICATED");
+    admin_login_from(&app, HOME, T0, "ops", loyalty_tests::ADMIN_PASSWORD)
+        .await
+        .data();
+
+    // An address, too.
+    for _ in 0..6 {
+        admin_login_from(&app, ATTACKER, T0, "nobody", "guess").await;
+    }
+    admin_login_from(&app, ATTACKER, T0, "ops", loyalty_tests::ADMIN_PASSWORD)
+        .await
+        .expect_error("RATE_LIMITED");
+    let cleared = superadmin.gql(clear, json!({ "ip": "127.0.0.2" })).await;
+    assert_eq!(cleared.data()["clearAdminLockout"], true);
+    admin_login_from(&app, ATTACKER, T0, "ops", loyalty_tests::ADMIN_PASSWORD)
+        .await
+        .data();
+    superadmin
+        .gql(clear, json!({}))
+        .await
+        .expect_error("VALIDATION");
+
+    let log = superadmin
+        .gql(
+            "{ auditLog(first: 50) { nodes { adminUsername action detail } } }",
+            json!({}),
+        )
+        .await;
+    let clears: Vec<&Value> = log.data()["auditLog"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["action"] == "clearAdminLockout" && n["detail"]["outcome"] == "ok")
+        .collect();
+    assert_eq!(clears.len(), 2, "{log:?}");
+    assert_eq!(clears[1]["detail"]["input"]["username"], "OPS ");
+    assert!(
+        clears[1]["adminUsername"]
+            .as_str()
+            .unwrap()
+            .starts_with("superadmin")
+    );
+}
