@@ -304,6 +304,19 @@ pub async fn admin_from_claims(
     principal(admin)
 }
 
+/// The admin with this (normalised) username, if any.
+pub async fn admin_by_username(
+    db: &impl ConnectionTrait,
+    username: &str,
+) -> AppResult<Option<AdminPrincipal>> {
+    admin_user::Entity::find()
+        .filter(admin_user::Column::Username.eq(username))
+        .one(db)
+        .await?
+        .map(principal)
+        .transpose()
+}
+
 fn principal(admin: admin_user::Model) -> AppResult<AdminPrincipal> {
     let role = AdminRole::parse(&admin.role).ok_or_else(|| {
         AppError::internal(format!(

@@ -367,3 +367,127 @@ async fn item9_a_superadmin_clears_a_lockout_and_it_is_audited() {
             .starts_with("superadmin")
     );
 }
+
+// ------------------------------------------------------------------ item 4
+
+async fn audit_rows(app: &TestApp) -> Vec<entity::audit_log::Model> {
+    use sea_orm::{EntityTrait, QueryOrder};
+    entity::audit_log::Entity::find()
+        .order_by_asc(entity::audit_log::Column::Id)
+        .all(&app.state.db)
+        .await
+        .unwrap()
+}
+
+fn unblacklist_many(n: usize) -> String {
+    let fields: String = (0..n)
+        .map(|i| format!("m{i}: unblacklistMember(memberId: \"1\", reason: \"x\") {{ id }} "))
+        .collect();
+    format!("mutation {{ {fields}}}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn item4_an_unauthenticated_request_with_several_mutations_is_refused_before_anything_runs() {
+    let app = spawn_app().await;
+    app.login("alice").await;
+    let flood = app.admin_gql(None, &unblacklist_many(490), json!({})).await;
+    flood.expect_error("UNAUTHENTICATED");
+    assert!(flood.body["data"].is_null(), "{}", flood.body);
+    assert_eq!(
+        flood.body["errors"].as_array().unwrap().len(),
+        1,
+        "one error for the request, not one per field"
+    );
+    // Two logins in one request, with a token that is not valid either.
+    let two_logins = r#"mutation { a: adminLogin(username: "ops", password: "one") { accessToken }
+        b: adminLogin(username: "ops", password: "two") { accessToken } }"#;
+    app.admin_gql(Some("not-a-token"), two_logins, json!({}))
+        .await
+        .expect_error("UNAUTHENTICATED");
+    // Fragments count too.
+    let spread = r#"mutation { ...Both } fragment Both on Mutation {
+        a: adminLogin(username: "ops", password: "one") { accessToken }
+        b: adminLogin(username: "ops", password: "two") { accessToken } }"#;
+    app.admin_gql(None, spread, json!({}))
+        .await
+        .expect_error("UNAUTHENTICATED");
+    assert_eq!(audit_rows(&app).await.len(), 0);
+
+    // A signed-in admin may send several at once; each is audited.
+    let superadmin = app.admin(api::auth::AdminRole::Superadmin).await;
+    let before = audit_rows(&app).await.len();
+    superadmin.gql(&unblacklist_many(2), json!({})).await.data();
+    assert_eq!(audit_rows(&app).await.len(), before + 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn item4_refused_calls_write_at_most_one_audit_row_per_caller_a_minute() {
+    let app = spawn_app().await;
+    app.at(T0);
+    app.login("alice").await;
+    let one = unblacklist_many(1);
+    for _ in 0..20 {
+        app.admin_gql(None, &one, json!({}))
+            .await
+            .expect_error("UNAUTHENTICATED");
+        app.admin_gql(Some("not-a-token"), &one, json!({}))
+            .await
+            .expect_error("UNAUTHENTICATED");
+    }
+    let rows = audit_rows(&app).await;
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    assert_eq!(rows[0].admin_username, "(anonymous)");
+    assert_eq!(rows[0].admin_id, None);
+    let detail: Value = serde_json::from_str(&rows[0].detail).unwrap();
+    assert_eq!(detail["outcome"], "UNAUTHENTICATED");
+    assert_eq!(detail["ip"], "127.0.0.1");
+
+    // A signed-in admin refused by the role guard: one row a minute too, naming the admin.
+    let auditor = app.admin(api::auth::AdminRole::Auditor).await;
+    for _ in 0..20 {
+        auditor.gql(&one, json!({})).await.expect_error("FORBIDDEN");
+    }
+    let rows = audit_rows(&app).await;
+    let forbidden: Vec<_> = rows
+        .iter()
+        .filter(|r| r.detail.contains("FORBIDDEN"))
+        .collect();
+    assert_eq!(forbidden.len(), 1, "{rows:#?}");
+    assert!(forbidden[0].admin_username.starts_with("auditor"));
+
+    // The next minute gets its row.
+    app.at("2030-01-01T00:01:00Z");
+    app.admin_gql(None, &one, json!({}))
+        .await
+        .expect_error("UNAUTHENTICATED");
+    let anonymous = audit_rows(&app)
+        .await
+        .into_iter()
+        .filter(|r| r.admin_username == "(anonymous)")
+        .count();
+    assert_eq!(anonymous, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn item4_a_failed_admin_login_does_not_name_the_tried_username_as_the_actor() {
+    let app = spawn_app().await;
+    app.at(T0);
+    app.create_admin("ops", api::auth::AdminRole::Operator)
+        .await;
+    admin_login_from(&app, ATTACKER, T0, "ops", "guess")
+        .await
+        .expect_error("UNAUTHENTICATED");
+    admin_login_from(&app, HOME, T0, "ops", loyalty_tests::ADMIN_PASSWORD)
+        .await
+        .data();
+    let rows = audit_rows(&app).await;
+    assert_eq!(rows.len(), 2, "{rows:#?}");
+    assert_eq!(rows[0].admin_username, "(anonymous)");
+    assert_eq!(rows[0].admin_id, None);
+    let failed: Value = serde_json::from_str(&rows[0].detail).unwrap();
+    assert_eq!(failed["outcome"], "UNAUTHENTICATED");
+    assert_eq!(failed["input"]["password"], "***");
+    // The successful login names the admin who signed in.
+    assert_eq!(rows[1].admin_username, "ops");
+    assert!(rows[1].admin_id.is_some());
+}
