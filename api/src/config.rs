@@ -15,6 +15,9 @@ use secrecy::{ExposeSecret, SecretString};
 const DEV_JWT_SECRET: &str = "dev-only-insecure-jwt-secret-do-not-use-in-production";
 /// Shortest JWT secret production accepts, in bytes (HS256 wants at least 256 bits).
 pub const MIN_JWT_SECRET_LEN: usize = 32;
+/// Fewest different byte values production accepts in the JWT secret: 32 copies of one byte
+/// are long but guessable.
+pub const MIN_JWT_SECRET_DISTINCT_BYTES: usize = 16;
 /// Shortest bootstrap admin password production accepts.
 pub const MIN_ADMIN_PASSWORD_LEN: usize = 12;
 
@@ -79,6 +82,13 @@ impl FromStr for RatePolicy {
         let window = parse_duration(window)?;
         Ok(RatePolicy { count, window })
     }
+}
+
+/// How many different byte values `s` holds: a cheap floor on a secret's entropy.
+fn distinct_bytes(s: &str) -> usize {
+    let mut seen = [false; 256];
+    s.bytes().for_each(|b| seen[usize::from(b)] = true);
+    seen.iter().filter(|&&b| b).count()
 }
 
 /// Parses `90s`, `15m`, `2h`, `30d`; a bare number is seconds.
@@ -154,7 +164,12 @@ pub struct WeChatSettings {
 #[derive(Debug, Clone)]
 pub struct RateLimits {
     pub login_ip: RatePolicy,
+    /// Failed admin logins (successes never count) per username, and per address, before the
+    /// key is locked for `admin_lockout_base`, doubling with each further failure.
     pub admin_login_username: RatePolicy,
+    pub admin_login_ip: RatePolicy,
+    pub admin_lockout_base: Duration,
+    pub admin_lockout_max: Duration,
     /// Soft: over it, a captcha.
     pub checkin_device: RatePolicy,
     pub share_member: RatePolicy,
@@ -247,6 +262,9 @@ pub struct Settings {
     pub jwt_issuer: String,
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
+    /// How long a spent refresh token still returns the pair it was exchanged for (racing
+    /// refreshes); after that, presenting it again revokes the session.
+    pub refresh_grace: Duration,
     pub timezone: FixedOffset,
     pub wechat: WeChatSettings,
     pub admin_bootstrap_password: Option<SecretString>,
@@ -380,11 +398,17 @@ impl Settings {
             }
             None => DEV_JWT_SECRET.to_string(),
         };
-        if production && (jwt_secret == DEV_JWT_SECRET || jwt_secret.len() < MIN_JWT_SECRET_LEN) {
+        if production
+            && (jwt_secret == DEV_JWT_SECRET
+                || jwt_secret.len() < MIN_JWT_SECRET_LEN
+                || distinct_bytes(&jwt_secret) < MIN_JWT_SECRET_DISTINCT_BYTES)
+        {
             return Err(invalid(
                 "JWT_SECRET",
                 format!(
-                    "production needs a secret of at least {MIN_JWT_SECRET_LEN} bytes that is not the development default"
+                    "production needs a random secret: at least {MIN_JWT_SECRET_LEN} bytes, \
+                     {MIN_JWT_SECRET_DISTINCT_BYTES} of them different, and not the development \
+                     default (e.g. openssl rand -base64 48)"
                 ),
             ));
         }
@@ -424,6 +448,21 @@ impl Settings {
 
         let access_token_ttl = duration("ACCESS_TOKEN_TTL", "2h")?;
         let refresh_token_ttl = duration("REFRESH_TOKEN_TTL", "30d")?;
+        let refresh_grace = duration("REFRESH_GRACE", "30s")?;
+        if refresh_grace > Duration::minutes(5) {
+            return Err(invalid(
+                "REFRESH_GRACE",
+                "at most 5m: a longer window lets a stolen spent token in for longer",
+            ));
+        }
+        let admin_lockout_base = duration("ADMIN_LOCKOUT_BASE", "1m")?;
+        let admin_lockout_max = duration("ADMIN_LOCKOUT_MAX", "1h")?;
+        if admin_lockout_max < admin_lockout_base {
+            return Err(invalid(
+                "ADMIN_LOCKOUT_MAX",
+                "must be at least ADMIN_LOCKOUT_BASE",
+            ));
+        }
         let timezone = parse_offset(&get("APP_TIMEZONE").unwrap_or_else(|| "+08:00".into()))
             .map_err(|e| invalid("APP_TIMEZONE", e))?;
 
@@ -445,6 +484,7 @@ impl Settings {
             jwt_issuer: get("JWT_ISSUER").unwrap_or_else(|| "loyalty".to_string()),
             access_token_ttl,
             refresh_token_ttl,
+            refresh_grace,
             timezone,
             wechat,
             admin_bootstrap_password,
@@ -454,6 +494,9 @@ impl Settings {
             rate_limits: RateLimits {
                 login_ip: policy("LIMIT_LOGIN_IP", "30/60s")?,
                 admin_login_username: policy("LIMIT_ADMIN_LOGIN_USERNAME", "10/15m")?,
+                admin_login_ip: policy("LIMIT_ADMIN_LOGIN_IP", "5/15m")?,
+                admin_lockout_base,
+                admin_lockout_max,
                 checkin_device: policy("LIMIT_CHECKIN_DEVICE", "5/60s")?,
                 share_member: policy("LIMIT_SHARE_MEMBER", "20/1d")?,
                 transfer_device: policy("LIMIT_TRANSFER_DEVICE", "10/1h")?,
@@ -597,6 +640,31 @@ mod tests {
         assert!(s.graphiql && s.introspection && s.seed_demo_data);
         assert_eq!(s.access_token_ttl, Duration::hours(2));
         assert_eq!(s.refresh_token_ttl, Duration::days(30));
+        assert_eq!(s.refresh_grace, Duration::seconds(30));
+        assert_eq!(
+            (
+                s.rate_limits.admin_login_ip.count,
+                s.rate_limits.admin_login_username.count
+            ),
+            (5, 10)
+        );
+        assert_eq!(
+            (
+                s.rate_limits.admin_lockout_base,
+                s.rate_limits.admin_lockout_max
+            ),
+            (Duration::minutes(1), Duration::hours(1))
+        );
+        assert_eq!(
+            settings(&[("ADMIN_LOCKOUT_BASE", "2h")])
+                .unwrap_err()
+                .setting,
+            "ADMIN_LOCKOUT_MAX"
+        );
+        assert_eq!(
+            settings(&[("REFRESH_GRACE", "1h")]).unwrap_err().setting,
+            "REFRESH_GRACE"
+        );
         assert_eq!(s.timezone.local_minus_utc(), 8 * 3600);
         assert_eq!(s.rate_limits.login_ip.count, 30);
         assert_eq!(s.points.ttl, Duration::days(730));
@@ -644,6 +712,39 @@ mod tests {
         let mut default = production_without("JWT_SECRET");
         default.push(("JWT_SECRET", DEV_JWT_SECRET));
         assert_eq!(settings(&default).unwrap_err().setting, "JWT_SECRET");
+    }
+
+    #[test]
+    fn item15_production_refuses_a_jwt_secret_of_repeated_bytes() {
+        let mut repeated = production_without("JWT_SECRET");
+        let same_byte = "a".repeat(64);
+        repeated.push(("JWT_SECRET", same_byte.as_str()));
+        assert_eq!(settings(&repeated).unwrap_err().setting, "JWT_SECRET");
+        // 15 distinct bytes, repeated to 45: long enough, still too little entropy.
+        let mut fifteen = production_without("JWT_SECRET");
+        let few = "abcdefghijklmno".repeat(3);
+        fifteen.push(("JWT_SECRET", few.as_str()));
+        assert_eq!(settings(&fifteen).unwrap_err().setting, "JWT_SECRET");
+        let mut sixteen = production_without("JWT_SECRET");
+        let enough = "abcdefghijklmnop".repeat(2);
+        sixteen.push(("JWT_SECRET", enough.as_str()));
+        assert!(settings(&sixteen).is_ok());
+        // Outside production the same secret is only a development convenience.
+        assert!(settings(&[("JWT_SECRET", same_byte.as_str())]).is_ok());
+    }
+
+    #[test]
+    fn item2_settings_never_debug_print_their_secrets() {
+        let mut s = SAFE_PRODUCTION.to_vec();
+        s.push(("ADMIN_BOOTSTRAP_PASSWORD", "bootstrap-password-1"));
+        let printed = format!("{:?}", settings(&s).unwrap());
+        for secret in [
+            "0123456789abcdef0123456789abcdef-long",
+            "s3cret",
+            "bootstrap-password-1",
+        ] {
+            assert!(!printed.contains(secret), "{secret} in {printed}");
+        }
     }
 
     #[test]

@@ -86,6 +86,11 @@ impl AppError {
         }
     }
 
+    /// A dependency is down (Redis unreachable, WeChat not answering), whichever variant says so.
+    pub fn is_unavailable(&self) -> bool {
+        self.code() == "UNAVAILABLE"
+    }
+
     /// The machine-readable code a client sees in `extensions.code`.
     pub fn code(&self) -> &'static str {
         match self {

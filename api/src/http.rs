@@ -362,7 +362,7 @@ async fn caller_from_token(
     match endpoint {
         Endpoint::Member => {
             let claims = app.jwt.verify(token, TokenKind::Member, now)?;
-            let (id, session) = member_from_claims(&claims)?;
+            let (id, session) = member_from_claims(app, &claims, now).await?;
             Ok(Caller::Member { id, session })
         }
         Endpoint::Admin => {

@@ -125,6 +125,7 @@ pub async fn build_state(settings: Settings) -> Result<AppState, StartupError> {
         store,
         captcha: Arc::new(ArithmeticCaptcha),
         wechat,
+        revoked_sessions: Default::default(),
         tiers: Default::default(),
         price_campaigns: Default::default(),
         leaderboards: Default::default(),

@@ -24,6 +24,8 @@ pub struct AppState {
     pub captcha: Arc<dyn CaptchaProvider>,
     pub wechat: Arc<dyn WeChatLogin>,
     pub jwt: Arc<JwtKeys>,
+    /// Ended sessions, when there is no Redis to hold them; see `auth::sessions`.
+    pub revoked_sessions: Arc<crate::auth::RevokedSessions>,
     /// Rarely-changed rows for the read paths; see `cache`.
     pub tiers: Arc<Cached<Vec<crate::member::Tier>>>,
     pub price_campaigns: Arc<Cached<Vec<entity::price_campaign::Model>>>,

@@ -29,6 +29,7 @@ pub mod price_campaign;
 pub mod purchase;
 pub mod refresh_token;
 pub mod reported_event;
+pub mod revoked_session;
 pub mod risk_event;
 pub mod shop_setting;
 pub mod task;

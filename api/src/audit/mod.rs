@@ -1,26 +1,38 @@
-//! The admin audit log: every admin mutation, successful or not, leaves one row saying who did
-//! what with which input. It is written by a schema extension, so no mutation can forget it.
+//! The admin audit log: every admin mutation leaves a row saying who did what with which input
+//! and how it ended. It is written by a schema extension, so no mutation can forget it.
+//!
+//! What an attacker can repeat for free is sampled instead (`rules::write_for`): refusals of a
+//! caller without a valid admin token (failed `adminLogin`s included), and role-guard refusals of
+//! an admin, write one row per caller (address, or admin) a minute. Such a request may also carry
+//! only one mutation field; more is refused before anything runs.
 
 mod graphql;
+pub mod rules;
 
 use std::sync::{Arc, Mutex};
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest, NextResolve, ResolveInfo,
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest, NextResolve,
+    ResolveInfo,
 };
+use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{ServerResult, Value, Variables};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use entity::audit_log;
 use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
 
 pub use graphql::AuditQuery;
 
+use crate::config::RatePolicy;
 use crate::context::{Caller, RequestContext};
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
 /// Argument names whose values never reach the log.
 const SECRET_ARGUMENTS: &[&str] = &["password", "secret", "token", "refreshToken"];
+
+/// The actor of rows written for callers without a valid admin token.
+const ANONYMOUS: &str = "(anonymous)";
 
 pub async fn record(
     db: &impl ConnectionTrait,
@@ -48,13 +60,14 @@ pub struct AuditMutations;
 impl ExtensionFactory for AuditMutations {
     fn create(&self) -> Arc<dyn Extension> {
         Arc::new(AuditExtension {
-            variables: Mutex::new(Variables::default()),
+            request: Mutex::new((Variables::default(), None)),
         })
     }
 }
 
 struct AuditExtension {
-    variables: Mutex<Variables>,
+    /// The request's variables and operation name.
+    request: Mutex<(Variables, Option<String>)>,
 }
 
 #[async_trait::async_trait]
@@ -65,10 +78,35 @@ impl Extension for AuditExtension {
         request: async_graphql::Request,
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<async_graphql::Request> {
-        if let Ok(mut vars) = self.variables.lock() {
-            *vars = request.variables.clone();
+        if let Ok(mut kept) = self.request.lock() {
+            *kept = (request.variables.clone(), request.operation_name.clone());
         }
         next.run(ctx, request).await
+    }
+
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        let doc = next.run(ctx, query, variables).await?;
+        let signed_in = ctx
+            .data_opt::<RequestContext>()
+            .is_some_and(|req| matches!(req.caller, Caller::Admin(_)));
+        let operation = self.request.lock().ok().and_then(|r| r.1.clone());
+        if !signed_in
+            && rules::mutation_fields(&doc, operation.as_deref())
+                > rules::MAX_ANONYMOUS_MUTATION_FIELDS
+        {
+            let refusal: async_graphql::Error = AppError::unauthenticated(
+                "sign in first: a request without a valid admin token may carry one mutation field",
+            )
+            .into();
+            return Err(refusal.into_server_error(Default::default()));
+        }
+        Ok(doc)
     }
 
     async fn resolve(
@@ -95,32 +133,92 @@ impl Extension for AuditExtension {
         };
         if let (Some(app), Some(req)) =
             (ctx.data_opt::<AppState>(), ctx.data_opt::<RequestContext>())
+            && let Err(e) = write(app, req, &action, input, &outcome).await
         {
-            let actor = match &req.caller {
-                Caller::Admin(admin) => (Some(admin.id), admin.username.clone()),
-                // adminLogin has no admin yet: name the account that was tried.
-                _ => (
-                    None,
-                    input
-                        .get("username")
-                        .and_then(|u| u.as_str())
-                        .unwrap_or("(anonymous)")
-                        .to_string(),
-                ),
-            };
-            let detail = serde_json::json!({ "input": input, "outcome": outcome, "ip": req.ip });
-            if let Err(e) = record(&app.db, (actor.0, &actor.1), &action, &detail, req.now).await {
-                tracing::error!(error = %e, action, "writing the audit log failed");
-            }
+            tracing::error!(error = %e, action, "writing the audit log failed");
         }
         result
     }
 }
 
+async fn write(
+    app: &AppState,
+    req: &RequestContext,
+    action: &str,
+    input: serde_json::Value,
+    outcome: &str,
+) -> AppResult<()> {
+    let admin = match &req.caller {
+        Caller::Admin(admin) => Some(admin),
+        _ => None,
+    };
+    let sampled = rules::write_for(admin.is_some(), outcome) == rules::Write::Sampled;
+    if sampled {
+        let caller = match admin {
+            Some(admin) => format!("admin:{}", admin.id),
+            None => format!("ip:{}", req.ip.as_deref().unwrap_or("unknown")),
+        };
+        let policy = RatePolicy {
+            count: rules::SAMPLED_ROWS,
+            window: Duration::seconds(rules::SAMPLE_WINDOW_SECONDS),
+        };
+        if !app
+            .limiter
+            .hit("audit_refused", &caller, policy, req.now)
+            .await?
+            .allowed
+        {
+            return Ok(());
+        }
+    }
+    let (actor, input) = match admin {
+        Some(admin) => ((Some(admin.id), admin.username.clone()), input),
+        None => anonymous_actor(app, action, input, outcome).await?,
+    };
+    let mut detail = serde_json::json!({ "input": input, "outcome": outcome, "ip": req.ip });
+    if sampled {
+        // Later refusals of this caller within the window are not written.
+        detail["sampled"] = serde_json::Value::Bool(true);
+    }
+    record(&app.db, (actor.0, &actor.1), action, &detail, req.now).await
+}
+
+/// Who a row without a signed-in admin names, and what of their input it keeps. Only a
+/// successful `adminLogin` names an account (the one that signed in); anything else such a
+/// caller sends is theirs to choose, so it is not the actor, and only a plausible username is
+/// kept of it.
+async fn anonymous_actor(
+    app: &AppState,
+    action: &str,
+    input: serde_json::Value,
+    outcome: &str,
+) -> AppResult<((Option<i64>, String), serde_json::Value)> {
+    let anonymous = (None, ANONYMOUS.to_string());
+    if action != "adminLogin" {
+        return Ok((anonymous, serde_json::Value::Null));
+    }
+    let username = input
+        .get("username")
+        .and_then(|u| u.as_str())
+        .map(|u| u.trim().to_ascii_lowercase())
+        .filter(|u| crate::auth::rules::valid_admin_username(u));
+    let kept = serde_json::json!({
+        "username": username.as_deref().unwrap_or("(not a valid username)"),
+        "password": "***",
+    });
+    if outcome == "ok"
+        && let Some(username) = &username
+        && let Some(admin) = crate::auth::admin_by_username(&app.db, username).await?
+    {
+        return Ok(((Some(admin.id), admin.username), kept));
+    }
+    Ok((anonymous, kept))
+}
+
 impl AuditExtension {
     /// The field's arguments with variables filled in and secrets blanked.
     fn arguments(&self, field: &async_graphql::parser::types::Field) -> serde_json::Value {
-        let vars = self.variables.lock().map(|v| v.clone()).unwrap_or_default();
+        let vars = self.request.lock().map(|r| r.0.clone()).unwrap_or_default();
         let mut out = serde_json::Map::new();
         for (name, value) in &field.arguments {
             let name = name.node.as_str();

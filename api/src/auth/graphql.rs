@@ -4,7 +4,7 @@ use async_graphql::{Context, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use super::guard::RoleGuard;
-use super::rules::{ANY_ADMIN, AdminRole};
+use super::rules::{ANY_ADMIN, AdminRole, SUPERADMINS};
 use super::service::{self, AdminPrincipal, MemberSession};
 use crate::context::{Caller, ContextExt};
 use crate::member::MemberView;
@@ -60,13 +60,14 @@ impl MemberAuthMutation {
         Ok(AuthPayload(session))
     }
 
+    /// Ends this sign-in: its refresh token stops working, and so do its access tokens.
     async fn logout(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
-        ctx.member_id()?;
+        let member_id = ctx.member_id()?;
         let session = match &ctx.request()?.caller {
             Caller::Member { session, .. } => session.clone(),
             _ => None,
         };
-        service::logout(&ctx.app()?.db, session.as_deref(), ctx.now()?).await?;
+        service::logout(ctx.app()?, member_id, session.as_deref(), ctx.now()?).await?;
         Ok(true)
     }
 }
@@ -126,5 +127,25 @@ impl AdminAuthMutation {
             expires_at: session.expires_at,
             admin: (&session.admin).into(),
         })
+    }
+
+    /// Lifts an admin-login lockout (after repeated wrong passwords) of a username, an IP
+    /// address, or both, and restarts their failure counts. True if one of them was locked.
+    #[graphql(guard = "RoleGuard(SUPERADMINS)")]
+    async fn clear_admin_lockout(
+        &self,
+        ctx: &Context<'_>,
+        username: Option<String>,
+        ip: Option<String>,
+    ) -> async_graphql::Result<bool> {
+        Ok(
+            service::clear_admin_lockout(
+                ctx.app()?,
+                username.as_deref(),
+                ip.as_deref(),
+                ctx.now()?,
+            )
+            .await?,
+        )
     }
 }

@@ -4,14 +4,17 @@
 mod graphql;
 mod guard;
 pub mod jwt;
+mod lockout;
 pub mod rules;
 mod service;
+mod sessions;
 pub mod wechat;
 
 pub use graphql::{AdminAuthMutation, AdminAuthQuery, MemberAuthMutation};
 pub use guard::RoleGuard;
 pub use rules::AdminRole;
 pub use service::{
-    AdminPrincipal, admin_from_claims, bootstrap_admin, create_admin, hash_password,
-    member_from_claims,
+    AdminPrincipal, admin_by_username, admin_from_claims, bootstrap_admin, create_admin,
+    hash_password, member_from_claims,
 };
+pub use sessions::RevokedSessions;

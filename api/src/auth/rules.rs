@@ -2,6 +2,8 @@
 
 use async_graphql::Enum;
 use base64::Engine;
+use chrono::{DateTime, Duration, Utc};
+use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
@@ -44,6 +46,8 @@ pub const READERS: &[AdminRole] = &[AdminRole::Operator, AdminRole::Auditor];
 pub const OPERATORS: &[AdminRole] = &[AdminRole::Operator];
 /// Roles that may post purchases from the merchant's order system.
 pub const INTEGRATIONS: &[AdminRole] = &[AdminRole::Integration];
+/// Only SUPERADMIN, who may do everything.
+pub const SUPERADMINS: &[AdminRole] = &[];
 /// Every signed-in admin.
 pub const ANY_ADMIN: &[AdminRole] = &[
     AdminRole::Operator,
@@ -68,11 +72,42 @@ pub fn hash_refresh_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
+/// The refresh token that replaces `spent`: derived from it with a server key, not drawn at
+/// random, so a second refresh racing the first (an app resuming fires two) can be answered with
+/// the very same successor although only its hash is stored.
+pub fn successor_refresh_token(key: &[u8], spent: &str) -> String {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(b"loyalty refresh-token successor\0");
+    mac.update(spent.as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+}
+
+/// Whether a refresh token spent at `spent_at` may still be answered with its successor at
+/// `now`. Later, presenting it again is reuse: someone else may hold a copy.
+pub fn within_refresh_grace(spent_at: DateTime<Utc>, now: DateTime<Utc>, grace: Duration) -> bool {
+    now - spent_at <= grace
+}
+
 /// A random id for a login's family of refresh tokens.
 pub fn new_session_id() -> String {
     let mut bytes = [0u8; 16];
     rand::rng().fill_bytes(&mut bytes);
     hex::encode(bytes)
+}
+
+/// How long an admin-login key (a username, an address) is locked after its `failures`-th
+/// failed login in the counting window: not at all before `allowed` failures, then `base`,
+/// doubling with every further failure, never longer than `max`. Successes never count.
+pub fn lockout_after(
+    failures: u64,
+    allowed: u64,
+    base: Duration,
+    max: Duration,
+) -> Option<Duration> {
+    let past = failures.checked_sub(allowed)?;
+    // 2^20 x base is far beyond any sensible max; stop doubling before it can overflow.
+    let factor = 1i32 << past.min(20);
+    Some((base * factor).min(max))
 }
 
 pub fn valid_admin_username(username: &str) -> bool {
@@ -116,6 +151,59 @@ mod tests {
         assert_eq!(hash_refresh_token(&a).len(), 64);
         assert_ne!(hash_refresh_token(&a), a);
         assert_eq!(hash_refresh_token(&a), hash_refresh_token(&a));
+    }
+
+    #[test]
+    fn a_successor_is_the_same_for_the_same_token_and_key_only() {
+        let token = new_refresh_token();
+        let next = successor_refresh_token(b"key-1", &token);
+        assert_eq!(next, successor_refresh_token(b"key-1", &token));
+        assert_eq!(next.len(), 43, "as long as a random token");
+        assert_ne!(next, token);
+        assert_ne!(next, successor_refresh_token(b"key-2", &token));
+        assert_ne!(
+            next,
+            successor_refresh_token(b"key-1", &new_refresh_token())
+        );
+    }
+
+    #[test]
+    fn the_grace_window_includes_its_last_second_and_not_the_next() {
+        let spent = DateTime::from_timestamp(1_900_000_000, 0).unwrap();
+        let grace = Duration::seconds(30);
+        assert!(within_refresh_grace(spent, spent, grace));
+        assert!(within_refresh_grace(spent, spent + grace, grace));
+        assert!(!within_refresh_grace(
+            spent,
+            spent + grace + Duration::seconds(1),
+            grace
+        ));
+    }
+
+    #[test]
+    fn a_lockout_starts_at_the_allowed_count_and_doubles_up_to_the_max() {
+        let (base, max) = (Duration::minutes(1), Duration::hours(1));
+        let lock = |failures| lockout_after(failures, 5, base, max);
+        assert_eq!(lock(0), None);
+        assert_eq!(lock(4), None);
+        assert_eq!(lock(5), Some(Duration::minutes(1)));
+        assert_eq!(lock(6), Some(Duration::minutes(2)));
+        assert_eq!(lock(7), Some(Duration::minutes(4)));
+        assert_eq!(lock(10), Some(Duration::minutes(32)));
+        assert_eq!(lock(11), Some(Duration::hours(1)));
+        assert_eq!(lock(u64::MAX), Some(Duration::hours(1)));
+    }
+
+    #[test]
+    fn only_superadmin_passes_the_superadmin_list() {
+        assert!(role_allows(AdminRole::Superadmin, SUPERADMINS));
+        for role in [
+            AdminRole::Operator,
+            AdminRole::Auditor,
+            AdminRole::Integration,
+        ] {
+            assert!(!role_allows(role, SUPERADMINS));
+        }
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 
 use argon2::password_hash::{SaltString, rand_core::OsRng};
 use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use entity::{admin_user, member, refresh_token};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -16,6 +16,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::jwt::{Claims, TokenKind};
 use super::rules::{self, AdminRole};
+use super::{lockout, sessions};
 use crate::anticheat;
 use crate::error::{AppError, AppResult};
 use crate::member as members;
@@ -77,18 +78,52 @@ pub async fn login(
     member_session(app, member, &session_id, refresh_token, now)
 }
 
-/// `refreshSession`: the presented token is spent and a new one issued in its family. A token
-/// presented again after it was spent means someone else may hold it: the family is revoked.
+/// `refreshSession`: the presented token is spent and its successor issued in its family.
+/// Presented again within `REFRESH_GRACE` (two refreshes racing on app resume), it returns the
+/// same successor pair; later, someone else may hold a copy, and the whole session is revoked.
 pub async fn refresh(app: &AppState, now: DateTime<Utc>, token: &str) -> AppResult<MemberSession> {
-    let hash = rules::hash_refresh_token(token.trim());
+    let token = token.trim();
+    // A refresh that loses the race for the token tries once more: it then finds the token spent
+    // a moment ago, within the grace window, and answers the winner's pair.
+    for _ in 0..2 {
+        if let Some(session) = refresh_once(app, now, token).await? {
+            return Ok(session);
+        }
+    }
+    Err(AppError::unauthenticated(
+        "this refresh token was already used; sign in again",
+    ))
+}
+
+/// One try; `None` when a concurrent refresh spent the token first.
+async fn refresh_once(
+    app: &AppState,
+    now: DateTime<Utc>,
+    token: &str,
+) -> AppResult<Option<MemberSession>> {
+    let hash = rules::hash_refresh_token(token);
     let txn = app.db.begin().await?;
     let current = refresh_token::Entity::find()
         .filter(refresh_token::Column::TokenHash.eq(hash))
         .one(&txn)
         .await?
         .ok_or_else(|| AppError::unauthenticated("invalid refresh token; sign in again"))?;
-    if current.revoked_at.is_some() {
-        revoke_family(&txn, &current.family_id, now).await?;
+    let successor =
+        rules::successor_refresh_token(app.settings.jwt_secret.expose_secret().as_bytes(), token);
+    if let Some(spent_at) = current.revoked_at {
+        if rules::within_refresh_grace(spent_at, now, app.settings.refresh_grace)
+            && let Some(session) = replay(&txn, app, &current, successor, spent_at, now).await?
+        {
+            return Ok(Some(session));
+        }
+        match revoke_session(app, &txn, &current.family_id, current.member_id, now).await {
+            // The row is written; instances read it while Redis fails. Revoking the refresh
+            // tokens matters more than the fast copy.
+            Err(AppError::Redis(e)) => {
+                tracing::error!(error = %e, "marking a reused session in Redis failed");
+            }
+            other => other?,
+        }
         txn.commit().await?;
         return Err(AppError::unauthenticated(
             "this refresh token was already used; sign in again",
@@ -99,50 +134,93 @@ pub async fn refresh(app: &AppState, now: DateTime<Utc>, token: &str) -> AppResu
             "refresh token expired; sign in again",
         ));
     }
-    // Conditional: of two concurrent refreshes with one token, exactly one wins.
+    // Whole seconds: the access token's `iat` is whole seconds, and a replay reissues it from
+    // this stored instant, so it must come back from every database exactly as written.
+    let spent_at = now.trunc_subsecs(0);
+    // Conditional: of two concurrent refreshes with one token, exactly one spends it.
     let spent = refresh_token::Entity::update_many()
-        .col_expr(refresh_token::Column::RevokedAt, Expr::value(now))
+        .col_expr(refresh_token::Column::RevokedAt, Expr::value(spent_at))
         .filter(refresh_token::Column::Id.eq(current.id))
         .filter(refresh_token::Column::RevokedAt.is_null())
         .exec(&txn)
         .await?;
     if spent.rows_affected != 1 {
-        return Err(AppError::unauthenticated(
-            "this refresh token was already used; sign in again",
-        ));
+        return Ok(None);
     }
     let member = members::find(&txn, current.member_id)
         .await?
         .ok_or_else(|| AppError::unauthenticated("member not found"))?;
-    let refresh_token = open_refresh_token(&txn, app, member.id, &current.family_id, now).await?;
+    refresh_token::ActiveModel {
+        member_id: Set(member.id),
+        family_id: Set(current.family_id.clone()),
+        token_hash: Set(rules::hash_refresh_token(&successor)),
+        expires_at: Set(spent_at + app.settings.refresh_token_ttl),
+        revoked_at: Set(None),
+        created_at: Set(spent_at),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
     txn.commit().await?;
-    member_session(app, member, &current.family_id, refresh_token, now)
+    member_session(app, member, &current.family_id, successor, spent_at).map(Some)
 }
 
-/// `logout`: revokes every refresh token of this sign-in. Access tokens run out on their own.
+/// The pair a spent token was exchanged for, issued again exactly (same refresh token, same
+/// access token: same claims, same instant), if its successor is still live.
+async fn replay(
+    txn: &impl ConnectionTrait,
+    app: &AppState,
+    spent: &refresh_token::Model,
+    successor: String,
+    spent_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> AppResult<Option<MemberSession>> {
+    let live = refresh_token::Entity::find()
+        .filter(refresh_token::Column::TokenHash.eq(rules::hash_refresh_token(&successor)))
+        .filter(refresh_token::Column::FamilyId.eq(&spent.family_id))
+        .filter(refresh_token::Column::RevokedAt.is_null())
+        .filter(refresh_token::Column::ExpiresAt.gt(now))
+        .one(txn)
+        .await?;
+    if live.is_none() {
+        return Ok(None);
+    }
+    let Some(member) = members::find(txn, spent.member_id).await? else {
+        return Ok(None);
+    };
+    member_session(app, member, &spent.family_id, successor, spent_at).map(Some)
+}
+
+/// `logout`: ends this sign-in: its refresh tokens, and its access tokens from the next request.
 pub async fn logout(
-    db: &DatabaseConnection,
+    app: &AppState,
+    member_id: i64,
     session_id: Option<&str>,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
     if let Some(session_id) = session_id {
-        revoke_family(db, session_id, now).await?;
+        let txn = app.db.begin().await?;
+        revoke_session(app, &txn, session_id, member_id, now).await?;
+        txn.commit().await?;
     }
     Ok(())
 }
 
-async fn revoke_family(
-    db: &impl ConnectionTrait,
+/// Revokes every refresh token of the session and refuses its access tokens.
+async fn revoke_session(
+    app: &AppState,
+    txn: &impl ConnectionTrait,
     family_id: &str,
+    member_id: i64,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
     refresh_token::Entity::update_many()
         .col_expr(refresh_token::Column::RevokedAt, Expr::value(now))
         .filter(refresh_token::Column::FamilyId.eq(family_id))
         .filter(refresh_token::Column::RevokedAt.is_null())
-        .exec(db)
+        .exec(txn)
         .await?;
-    Ok(())
+    sessions::revoke(app, txn, family_id, member_id, now).await
 }
 
 async fn open_refresh_token(
@@ -189,12 +267,23 @@ fn member_session(
     })
 }
 
-/// Who a verified member token names. The member must still exist.
-pub fn member_from_claims(claims: &Claims) -> AppResult<(i64, Option<String>)> {
+/// Who a verified member token names, unless its session has ended (logout, revoked family).
+pub async fn member_from_claims(
+    app: &AppState,
+    claims: &Claims,
+    now: DateTime<Utc>,
+) -> AppResult<(i64, Option<String>)> {
     let id = claims
         .sub
         .parse()
         .map_err(|_| AppError::unauthenticated("invalid access token"))?;
+    if let Some(session) = &claims.sid
+        && sessions::is_revoked(app, session, now).await?
+    {
+        return Err(AppError::unauthenticated(
+            "this session has ended; sign in again",
+        ));
+    }
     Ok((id, claims.sid.clone()))
 }
 
@@ -215,6 +304,19 @@ pub async fn admin_from_claims(
     principal(admin)
 }
 
+/// The admin with this (normalised) username, if any.
+pub async fn admin_by_username(
+    db: &impl ConnectionTrait,
+    username: &str,
+) -> AppResult<Option<AdminPrincipal>> {
+    admin_user::Entity::find()
+        .filter(admin_user::Column::Username.eq(username))
+        .one(db)
+        .await?
+        .map(principal)
+        .transpose()
+}
+
 fn principal(admin: admin_user::Model) -> AppResult<AdminPrincipal> {
     let role = AdminRole::parse(&admin.role).ok_or_else(|| {
         AppError::internal(format!(
@@ -229,8 +331,9 @@ fn principal(admin: admin_user::Model) -> AppResult<AdminPrincipal> {
     })
 }
 
-/// `adminLogin`: limited per address and per username, and as slow for an unknown username as
-/// for a wrong password, so it tells an attacker nothing.
+/// `adminLogin`: limited per address (every attempt) and locked out per username and per
+/// address after repeated failures (see `lockout`); as slow for an unknown username as for a
+/// wrong password, so it tells an attacker nothing.
 pub async fn admin_login(
     app: &AppState,
     now: DateTime<Utc>,
@@ -239,25 +342,18 @@ pub async fn admin_login(
     password: &str,
 ) -> AppResult<AdminSession> {
     let username = username.trim().to_ascii_lowercase();
-    let limits = &app.settings.rate_limits;
     if let Some(ip) = ip {
         anticheat::enforce_sign_in(
             app.limiter.as_ref(),
             "admin_login",
             ip,
-            limits.login_ip,
+            app.settings.rate_limits.login_ip,
             now,
         )
         .await?;
     }
-    anticheat::enforce_sign_in(
-        app.limiter.as_ref(),
-        "admin_login_username",
-        &username,
-        limits.admin_login_username,
-        now,
-    )
-    .await?;
+    // Checked before the password, so a locked key answers the same whatever was typed.
+    let keys = lockout::check(app, &username, ip, now).await?;
     let admin = admin_user::Entity::find()
         .filter(admin_user::Column::Username.eq(&username))
         .one(&app.db)
@@ -272,7 +368,10 @@ pub async fn admin_login(
         .map_err(|e| AppError::internal(format!("password check task failed: {e}")))?;
     let admin = match admin {
         Some(admin) if matches => principal(admin)?,
-        _ => return Err(AppError::unauthenticated("wrong username or password")),
+        _ => {
+            lockout::record_failure(app, keys, now).await?;
+            return Err(AppError::unauthenticated("wrong username or password"));
+        }
     };
     let (access_token, expires_at) = app.jwt.issue(
         TokenKind::Admin,
@@ -286,6 +385,34 @@ pub async fn admin_login(
         expires_at,
         admin,
     })
+}
+
+/// `clearAdminLockout` (SUPERADMIN): lifts the lockout of a username and/or an address.
+pub async fn clear_admin_lockout(
+    app: &AppState,
+    username: Option<&str>,
+    ip: Option<&str>,
+    now: DateTime<Utc>,
+) -> AppResult<bool> {
+    let username = username
+        .map(|u| u.trim().to_ascii_lowercase())
+        .filter(|u| !u.is_empty());
+    let ip = match ip.map(str::trim).filter(|ip| !ip.is_empty()) {
+        None => None,
+        // The canonical form, as the address of a request is written.
+        Some(ip) => Some(
+            ip.parse::<std::net::IpAddr>()
+                .map_err(|_| AppError::validation("ip", "not an IP address"))?
+                .to_string(),
+        ),
+    };
+    if username.is_none() && ip.is_none() {
+        return Err(AppError::validation(
+            "username",
+            "give a username, an IP address, or both",
+        ));
+    }
+    lockout::clear(app, username.as_deref(), ip.as_deref(), now).await
 }
 
 pub fn hash_password(password: &str) -> AppResult<String> {

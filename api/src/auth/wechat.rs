@@ -9,11 +9,25 @@ use serde::Deserialize;
 use crate::config::WeChatSettings;
 use crate::error::{AppError, AppResult};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct WeChatSession {
     pub openid: String,
     pub unionid: Option<String>,
     pub session_key: Option<String>,
+}
+
+/// Written by hand so that no `{:?}` can put the session key in a log.
+impl std::fmt::Debug for WeChatSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WeChatSession")
+            .field("openid", &self.openid)
+            .field("unionid", &self.unionid)
+            .field(
+                "session_key",
+                &self.session_key.as_ref().map(|_| "[REDACTED]"),
+            )
+            .finish()
+    }
 }
 
 #[async_trait::async_trait]
@@ -65,7 +79,8 @@ pub struct WeChatApi {
     base: String,
 }
 
-#[derive(Debug, Deserialize)]
+// No Debug: it holds the session key.
+#[derive(Deserialize)]
 struct Code2SessionReply {
     openid: Option<String>,
     unionid: Option<String>,
@@ -111,14 +126,16 @@ impl WeChatLogin for WeChatApi {
             .send()
             .await
             .map_err(|e| {
-                AppError::unavailable(format!("WeChat jscode2session unreachable: {e}"))
+                AppError::unavailable(format!(
+                    "WeChat jscode2session unreachable: {}",
+                    without_url(e)
+                ))
             })?;
         let status = response.status();
         // WeChat answers JSON with a text/plain content type, so parse the body ourselves.
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| AppError::unavailable(format!("WeChat jscode2session body: {e}")))?;
+        let body = response.bytes().await.map_err(|e| {
+            AppError::unavailable(format!("WeChat jscode2session body: {}", without_url(e)))
+        })?;
         let reply: Code2SessionReply = serde_json::from_slice(&body).map_err(|e| {
             AppError::internal(format!(
                 "WeChat jscode2session answered {status} with no JSON: {e}"
@@ -126,6 +143,20 @@ impl WeChatLogin for WeChatApi {
         })?;
         session_from_reply(reply)
     }
+}
+
+/// A reqwest error as text for the log: its URL carries `secret=`, so it is dropped, and the
+/// causes (refused, timed out, reset) are kept.
+fn without_url(error: reqwest::Error) -> String {
+    let error = error.without_url();
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 fn session_from_reply(reply: Code2SessionReply) -> AppResult<WeChatSession> {
@@ -193,6 +224,16 @@ mod tests {
         assert_eq!(s.openid, "o1");
         assert_eq!(s.unionid.as_deref(), Some("u1"));
         assert_eq!(s.session_key.as_deref(), Some("k"));
+    }
+
+    #[test]
+    fn item2_a_session_never_debug_prints_its_key() {
+        let s = reply(r#"{"openid":"o1","session_key":"the-key"}"#).unwrap();
+        let printed = format!("{s:?}");
+        assert!(
+            printed.contains("o1") && !printed.contains("the-key"),
+            "{printed}"
+        );
     }
 
     #[test]

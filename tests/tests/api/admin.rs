@@ -135,12 +135,15 @@ async fn every_admin_mutation_is_audited_without_secrets() {
     let nodes = log.data()["auditLog"]["nodes"].as_array().unwrap().clone();
     let ops: Vec<_> = nodes
         .iter()
-        .filter(|n| n["adminUsername"] == "ops")
+        .filter(|n| n["detail"]["input"]["username"] == "ops")
         .collect();
     assert_eq!(ops.len(), 2, "{nodes:?}");
-    // Newest first: the failed attempt, then the successful one.
+    // Newest first: the failed attempt, then the successful one. A failed attempt names no
+    // actor: the username was the caller's choice (see auth_hardening, item 4).
     assert_eq!(ops[0]["action"], "adminLogin");
+    assert_eq!(ops[0]["adminUsername"], "(anonymous)");
     assert_eq!(ops[0]["detail"]["outcome"], "UNAUTHENTICATED");
+    assert_eq!(ops[1]["adminUsername"], "ops");
     assert_eq!(ops[1]["detail"]["outcome"], "ok");
     assert_eq!(ops[1]["detail"]["input"]["username"], "ops");
     assert_eq!(ops[1]["detail"]["input"]["password"], "***");
@@ -181,10 +184,16 @@ async fn admin_login_is_rate_limited_per_username() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_audit_log_pages_through_with_cursors() {
     let app = spawn_app().await;
+    let member = app.login("alice").await;
     let admin = app.admin(AdminRole::Superadmin).await;
     for _ in 0..5 {
-        app.admin_gql(None, ADMIN_LOGIN, json!({ "u": "nobody", "p": "x" }))
-            .await;
+        admin
+            .gql(
+                "mutation($m: ID!) { unblacklistMember(memberId: $m, reason: \"x\") { id } }",
+                json!({ "m": member.id }),
+            )
+            .await
+            .data();
     }
     let page = "query($after: String) { auditLog(first: 2, after: $after) { nodes { action } pageInfo { hasNextPage endCursor } } }";
     let mut seen = 0;
@@ -198,7 +207,7 @@ async fn the_audit_log_pages_through_with_cursors() {
         }
         after = log["pageInfo"]["endCursor"].clone();
     }
-    // Five failed logins plus the superadmin's own login.
+    // Five mutations plus the superadmin's own login.
     assert_eq!(seen, 6);
     let too_big = admin
         .gql("{ auditLog(first: 101) { nodes { id } } }", json!({}))

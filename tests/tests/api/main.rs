@@ -4,6 +4,7 @@ mod achievements;
 mod admin;
 mod anticheat;
 mod auth;
+mod auth_hardening;
 mod bench_shop;
 mod blindbox;
 mod checkin_tasks;
