@@ -11,6 +11,7 @@ mod m20261124_000004_checkin_tasks;
 mod m20261124_000005_mall;
 mod m20261124_000006_blindbox;
 mod m20261124_000007_achievements;
+mod m20261201_000001_provably_fair;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000005_mall::Migration),
             Box::new(m20261124_000006_blindbox::Migration),
             Box::new(m20261124_000007_achievements::Migration),
+            Box::new(m20261201_000001_provably_fair::Migration),
         ]
     }
 }
