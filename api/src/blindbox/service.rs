@@ -377,8 +377,9 @@ pub async fn upsert_in(
                 .await?;
             saved
         }
+        // The seed comes after the prizes: it commits to them.
         None => {
-            let created = blind_box::ActiveModel {
+            blind_box::ActiveModel {
                 name: Set(name.to_string()),
                 description: Set(c.description.trim().to_string()),
                 points_price: Set(c.points_price),
@@ -391,8 +392,7 @@ pub async fn upsert_in(
                 ..Default::default()
             }
             .insert(txn)
-            .await?;
-            created
+            .await?
         }
     };
     for (position, (p, (rarity, kind))) in c.prizes.iter().zip(checked).enumerate() {
