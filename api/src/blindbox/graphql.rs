@@ -246,7 +246,7 @@ impl BlindBoxQuery {
 
     /// The member's client seed for blind-box draws (a random one until they choose their
     /// own) and the nonce their next draw takes.
-    async fn my_client_seed(&self, ctx: &Context<'_>) -> async_graphql::Result<ClientSeed> {
+    async fn my_client_seed(&self, ctx: &Context<'_>) -> async_graphql::Result<BlindBoxClientSeed> {
         let (app, member_id) = (ctx.app()?, ctx.member_id()?);
         Ok(service::client_seed(&app.db, member_id, ctx.now()?)
             .await?
@@ -301,7 +301,7 @@ impl BlindBoxMutation {
         &self,
         ctx: &Context<'_>,
         seed: String,
-    ) -> async_graphql::Result<ClientSeed> {
+    ) -> async_graphql::Result<BlindBoxClientSeed> {
         let (app, member_id) = (ctx.app()?, ctx.member_id()?);
         Ok(
             service::set_client_seed(&app.db, member_id, &seed, ctx.now()?)
@@ -314,15 +314,15 @@ impl BlindBoxMutation {
 /// A member's client seed: part of every draw's HMAC message, so nobody can work out their
 /// draws ahead without it.
 #[derive(SimpleObject)]
-pub struct ClientSeed {
+pub struct BlindBoxClientSeed {
     client_seed: String,
     /// The `memberNonce` the member's next draw takes.
     next_member_nonce: i64,
 }
 
-impl From<entity::blind_box_client_seed::Model> for ClientSeed {
+impl From<entity::blind_box_client_seed::Model> for BlindBoxClientSeed {
     fn from(m: entity::blind_box_client_seed::Model) -> Self {
-        ClientSeed {
+        BlindBoxClientSeed {
             client_seed: m.client_seed,
             next_member_nonce: m.next_nonce,
         }
