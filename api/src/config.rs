@@ -227,6 +227,12 @@ pub struct MallSettings {
 }
 
 #[derive(Debug, Clone)]
+pub struct BlindBoxSettings {
+    /// A box's server seed is revealed and replaced once it is this old (by the rotation job).
+    pub seed_rotation: Duration,
+}
+
+#[derive(Debug, Clone)]
 pub struct JobSettings {
     /// Run scheduled jobs in this process (they take a lock, so several instances are fine).
     pub enabled: bool,
@@ -277,6 +283,7 @@ pub struct Settings {
     pub member: MemberSettings,
     pub tasks: TaskSettings,
     pub mall: MallSettings,
+    pub blindbox: BlindBoxSettings,
     pub jobs: JobSettings,
     pub shutdown: ShutdownSettings,
 }
@@ -568,6 +575,9 @@ impl Settings {
                 payment_window: duration("PAYMENT_WINDOW", "30m")?,
                 crowdfund_window: duration("CROWDFUND_WINDOW", "7d")?,
             },
+            blindbox: BlindBoxSettings {
+                seed_rotation: duration("BLINDBOX_SEED_ROTATION", "1d")?,
+            },
             jobs: JobSettings {
                 enabled: flag("JOBS_ENABLED", env != AppEnv::Test)?,
                 interval: duration("JOB_INTERVAL", "1h")?,
@@ -833,6 +843,22 @@ mod tests {
         ] {
             let err = settings(&[("TRUSTED_PROXIES", bad)]).unwrap_err();
             assert_eq!(err.setting, "TRUSTED_PROXIES", "{bad}");
+        }
+    }
+
+    #[test]
+    fn blindbox_seeds_rotate_daily_unless_set_otherwise() {
+        let default = settings(&[]).unwrap();
+        assert_eq!(default.blindbox.seed_rotation, Duration::days(1));
+        let set = settings(&[("BLINDBOX_SEED_ROTATION", "12h")]).unwrap();
+        assert_eq!(set.blindbox.seed_rotation, Duration::hours(12));
+        for bad in ["0s", "soon"] {
+            assert_eq!(
+                settings(&[("BLINDBOX_SEED_ROTATION", bad)])
+                    .unwrap_err()
+                    .setting,
+                "BLINDBOX_SEED_ROTATION"
+            );
         }
     }
 

@@ -1,7 +1,8 @@
 //! `api` serves the loyalty backend. Other commands:
 //!   api print-schema            write api/schema/{member,admin}.graphql
 //!   api create-admin NAME ROLE  create an admin; the password is read from standard input
-//!   api verify-draw SEED MEMBER_ID NONCE POOL   recompute a blind-box draw (POOL: id:weight,...)
+//!   api verify-draw SERVER_SEED CLIENT_SEED MEMBER_ID MEMBER_NONCE POOL PRIZE_TABLE
+//!                               recompute a revealed blind-box draw (see the README)
 
 use std::io::BufRead;
 use std::process::ExitCode;
@@ -95,33 +96,16 @@ async fn create_admin_command(settings: Settings, args: &[String]) -> Result<(),
     Ok(())
 }
 
-/// Recomputes a draw from its revealed seed, the member id, the nonce and the pool the draw
-/// shows (`prizeId:weight,...`), and prints the prize id and the seed's commitment.
+/// Recomputes a revealed blind-box draw from the data the draw shows (see the README's
+/// "Verifying a draw") and prints its commitment and prize.
 fn verify_draw(args: &[String]) -> ExitCode {
-    let [seed, member, nonce, pool] = args else {
-        eprintln!("usage: api verify-draw SEED MEMBER_ID NONCE POOL   (POOL: prizeId:weight,...)");
-        return ExitCode::from(2);
-    };
-    let parsed: Option<Vec<(i64, u64)>> = pool
-        .split(',')
-        .map(|p| {
-            let (id, w) = p.split_once(':')?;
-            Some((id.trim().parse().ok()?, w.trim().parse().ok()?))
-        })
-        .collect();
-    let (Ok(member), Ok(nonce), Some(pool)) = (member.parse::<i64>(), nonce.parse::<i64>(), parsed)
-    else {
-        eprintln!("MEMBER_ID and NONCE are numbers; POOL is prizeId:weight,...");
-        return ExitCode::from(2);
-    };
-    match api::blindbox::rules::verify(seed, member, nonce, &pool) {
-        Some(prize) => {
-            println!("commitment {}", api::blindbox::rules::commitment(seed));
-            println!("prize {prize}");
+    match api::blindbox::verify_draw_command(args) {
+        Ok(out) => {
+            print!("{out}");
             ExitCode::SUCCESS
         }
-        None => {
-            eprintln!("the pool has no weight");
+        Err(e) => {
+            eprintln!("{e}");
             ExitCode::FAILURE
         }
     }

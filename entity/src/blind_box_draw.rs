@@ -11,7 +11,12 @@ pub struct Model {
     pub prize_id: i64,
     pub pity: bool,
     pub seed_id: i64,
+    /// The box's draw sequence number. Draws without a member nonce used it in their HMAC.
     pub nonce: i64,
+    /// The member's nonce in the HMAC message; null for draws made before per-member nonces.
+    pub member_nonce: Option<i64>,
+    /// The member's client seed in the HMAC message; null as `member_nonce`.
+    pub client_seed: Option<String>,
     /// JSON `[[prizeId, weight], ...]`: the pool this draw was taken from.
     #[sea_orm(column_type = "Text")]
     pub pool: String,

@@ -1,6 +1,7 @@
 use sea_orm::entity::prelude::*;
 
-/// A server seed: committed (its SHA-256 published) before use, revealed on rotation.
+/// A server seed: committed (the SHA-256 of the seed and the prize table published) before use,
+/// revealed on rotation.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "blind_box_seed")]
 pub struct Model {
@@ -9,6 +10,10 @@ pub struct Model {
     pub box_id: i64,
     pub seed: String,
     pub commitment: String,
+    /// The canonical prize table the commitment covers (`id:weight:stock:rarity,...`); null for
+    /// seeds committed before tables were, whose commitment covers the seed alone.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub prize_table: Option<String>,
     pub revealed_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
 }

@@ -5,6 +5,7 @@ pub mod achievement;
 pub mod admin_user;
 pub mod audit_log;
 pub mod blind_box;
+pub mod blind_box_client_seed;
 pub mod blind_box_draw;
 pub mod blind_box_pity;
 pub mod blind_box_prize;

@@ -11,6 +11,7 @@ mod m20261124_000004_checkin_tasks;
 mod m20261124_000005_mall;
 mod m20261124_000006_blindbox;
 mod m20261124_000007_achievements;
+mod m20261201_000001_provably_fair;
 mod m20261201_000002_auth_hardening;
 mod m20261201_000004_order_origin;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000005_mall::Migration),
             Box::new(m20261124_000006_blindbox::Migration),
             Box::new(m20261124_000007_achievements::Migration),
+            Box::new(m20261201_000001_provably_fair::Migration),
             Box::new(m20261201_000002_auth_hardening::Migration),
             Box::new(m20261201_000004_order_origin::Migration),
         ]

@@ -1,5 +1,5 @@
-//! Blind-box resolvers: disclosed boxes, draws and their verification data; the operator's
-//! boxes, seed rotation and statistics.
+//! Blind-box resolvers: disclosed boxes, draws and their verification data, members' client
+//! seeds; the operator's boxes, seed rotation and statistics.
 
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
@@ -83,11 +83,20 @@ impl BlindBox {
             .map(|(prize, probability)| BlindBoxPrize { prize, probability })
             .collect())
     }
-    /// SHA-256 of the current server seed, published before any draw uses it.
+    /// SHA-256 of the current server seed and `prizeTable` (`"{serverSeed}\n{prizeTable}"`),
+    /// published before any draw uses it; the README's "Verifying a draw" shows how to check it.
     async fn seed_commitment(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
         Ok(service::seed(&ctx.app()?.db, self.0.seed_id)
             .await?
             .commitment)
+    }
+    /// The canonical prize table the current seed commits to: `id:weight:stock:RARITY,...` in
+    /// published order, stock `-` for unlimited, as it was when the seed was committed. Null
+    /// only for a seed committed before tables were (it is replaced before the next draw).
+    async fn prize_table(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
+        Ok(service::seed(&ctx.app()?.db, self.0.seed_id)
+            .await?
+            .prize_table)
     }
     async fn active(&self) -> bool {
         self.0.active
@@ -127,15 +136,40 @@ impl Draw {
     async fn pity(&self) -> bool {
         self.0.pity
     }
-    /// Inputs to verify fairness once the seed is revealed.
+    /// Inputs to verify fairness once the seed is revealed: the commitment of the server seed
+    /// (and `prizeTable`) this draw used, published before the draw.
     async fn seed_commitment(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
         Ok(service::seed(&ctx.app()?.db, self.0.seed_id)
             .await?
             .commitment)
     }
+    /// The draw's sequence number within its box. Only draws without a `memberNonce` (made
+    /// before client seeds) used it in their HMAC message, as `"{memberId}:{nonce}"`.
     async fn nonce(&self) -> i64 {
         self.0.nonce
     }
+    /// The member who drew, as used in the HMAC message.
+    async fn member_id(&self) -> ID {
+        ID(self.0.member_id.to_string())
+    }
+    /// The member's nonce in the HMAC message `"{clientSeed}:{memberId}:{memberNonce}"`: it
+    /// counts the member's draws across all boxes and is never used twice. Null for draws made
+    /// before client seeds.
+    async fn member_nonce(&self) -> Option<i64> {
+        self.0.member_nonce
+    }
+    /// The member's client seed this draw used. Null for draws made before client seeds.
+    async fn client_seed(&self) -> Option<&str> {
+        self.0.client_seed.as_deref()
+    }
+    /// The canonical prize table the seed committed to (see `BlindBox.prizeTable`); the pool
+    /// must come from it. Null for seeds committed before tables were.
+    async fn prize_table(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
+        Ok(service::seed(&ctx.app()?.db, self.0.seed_id)
+            .await?
+            .prize_table)
+    }
+    /// The server seed, once rotated: on schedule, by hand, or when the box's prizes change.
     async fn revealed_seed(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
         let seed = service::seed(&ctx.app()?.db, self.0.seed_id).await?;
         Ok(seed.revealed_at.map(|_| seed.seed))
@@ -196,14 +230,27 @@ impl BlindBoxQuery {
         Ok(boxes.into_iter().map(BlindBox).collect())
     }
 
+    /// An active box; NOT_FOUND for one that is inactive (not released, or closed) or missing,
+    /// alike, so unreleased boxes and their prizes stay private.
     async fn blind_box(
         &self,
         ctx: &Context<'_>,
         id: ID,
     ) -> async_graphql::Result<Option<BlindBox>> {
-        Ok(service::find(&ctx.app()?.db, id_number(&id, "id")?)
+        let found = service::find(&ctx.app()?.db, id_number(&id, "id")?)
             .await?
-            .map(BlindBox))
+            .filter(|b| b.active)
+            .ok_or(AppError::NotFound("blind box"))?;
+        Ok(Some(BlindBox(found)))
+    }
+
+    /// The member's client seed for blind-box draws (a random one until they choose their
+    /// own) and the nonce their next draw takes.
+    async fn my_client_seed(&self, ctx: &Context<'_>) -> async_graphql::Result<BlindBoxClientSeed> {
+        let (app, member_id) = (ctx.app()?, ctx.member_id()?);
+        Ok(service::client_seed(&app.db, member_id, ctx.now()?)
+            .await?
+            .into())
     }
 
     async fn my_draws(
@@ -247,6 +294,39 @@ impl BlindBoxMutation {
         .await?;
         Ok(DrawResult(outcome))
     }
+
+    /// Choose the client seed for your next draws: 1 to 64 letters, digits, `-` or `_`
+    /// (VALIDATION on `seed` otherwise). Your nonce goes on counting.
+    async fn set_blind_box_client_seed(
+        &self,
+        ctx: &Context<'_>,
+        seed: String,
+    ) -> async_graphql::Result<BlindBoxClientSeed> {
+        let (app, member_id) = (ctx.app()?, ctx.member_id()?);
+        Ok(
+            service::set_client_seed(&app.db, member_id, &seed, ctx.now()?)
+                .await?
+                .into(),
+        )
+    }
+}
+
+/// A member's client seed: part of every draw's HMAC message, so nobody can work out their
+/// draws ahead without it.
+#[derive(SimpleObject)]
+pub struct BlindBoxClientSeed {
+    client_seed: String,
+    /// The `memberNonce` the member's next draw takes.
+    next_member_nonce: i64,
+}
+
+impl From<entity::blind_box_client_seed::Model> for BlindBoxClientSeed {
+    fn from(m: entity::blind_box_client_seed::Model) -> Self {
+        BlindBoxClientSeed {
+            client_seed: m.client_seed,
+            next_member_nonce: m.next_nonce,
+        }
+    }
 }
 
 #[derive(InputObject)]
@@ -288,6 +368,12 @@ impl BlindBoxAdmin {
         Ok(service::seed(&ctx.app()?.db, self.0.seed_id)
             .await?
             .commitment)
+    }
+    /// The canonical prize table the current seed commits to.
+    async fn prize_table(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
+        Ok(service::seed(&ctx.app()?.db, self.0.seed_id)
+            .await?
+            .prize_table)
     }
     /// Seeds revealed so far, newest first, so draws can be verified.
     async fn revealed_seeds(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<String>> {
@@ -387,7 +473,8 @@ impl BlindBoxAdminMutation {
         ))
     }
 
-    /// Reveal the current seed of a box and commit to a new one.
+    /// Reveal the current seed of a box and commit to a new one (over its prize table now).
+    /// Seeds also rotate on their own after `BLINDBOX_SEED_ROTATION` and when the prizes change.
     #[graphql(guard = "RoleGuard(OPERATORS)")]
     async fn rotate_blind_box_seed(
         &self,

@@ -1,9 +1,12 @@
 //! Blind boxes: weighted prize pools with disclosed odds, stock, a pity guarantee, daily limits
-//! and verifiable draws (commit-reveal), bought with points only.
+//! and provably fair draws (committed seeds over the prize table, members' client seeds),
+//! bought with points only.
 
 mod graphql;
 pub mod rules;
 mod service;
+mod verify;
 
 pub use graphql::{BlindBoxAdminMutation, BlindBoxAdminQuery, BlindBoxMutation, BlindBoxQuery};
-pub use service::{BoxChange, PrizeChange, upsert, upsert_in};
+pub use service::{BoxChange, PrizeChange, rotate_due_seeds, upsert, upsert_in};
+pub use verify::verify_draw_command;

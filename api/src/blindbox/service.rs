@@ -1,10 +1,14 @@
-//! Blind-box use cases: defining boxes, rotating seeds, drawing, and the operator's statistics.
+//! Blind-box use cases: defining boxes, rotating seeds, members' client seeds, drawing, and the
+//! operator's statistics.
 
 use chrono::{DateTime, Duration, NaiveTime, Utc};
-use entity::{blind_box, blind_box_draw, blind_box_pity, blind_box_prize, blind_box_seed, member};
+use entity::{
+    blind_box, blind_box_client_seed, blind_box_draw, blind_box_pity, blind_box_prize,
+    blind_box_seed, member,
+};
 use rand::RngCore;
 use rust_decimal::Decimal;
-use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
     EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
@@ -64,26 +68,152 @@ pub async fn pity_count(db: &impl ConnectionTrait, member_id: i64, box_id: i64) 
         .map_or(0, |p| p.count))
 }
 
-async fn new_seed(
+async fn find_client_seed(
     db: &impl ConnectionTrait,
-    box_id: i64,
+    member_id: i64,
+) -> AppResult<Option<blind_box_client_seed::Model>> {
+    Ok(blind_box_client_seed::Entity::find()
+        .filter(blind_box_client_seed::Column::MemberId.eq(member_id))
+        .one(db)
+        .await?)
+}
+
+fn new_client_seed(
+    member_id: i64,
+    next_nonce: i64,
     now: DateTime<Utc>,
-) -> AppResult<blind_box_seed::Model> {
-    let seed = {
-        let mut bytes = [0u8; 32];
-        rand::rng().fill_bytes(&mut bytes);
-        hex::encode(bytes)
-    };
-    Ok(blind_box_seed::ActiveModel {
-        box_id: Set(box_id),
-        commitment: Set(rules::commitment(&seed)),
+) -> blind_box_client_seed::ActiveModel {
+    blind_box_client_seed::ActiveModel {
+        member_id: Set(member_id),
+        // Random until the member chooses one, so a default is not guessable either.
+        client_seed: Set(random_hex(16)),
+        next_nonce: Set(next_nonce),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+}
+
+/// The member's client seed and next nonce; the first call gives them a random seed.
+pub async fn client_seed(
+    db: &DatabaseConnection,
+    member_id: i64,
+    now: DateTime<Utc>,
+) -> AppResult<blind_box_client_seed::Model> {
+    if let Some(found) = find_client_seed(db, member_id).await? {
+        return Ok(found);
+    }
+    // Two first calls at once both insert; the unique member id keeps the first.
+    blind_box_client_seed::Entity::insert(new_client_seed(member_id, 0, now))
+        .on_conflict(
+            OnConflict::column(blind_box_client_seed::Column::MemberId)
+                .do_nothing_on([blind_box_client_seed::Column::MemberId])
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    find_client_seed(db, member_id)
+        .await?
+        .ok_or_else(|| AppError::internal("client seed vanished"))
+}
+
+/// `setBlindBoxClientSeed`: the member's own client seed for their next draws. Their nonce
+/// goes on counting, so no (client seed, nonce) pair is ever used twice.
+pub async fn set_client_seed(
+    db: &DatabaseConnection,
+    member_id: i64,
+    seed: &str,
+    now: DateTime<Utc>,
+) -> AppResult<blind_box_client_seed::Model> {
+    rules::check_client_seed(seed).map_err(|m| AppError::validation("seed", m))?;
+    let txn = db.begin().await?;
+    let mut chosen = new_client_seed(member_id, 0, now);
+    chosen.client_seed = Set(seed.to_string());
+    blind_box_client_seed::Entity::insert(chosen)
+        .on_conflict(
+            OnConflict::column(blind_box_client_seed::Column::MemberId)
+                .update_columns([
+                    blind_box_client_seed::Column::ClientSeed,
+                    blind_box_client_seed::Column::UpdatedAt,
+                ])
+                .to_owned(),
+        )
+        .exec_without_returning(&txn)
+        .await?;
+    let saved = find_client_seed(&txn, member_id)
+        .await?
+        .ok_or_else(|| AppError::internal("client seed vanished"))?;
+    txn.commit().await?;
+    Ok(saved)
+}
+
+/// Takes `count` consecutive nonces of the member, with the client seed they go with. One
+/// statement moves the counter, so concurrent draws of a member never share a nonce.
+async fn take_member_nonces(
+    txn: &DatabaseTransaction,
+    member_id: i64,
+    count: i64,
+    now: DateTime<Utc>,
+) -> AppResult<(String, i64)> {
+    let next = Expr::col((
+        blind_box_client_seed::Entity,
+        blind_box_client_seed::Column::NextNonce,
+    ))
+    .add(count);
+    blind_box_client_seed::Entity::insert(new_client_seed(member_id, count, now))
+        .on_conflict(
+            OnConflict::column(blind_box_client_seed::Column::MemberId)
+                .value(blind_box_client_seed::Column::NextNonce, next)
+                .to_owned(),
+        )
+        .exec_without_returning(txn)
+        .await?;
+    let row = find_client_seed(txn, member_id)
+        .await?
+        .ok_or_else(|| AppError::internal("client seed vanished"))?;
+    Ok((row.client_seed, row.next_nonce - count))
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut buf);
+    hex::encode(buf)
+}
+
+/// Commits the box to a new server seed over its prize table as it is now, and reveals the seed
+/// it replaces, so every draw made with that one can be verified. The caller holds the box's
+/// row lock, so no draw uses the old seed after it is revealed.
+async fn commit_new_seed(
+    txn: &DatabaseTransaction,
+    the_box: blind_box::Model,
+    now: DateTime<Utc>,
+) -> AppResult<blind_box::Model> {
+    blind_box_seed::Entity::update_many()
+        .col_expr(blind_box_seed::Column::RevealedAt, Expr::value(now))
+        .filter(blind_box_seed::Column::Id.eq(the_box.seed_id))
+        .filter(blind_box_seed::Column::RevealedAt.is_null())
+        .exec(txn)
+        .await?;
+    let candidates: Vec<Candidate> = prizes(txn, the_box.id)
+        .await?
+        .iter()
+        .map(candidate)
+        .collect();
+    let table = rules::prize_table(&candidates);
+    let seed = random_hex(32);
+    let next = blind_box_seed::ActiveModel {
+        box_id: Set(the_box.id),
+        commitment: Set(rules::commitment(&seed, &table)),
         seed: Set(seed),
+        prize_table: Set(Some(table)),
         revealed_at: Set(None),
         created_at: Set(now),
         ..Default::default()
     }
-    .insert(db)
-    .await?)
+    .insert(txn)
+    .await?;
+    let mut active: blind_box::ActiveModel = the_box.into();
+    active.seed_id = Set(next.id);
+    Ok(active.update(txn).await?)
 }
 
 pub struct PrizeChange {
@@ -167,8 +297,9 @@ async fn check_prize(db: &impl ConnectionTrait, p: &PrizeChange) -> AppResult<(R
     Ok((rarity, kind))
 }
 
-/// Creates or edits a box. A new box gets its first seed, committed at once. Editing replaces
-/// the prize list; old prizes are retired, so past draws still name what they gave.
+/// Creates or edits a box. Editing replaces the prize list; old prizes are retired, so past
+/// draws still name what they gave. Either way the box commits to a new seed over its prize
+/// table, and an edit reveals the seed it replaces.
 pub async fn upsert(
     db: &DatabaseConnection,
     c: BoxChange,
@@ -246,8 +377,9 @@ pub async fn upsert_in(
                 .await?;
             saved
         }
+        // The seed comes after the prizes: it commits to them.
         None => {
-            let created = blind_box::ActiveModel {
+            blind_box::ActiveModel {
                 name: Set(name.to_string()),
                 description: Set(c.description.trim().to_string()),
                 points_price: Set(c.points_price),
@@ -260,11 +392,7 @@ pub async fn upsert_in(
                 ..Default::default()
             }
             .insert(txn)
-            .await?;
-            let seed = new_seed(txn, created.id, now).await?;
-            let mut active: blind_box::ActiveModel = created.into();
-            active.seed_id = Set(seed.id);
-            active.update(txn).await?
+            .await?
         }
     };
     for (position, (p, (rarity, kind))) in c.prizes.iter().zip(checked).enumerate() {
@@ -283,7 +411,9 @@ pub async fn upsert_in(
         .insert(txn)
         .await?;
     }
-    Ok(saved)
+    // A new box commits to its first seed; an edited one to a new seed over its new prizes,
+    // revealing the old seed (the edit's update holds the box's row lock).
+    commit_new_seed(txn, saved, now).await
 }
 
 /// Reveals the box's current seed (so every draw made with it can be verified) and commits to
@@ -294,29 +424,72 @@ pub async fn rotate_seed(
     now: DateTime<Utc>,
 ) -> AppResult<blind_box::Model> {
     let txn = db.begin().await?;
-    // Locks the box, so no draw uses the old seed after it is revealed.
+    let current = lock_box(&txn, box_id, now).await?;
+    let saved = commit_new_seed(&txn, current, now).await?;
+    txn.commit().await?;
+    Ok(saved)
+}
+
+/// Takes the box's row lock (so no draw uses its seed meanwhile) and reads it.
+async fn lock_box(
+    txn: &DatabaseTransaction,
+    box_id: i64,
+    now: DateTime<Utc>,
+) -> AppResult<blind_box::Model> {
     let locked = blind_box::Entity::update_many()
         .col_expr(blind_box::Column::UpdatedAt, Expr::value(now))
         .filter(blind_box::Column::Id.eq(box_id))
-        .exec(&txn)
+        .exec(txn)
         .await?;
     if locked.rows_affected != 1 {
         return Err(AppError::NotFound("blind box"));
     }
-    let current = find(&txn, box_id)
+    find(txn, box_id)
         .await?
-        .ok_or(AppError::NotFound("blind box"))?;
-    blind_box_seed::Entity::update_many()
-        .col_expr(blind_box_seed::Column::RevealedAt, Expr::value(now))
-        .filter(blind_box_seed::Column::Id.eq(current.seed_id))
-        .exec(&txn)
+        .ok_or(AppError::NotFound("blind box"))
+}
+
+/// The scheduled rotation (job ROTATE_BLIND_BOX_SEEDS): every box whose seed is older than
+/// `rotation`, or was committed without a prize table, reveals it and commits to a new one.
+/// One transaction per box. Returns how many rotated.
+pub async fn rotate_due_seeds(
+    db: &DatabaseConnection,
+    rotation: Duration,
+    now: DateTime<Utc>,
+) -> AppResult<u64> {
+    let boxes = blind_box::Entity::find()
+        .order_by_asc(blind_box::Column::Id)
+        .all(db)
         .await?;
-    let next = new_seed(&txn, box_id, now).await?;
-    let mut active: blind_box::ActiveModel = current.into();
-    active.seed_id = Set(next.id);
-    let saved = active.update(&txn).await?;
-    txn.commit().await?;
-    Ok(saved)
+    if boxes.is_empty() {
+        return Ok(0);
+    }
+    let seeds: std::collections::HashMap<i64, blind_box_seed::Model> =
+        blind_box_seed::Entity::find()
+            .filter(blind_box_seed::Column::Id.is_in(boxes.iter().map(|b| b.seed_id)))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|s| (s.id, s))
+            .collect();
+    let due = |s: &blind_box_seed::Model| {
+        rules::rotation_due(s.created_at, s.prize_table.is_some(), rotation, now)
+    };
+    let mut rotated = 0;
+    for the_box in boxes {
+        if !seeds.get(&the_box.seed_id).is_none_or(due) {
+            continue;
+        }
+        let txn = db.begin().await?;
+        let locked = lock_box(&txn, the_box.id, now).await?;
+        // Checked again under the lock: a draw or an operator may have rotated it meanwhile.
+        if due(&seed(&txn, locked.seed_id).await?) {
+            commit_new_seed(&txn, locked, now).await?;
+            rotated += 1;
+        }
+        txn.commit().await?;
+    }
+    Ok(rotated)
 }
 
 pub async fn revealed_seeds(db: &impl ConnectionTrait, box_id: i64) -> AppResult<Vec<String>> {
@@ -374,8 +547,9 @@ async fn replay(
 }
 
 /// `drawBlindBox`: `count` draws (1 to 10), all or nothing, in one transaction: the daily limit,
-/// one debit for all of them, then for each a fair pick (pity when due), the prize's stock, the
-/// prize itself, the draw record and the pity counter. Idempotent on the key.
+/// one debit for all of them, the member's next `count` nonces, then for each a fair pick (pity
+/// when due) keyed by the box's committed seed, the member's client seed and nonce, the prize's
+/// stock, the prize itself, the draw record and the pity counter. Idempotent on the key.
 pub async fn draw(
     db: &DatabaseConnection,
     settings: &Settings,
@@ -456,18 +630,30 @@ pub async fn draw(
         .await?
         .ok_or(AppError::NotFound("blind box"))?;
     let first_nonce = the_box.next_nonce - count;
-    let seed = seed(&txn, the_box.seed_id).await?;
+    let mut server_seed = seed(&txn, the_box.seed_id).await?;
+    if server_seed.prize_table.is_none() {
+        // A seed committed before commitments covered the prize table (the rotation job
+        // replaces those, at start-up too): never draw with one.
+        let rotated = commit_new_seed(&txn, the_box.clone(), now).await?;
+        server_seed = seed(&txn, rotated.seed_id).await?;
+    }
+    let (client_seed, first_member_nonce) = take_member_nonces(&txn, member_id, count, now).await?;
     let mut prizes = prizes(&txn, box_id).await?;
     let mut pity = pity_count(&txn, member_id, box_id).await?;
     let threshold = the_box.pity_threshold.map(i64::from);
     let mut draws = Vec::new();
     for i in 0..count {
-        let nonce = first_nonce + i;
+        let member_nonce = first_member_nonce + i;
         let candidates: Vec<Candidate> = prizes.iter().map(candidate).collect();
         let (pool, by_pity) = rules::pool_for(&candidates, pity, threshold);
-        let won = rules::verify(&seed.seed, member_id, nonce, &pool).ok_or_else(|| {
-            AppError::NotAvailable("this blind box has nothing left to win".into())
-        })?;
+        let won = rules::verify(
+            &server_seed.seed,
+            &client_seed,
+            member_id,
+            member_nonce,
+            &pool,
+        )
+        .ok_or_else(|| AppError::NotAvailable("this blind box has nothing left to win".into()))?;
         let prize = prizes
             .iter_mut()
             .find(|p| p.id == won)
@@ -508,8 +694,10 @@ pub async fn draw(
                 member_id: Set(member_id),
                 prize_id: Set(prize.id),
                 pity: Set(by_pity),
-                seed_id: Set(seed.id),
-                nonce: Set(nonce),
+                seed_id: Set(server_seed.id),
+                nonce: Set(first_nonce + i),
+                member_nonce: Set(Some(member_nonce)),
+                client_seed: Set(Some(client_seed.clone())),
                 pool: Set(pool_json),
                 batch_key: Set(key.clone()),
                 created_at: Set(now),

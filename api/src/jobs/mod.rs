@@ -12,7 +12,7 @@ use crate::auth::rules::OPERATORS;
 use crate::context::ContextExt;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
-use crate::{achievement, mall, member, points};
+use crate::{achievement, blindbox, mall, member, points};
 
 /// A job still running after this long is presumed dead and its lock expires.
 const LOCK_TTL_MINUTES: i64 = 30;
@@ -33,6 +33,8 @@ pub enum JobName {
     ExpireCrowdfunds,
     /// Unlock achievements members already meet (after a new one is defined).
     BackfillAchievements,
+    /// Reveal and replace blind-box seeds older than `BLINDBOX_SEED_ROTATION`.
+    RotateBlindBoxSeeds,
 }
 
 impl JobName {
@@ -44,6 +46,7 @@ impl JobName {
         JobName::CancelUnpaidOrders,
         JobName::ExpireCrowdfunds,
         JobName::BackfillAchievements,
+        JobName::RotateBlindBoxSeeds,
     ];
 
     fn key(self) -> &'static str {
@@ -55,6 +58,7 @@ impl JobName {
             JobName::CancelUnpaidOrders => "cancel_unpaid_orders",
             JobName::ExpireCrowdfunds => "expire_crowdfunds",
             JobName::BackfillAchievements => "backfill_achievements",
+            JobName::RotateBlindBoxSeeds => "rotate_blind_box_seeds",
         }
     }
 }
@@ -96,6 +100,9 @@ pub async fn run(app: &AppState, name: JobName, now: DateTime<Utc>) -> AppResult
         JobName::CancelUnpaidOrders => mall::cancel_unpaid_orders(&app.db, now).await,
         JobName::ExpireCrowdfunds => mall::expire_crowdfunds(&app.db, now).await,
         JobName::BackfillAchievements => achievement::backfill(&app.db, &app.settings, now).await,
+        JobName::RotateBlindBoxSeeds => {
+            blindbox::rotate_due_seeds(&app.db, app.settings.blindbox.seed_rotation, now).await
+        }
     };
     if let Err(e) = lock::release(app, name.key(), &holder).await {
         tracing::warn!(error = %e, job = name.key(), "releasing the job lock failed; it expires on its own");

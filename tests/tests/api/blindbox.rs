@@ -146,70 +146,6 @@ async fn the_daily_limit_holds_and_resets_the_next_business_day() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_revealed_seed_matches_its_commitment_and_reproduces_every_draw() {
-    let app = spawn_app().await;
-    let admin = app.admin(AdminRole::Operator).await;
-    let prizes = vec![
-        prize("贴纸", "COMMON", 70, None, "1"),
-        prize("徽章", "RARE", 25, Some(50), "10"),
-        prize("公仔", "EPIC", 5, Some(5), "100"),
-    ];
-    let id = make_box(&admin, Some(8), None, prizes).await;
-    let alice = app.login("alice").await;
-    adjust(&admin, &alice, 5000, "fund").await.data();
-    let result = draw(&alice, &id, 10, "ten").await;
-    let draws = result.data()["drawBlindBox"]["draws"]
-        .as_array()
-        .unwrap()
-        .clone();
-    assert_eq!(draws.len(), 10);
-    let commitment = draws[0]["seedCommitment"].as_str().unwrap().to_string();
-
-    let rotated = admin
-        .gql(
-            "mutation($b: ID!) { rotateBlindBoxSeed(boxId: $b) { seedCommitment revealedSeeds } }",
-            json!({ "b": id }),
-        )
-        .await;
-    let rotated = &rotated.data()["rotateBlindBoxSeed"];
-    let seed = rotated["revealedSeeds"][0].as_str().unwrap().to_string();
-    assert_ne!(
-        rotated["seedCommitment"].as_str().unwrap(),
-        commitment,
-        "a new seed is committed"
-    );
-    assert_eq!(api::blindbox::rules::commitment(&seed), commitment);
-
-    let member_id: i64 = alice.id.parse().unwrap();
-    let mine = alice
-        .gql(
-            "{ myDraws(first: 10) { nodes { id nonce revealedSeed pool prize { id } } } }",
-            json!({}),
-        )
-        .await;
-    for d in mine.data()["myDraws"]["nodes"].as_array().unwrap() {
-        assert_eq!(d["revealedSeed"], seed.as_str());
-        let pool: Vec<(i64, u64)> = d["pool"]
-            .as_str()
-            .unwrap()
-            .split(',')
-            .map(|p| {
-                let (id, w) = p.split_once(':').unwrap();
-                (id.parse().unwrap(), w.parse().unwrap())
-            })
-            .collect();
-        let nonce = d["nonce"].as_i64().unwrap();
-        let recomputed = api::blindbox::rules::verify(&seed, member_id, nonce, &pool).unwrap();
-        assert_eq!(
-            recomputed.to_string(),
-            d["prize"]["id"].as_str().unwrap(),
-            "draw {} verifies",
-            d["id"]
-        );
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_concurrent_ten_draws_keep_stock_and_points_whole() {
     let app = spawn_app_with(|env| {
         env.insert("LIMIT_DRAW_MEMBER".into(), "1000/60s".into());
@@ -415,4 +351,577 @@ async fn boxes_must_disclose_a_prize_that_never_runs_out_and_payloads_that_resol
             "count"
         );
     }
+}
+
+// ------------------------------------------------------------------ provably fair
+
+const FAIR_DRAWS: &str =
+    "{ myDraws(first: 100) { nodes { id memberId memberNonce clientSeed seedCommitment
+    prizeTable revealedSeed pool pity nonce prize { id } } } }";
+const CLIENT_SEED: &str = "{ myClientSeed { clientSeed nextMemberNonce } }";
+const SET_CLIENT_SEED: &str =
+    "mutation($s: String!) { setBlindBoxClientSeed(seed: $s) { clientSeed nextMemberNonce } }";
+const ROTATE: &str = "mutation($b: ID!) { rotateBlindBoxSeed(boxId: $b) { seedCommitment prizeTable revealedSeeds } }";
+const ROTATE_JOB: &str = "mutation { runJob(name: ROTATE_BLIND_BOX_SEEDS) { affected } }";
+const FAIR_BOX: &str =
+    "query($b: ID!) { blindBox(id: $b) { seedCommitment prizeTable prizes { id } } }";
+
+/// `prizeId:weight,...` as the draws show it.
+fn pool_of(d: &Value) -> Vec<(i64, u64)> {
+    d["pool"]
+        .as_str()
+        .unwrap()
+        .split(',')
+        .map(|p| {
+            let (id, w) = p.split_once(':').unwrap();
+            (id.parse().unwrap(), w.parse().unwrap())
+        })
+        .collect()
+}
+
+async fn my_fair_draws(member: &TestMember<'_>) -> Vec<Value> {
+    member.gql(FAIR_DRAWS, json!({})).await.data()["myDraws"]["nodes"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// The commitment a revealed seed and a prize table make, by the server's own rule.
+fn commitment_of(seed: &str, table: &str) -> String {
+    api::blindbox::rules::commitment(seed, table)
+}
+
+/// The prize the server's own verifier recomputes for a revealed draw.
+fn recompute(seed: &str, d: &Value) -> i64 {
+    api::blindbox::rules::verify(
+        seed,
+        d["clientSeed"].as_str().unwrap(),
+        d["memberId"].as_str().unwrap().parse().unwrap(),
+        d["memberNonce"].as_i64().unwrap(),
+        &pool_of(d),
+    )
+    .unwrap()
+}
+
+fn three_prizes() -> Vec<Value> {
+    vec![
+        prize("贴纸", "COMMON", 70, None, "1"),
+        prize("徽章", "RARE", 25, Some(50), "10"),
+        prize("公仔", "EPIC", 5, Some(5), "100"),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provably_fair_the_commitment_covers_the_server_seed_and_the_canonical_prize_table() {
+    let app = spawn_app().await;
+    let admin = app.admin(AdminRole::Operator).await;
+    let id = make_box(&admin, Some(8), None, three_prizes()).await;
+    let alice = app.login("alice").await;
+    let shown = alice.gql(FAIR_BOX, json!({ "b": id })).await;
+    let shown = &shown.data()["blindBox"];
+    let ids: Vec<&str> = shown["prizes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    // Published order, `id:weight:stock:rarity`, `-` for unlimited stock.
+    let table = format!(
+        "{}:70:-:COMMON,{}:25:50:RARE,{}:5:5:EPIC",
+        ids[0], ids[1], ids[2]
+    );
+    assert_eq!(shown["prizeTable"], table.as_str());
+    let committed = shown["seedCommitment"].as_str().unwrap().to_string();
+
+    adjust(&admin, &alice, 5000, "fund").await.data();
+    draw(&alice, &id, 10, "ten").await.data();
+    let rotated = admin.gql(ROTATE, json!({ "b": id })).await;
+    let rotated = &rotated.data()["rotateBlindBoxSeed"];
+    let seed = rotated["revealedSeeds"][0].as_str().unwrap();
+    assert_eq!(commitment_of(seed, &table), committed);
+    assert_ne!(
+        api::blindbox::rules::commitment(seed, &table.replace(":70:", ":71:")),
+        committed,
+        "a re-weighted table does not match the commitment"
+    );
+    // The new seed commits to the table as it is now: stock taken by the draws shows.
+    assert_ne!(rotated["seedCommitment"], committed.as_str());
+    let new_table = rotated["prizeTable"].as_str().unwrap();
+    for d in my_fair_draws(&alice).await {
+        assert_eq!(d["seedCommitment"], committed.as_str());
+        assert_eq!(d["prizeTable"], table.as_str());
+        assert_eq!(d["revealedSeed"], seed);
+    }
+    let sold: i64 = new_table
+        .split(',')
+        .filter_map(|e| e.split(':').nth(2)?.parse::<i64>().ok())
+        .sum();
+    let won_limited = my_fair_draws(&alice)
+        .await
+        .iter()
+        .filter(|d| d["prize"]["id"] != ids[0])
+        .count() as i64;
+    assert_eq!(sold, 55 - won_limited, "the new table has the stock left");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provably_fair_every_draw_is_the_hmac_of_client_seed_member_and_member_nonce() {
+    let app = spawn_app().await;
+    let admin = app.admin(AdminRole::Operator).await;
+    // Pity every third draw (a RARE-or-better is all but impossible by chance), so some draws
+    // come from the whole pool and some from the pity pool.
+    let prizes = vec![
+        prize("贴纸", "COMMON", 9999, None, "1"),
+        prize("卡片", "COMMON", 5000, None, "2"),
+        prize("徽章", "RARE", 1, Some(50), "10"),
+        prize("公仔", "EPIC", 1, None, "100"),
+    ];
+    let id = make_box(&admin, Some(3), None, prizes).await;
+    let alice = app.login("alice").await;
+    adjust(&admin, &alice, 5000, "fund").await.data();
+    alice
+        .gql(SET_CLIENT_SEED, json!({ "s": "lucky-7" }))
+        .await
+        .data();
+    draw(&alice, &id, 10, "ten").await.data();
+    draw(&alice, &id, 3, "three").await.data();
+    let rotated = admin.gql(ROTATE, json!({ "b": id })).await;
+    let seed = rotated.data()["rotateBlindBoxSeed"]["revealedSeeds"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let draws = my_fair_draws(&alice).await;
+    assert_eq!(draws.len(), 13);
+    let mut nonces: Vec<i64> = draws
+        .iter()
+        .map(|d| d["memberNonce"].as_i64().unwrap())
+        .collect();
+    nonces.sort_unstable();
+    assert_eq!(nonces, (0..13).collect::<Vec<_>>());
+    assert!(
+        draws.iter().any(|d| d["pity"] == true),
+        "pity draws verify too"
+    );
+    for d in &draws {
+        assert_eq!(d["clientSeed"], "lucky-7");
+        assert_eq!(d["memberId"], alice.id.as_str());
+        assert_eq!(
+            recompute(&seed, d).to_string(),
+            d["prize"]["id"].as_str().unwrap(),
+            "draw {} verifies",
+            d["id"]
+        );
+    }
+    // Another client seed gives other draws from the same server seed and nonces.
+    let ten_ways = [
+        (1, 1),
+        (2, 1),
+        (3, 1),
+        (4, 1),
+        (5, 1),
+        (6, 1),
+        (7, 1),
+        (8, 1),
+        (9, 1),
+        (10, 1),
+    ];
+    let picks = |client: &str| -> Vec<i64> {
+        draws
+            .iter()
+            .map(|d| {
+                let mut d = d.clone();
+                d["clientSeed"] = json!(client);
+                d["pool"] = json!(ten_ways.map(|(i, w)| format!("{i}:{w}")).join(","));
+                recompute(&seed, &d)
+            })
+            .collect()
+    };
+    assert_ne!(picks("lucky-7"), picks("someone-else"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provably_fair_a_member_gets_a_random_client_seed_and_may_choose_one() {
+    let app = spawn_app().await;
+    let admin = app.admin(AdminRole::Operator).await;
+    let id = make_box(&admin, None, None, three_prizes()).await;
+    let alice = app.login("alice").await;
+    let bob = app.login("bob").await;
+    let first = alice.gql(CLIENT_SEED, json!({})).await.data()["myClientSeed"].clone();
+    let seed = first["clientSeed"].as_str().unwrap().to_string();
+    assert!(
+        seed.len() >= 16
+            && seed
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+        "{seed}"
+    );
+    assert_eq!(first["nextMemberNonce"], 0);
+    assert_eq!(
+        alice.gql(CLIENT_SEED, json!({})).await.data()["myClientSeed"]["clientSeed"],
+        seed.as_str(),
+        "the default is kept"
+    );
+    assert_ne!(
+        bob.gql(CLIENT_SEED, json!({})).await.data()["myClientSeed"]["clientSeed"],
+        seed.as_str()
+    );
+    adjust(&admin, &alice, 500, "fund").await.data();
+    draw(&alice, &id, 2, "a").await.data();
+    let drawn = my_fair_draws(&alice).await;
+    assert!(drawn.iter().all(|d| d["clientSeed"] == seed.as_str()));
+
+    for bad in ["", &"a".repeat(65), "two words", "a:b", "种子"] {
+        let refused = alice.gql(SET_CLIENT_SEED, json!({ "s": bad })).await;
+        assert_eq!(
+            refused.expect_error("VALIDATION")["extensions"]["field"],
+            "seed",
+            "{bad:?}"
+        );
+    }
+    let set = alice
+        .gql(SET_CLIENT_SEED, json!({ "s": "My_Seed-42" }))
+        .await;
+    assert_eq!(
+        set.data()["setBlindBoxClientSeed"],
+        json!({ "clientSeed": "My_Seed-42", "nextMemberNonce": 2 })
+    );
+    draw(&alice, &id, 1, "b").await.data();
+    let latest = &my_fair_draws(&alice).await[0];
+    assert_eq!(
+        (
+            latest["clientSeed"].as_str(),
+            latest["memberNonce"].as_i64()
+        ),
+        (Some("My_Seed-42"), Some(2))
+    );
+    app.gql(None, CLIENT_SEED, json!({}))
+        .await
+        .expect_error("UNAUTHENTICATED");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provably_fair_member_nonces_never_repeat_under_concurrent_draws() {
+    let app = spawn_app_with(|env| {
+        env.insert("LIMIT_DRAW_MEMBER".into(), "1000/60s".into());
+        env.insert("LIMIT_MUTATION_MEMBER".into(), "1000/60s".into());
+    })
+    .await;
+    let admin = app.admin(AdminRole::Operator).await;
+    let one = make_box(&admin, Some(5), None, three_prizes()).await;
+    let two = make_box(&admin, None, None, three_prizes()).await;
+    let alice = app.login("alice").await;
+    adjust(&admin, &alice, 100 * 50, "fund").await.data();
+    // 24 requests of 1 to 3 draws at once, over two boxes: 48 draws.
+    let attempts = (0..24).map(|i| {
+        let box_id = if i % 2 == 0 { &one } else { &two };
+        let alice = &alice;
+        async move { draw(alice, box_id, 1 + i % 3, &format!("k{i}")).await }
+    });
+    for answer in futures_util::future::join_all(attempts).await {
+        answer.data();
+    }
+    let draws = my_fair_draws(&alice).await;
+    assert_eq!(draws.len(), 48);
+    let mut nonces: Vec<i64> = draws
+        .iter()
+        .map(|d| d["memberNonce"].as_i64().unwrap())
+        .collect();
+    nonces.sort_unstable();
+    assert_eq!(
+        nonces,
+        (0..48).collect::<Vec<_>>(),
+        "each nonce used once, none skipped"
+    );
+    assert_eq!(
+        alice.gql(CLIENT_SEED, json!({})).await.data()["myClientSeed"]["nextMemberNonce"],
+        48
+    );
+    assert_audit_ok(&admin).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provably_fair_editing_the_prizes_rotates_the_seed_and_reveals_the_old_one() {
+    let app = spawn_app().await;
+    let admin = app.admin(AdminRole::Operator).await;
+    let id = make_box(&admin, None, None, three_prizes()).await;
+    let alice = app.login("alice").await;
+    adjust(&admin, &alice, 500, "fund").await.data();
+    draw(&alice, &id, 3, "before").await.data();
+    let before = alice.gql(FAIR_BOX, json!({ "b": id })).await;
+    let (committed, table) = (
+        before.data()["blindBox"]["seedCommitment"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+        before.data()["blindBox"]["prizeTable"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+    );
+    let edit = json!({ "id": id, "name": "萌宠盲盒", "description": "", "pointsPrice": 50,
+        "prizes": [prize("贴纸", "COMMON", 1, None, "1"), prize("徽章", "RARE", 99, None, "10")] });
+    let edited = admin.gql(UPSERT, json!({ "input": edit })).await;
+    let edited = &edited.data()["upsertBlindBox"];
+    assert_ne!(edited["seedCommitment"], committed.as_str());
+    let revealed = edited["revealedSeeds"].as_array().unwrap();
+    assert_eq!(revealed.len(), 1);
+    let seed = revealed[0].as_str().unwrap();
+    assert_eq!(commitment_of(seed, &table), committed);
+    for d in my_fair_draws(&alice).await {
+        assert_eq!(d["revealedSeed"], seed);
+        assert_eq!(
+            recompute(seed, &d).to_string(),
+            d["prize"]["id"].as_str().unwrap()
+        );
+    }
+    let after = alice.gql(FAIR_BOX, json!({ "b": id })).await;
+    let after = &after.data()["blindBox"];
+    assert_eq!(after["seedCommitment"], edited["seedCommitment"]);
+    assert!(after["prizeTable"].as_str().unwrap().contains(":99:-:RARE"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provably_fair_seeds_rotate_on_the_blindbox_seed_rotation_schedule() {
+    let app = spawn_app().await;
+    app.at("2026-06-01T10:00:00+08:00");
+    let admin = app.admin(AdminRole::Operator).await;
+    let id = make_box(&admin, None, None, three_prizes()).await;
+    let alice = app.login("alice").await;
+    adjust(&admin, &alice, 500, "fund").await.data();
+    draw(&alice, &id, 2, "a").await.data();
+    let committed =
+        alice.gql(FAIR_BOX, json!({ "b": id })).await.data()["blindBox"]["seedCommitment"].clone();
+
+    // BLINDBOX_SEED_ROTATION is 1d by default: not due a minute early.
+    app.at("2026-06-02T09:59:00+08:00");
+    let admin = app.admin(AdminRole::Operator).await;
+    assert_eq!(
+        admin.gql(ROTATE_JOB, json!({})).await.data()["runJob"]["affected"],
+        0
+    );
+    let alice = app.login("alice").await;
+    assert_eq!(
+        alice.gql(FAIR_BOX, json!({ "b": id })).await.data()["blindBox"]["seedCommitment"],
+        committed
+    );
+
+    app.at("2026-06-02T10:00:00+08:00");
+    let admin = app.admin(AdminRole::Operator).await;
+    assert_eq!(
+        admin.gql(ROTATE_JOB, json!({})).await.data()["runJob"]["affected"],
+        1
+    );
+    let alice = app.login("alice").await;
+    assert_ne!(
+        alice.gql(FAIR_BOX, json!({ "b": id })).await.data()["blindBox"]["seedCommitment"],
+        committed
+    );
+    for d in my_fair_draws(&alice).await {
+        let seed = d["revealedSeed"].as_str().expect("revealed by the job");
+        assert_eq!(
+            recompute(seed, &d).to_string(),
+            d["prize"]["id"].as_str().unwrap()
+        );
+    }
+    // The new seed is a day old only a day later.
+    assert_eq!(
+        admin.gql(ROTATE_JOB, json!({})).await.data()["runJob"]["affected"],
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provably_fair_a_shorter_blindbox_seed_rotation_is_honoured() {
+    let app = spawn_app_with(|env| {
+        env.insert("BLINDBOX_SEED_ROTATION".into(), "2h".into());
+    })
+    .await;
+    app.at("2026-06-01T10:00:00+08:00");
+    let admin = app.admin(AdminRole::Operator).await;
+    make_box(&admin, None, None, three_prizes()).await;
+    app.at("2026-06-01T11:59:00+08:00");
+    let admin = app.admin(AdminRole::Operator).await;
+    assert_eq!(
+        admin.gql(ROTATE_JOB, json!({})).await.data()["runJob"]["affected"],
+        0
+    );
+    app.at("2026-06-01T12:00:00+08:00");
+    assert_eq!(
+        admin.gql(ROTATE_JOB, json!({})).await.data()["runJob"]["affected"],
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provably_fair_a_seed_committed_without_a_prize_table_is_never_drawn_from() {
+    use sea_orm::ConnectionTrait;
+    let app = spawn_app().await;
+    let admin = app.admin(AdminRole::Operator).await;
+    let id = make_box(&admin, None, None, three_prizes()).await;
+    let old =
+        admin.gql(ROTATE, json!({ "b": id })).await.data()["rotateBlindBoxSeed"]["seedCommitment"]
+            .clone();
+    // As a box committed before the upgrade: the seed's commitment covers the seed alone.
+    app.state
+        .db
+        .execute_unprepared("UPDATE blind_box_seed SET prize_table = NULL")
+        .await
+        .unwrap();
+    let alice = app.login("alice").await;
+    adjust(&admin, &alice, 500, "fund").await.data();
+    draw(&alice, &id, 1, "a").await.data();
+    let d = &my_fair_draws(&alice).await[0];
+    assert_ne!(d["seedCommitment"], old, "a new seed, with a table");
+    assert!(d["prizeTable"].is_string());
+    // The job does the same for boxes nobody draws from.
+    let idle = make_box(&admin, None, None, three_prizes()).await;
+    app.state
+        .db
+        .execute_unprepared(&format!(
+            "UPDATE blind_box_seed SET prize_table = NULL WHERE box_id = {idle}"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        admin.gql(ROTATE_JOB, json!({})).await.data()["runJob"]["affected"],
+        1
+    );
+}
+
+/// The README's Python snippet, as a verifier would copy it.
+fn readme_python_snippet() -> String {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("the README");
+    let section = &readme[readme.find("### Verifying a draw").expect("the section")..];
+    let start = section.find("```python\n").expect("a python block") + "```python\n".len();
+    let end = start + section[start..].find("\n```").unwrap();
+    section[start..end].to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provably_fair_the_readme_python_snippet_and_verify_draw_agree_with_the_server() {
+    let app = spawn_app().await;
+    let admin = app.admin(AdminRole::Operator).await;
+    let id = make_box(&admin, Some(3), None, three_prizes()).await;
+    let alice = app.login("alice").await;
+    adjust(&admin, &alice, 5000, "fund").await.data();
+    alice
+        .gql(SET_CLIENT_SEED, json!({ "s": "readme-check" }))
+        .await
+        .data();
+    draw(&alice, &id, 10, "ten").await.data();
+    admin.gql(ROTATE, json!({ "b": id })).await.data();
+    let snippet = readme_python_snippet();
+    let python = std::process::Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_ok();
+    if !python {
+        eprintln!("python3 is missing: checking only `verify-draw`, not the README snippet");
+    }
+    for d in my_fair_draws(&alice).await {
+        let args: Vec<String> = [
+            &d["revealedSeed"],
+            &d["clientSeed"],
+            &d["memberId"],
+            &json!(d["memberNonce"].to_string()),
+            &d["pool"],
+            &d["prizeTable"],
+        ]
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+        let expected = format!(
+            "commitment {}\nprize {}\n",
+            d["seedCommitment"].as_str().unwrap(),
+            d["prize"]["id"].as_str().unwrap()
+        );
+        let cli = api::blindbox::verify_draw_command(&args).expect("verify-draw accepts it");
+        assert_eq!(cli, expected, "verify-draw on draw {}", d["id"]);
+        if python {
+            let run = std::process::Command::new("python3")
+                .arg("-c")
+                .arg(&snippet)
+                .args(&args)
+                .output()
+                .expect("python3 runs");
+            assert!(
+                run.status.success(),
+                "{}",
+                String::from_utf8_lossy(&run.stderr)
+            );
+            assert_eq!(
+                String::from_utf8(run.stdout).unwrap(),
+                expected,
+                "the README snippet on draw {}",
+                d["id"]
+            );
+        }
+    }
+    // A pool the committed table does not hold (re-weighted) is refused by both.
+    let d = &my_fair_draws(&alice).await[0];
+    let pool = pool_of(d);
+    let reweighted = pool
+        .iter()
+        .map(|(id, w)| format!("{id}:{}", w + 1))
+        .collect::<Vec<_>>()
+        .join(",");
+    let args: Vec<String> = vec![
+        d["revealedSeed"].as_str().unwrap().into(),
+        d["clientSeed"].as_str().unwrap().into(),
+        d["memberId"].as_str().unwrap().into(),
+        d["memberNonce"].to_string(),
+        reweighted,
+        d["prizeTable"].as_str().unwrap().into(),
+    ];
+    assert!(api::blindbox::verify_draw_command(&args).is_err());
+    if python {
+        let run = std::process::Command::new("python3")
+            .arg("-c")
+            .arg(&snippet)
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(!run.status.success(), "the snippet refuses it too");
+    }
+}
+
+// ------------------------------------------------------------------ item 15
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn item_15_blind_box_hides_inactive_boxes_from_members_and_anonymous_callers() {
+    let app = spawn_app().await;
+    let admin = app.admin(AdminRole::Operator).await;
+    let input = json!({ "name": "未发布", "description": "", "pointsPrice": 50, "active": false,
+        "prizes": [prize("贴纸", "COMMON", 1, None, "1")] });
+    let answer = admin.gql(UPSERT, json!({ "input": input })).await;
+    let id = answer.data()["upsertBlindBox"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let query = "query($b: ID!) { blindBox(id: $b) { name prizes { name } } }";
+    let alice = app.login("alice").await;
+    alice
+        .gql(query, json!({ "b": id }))
+        .await
+        .expect_error("NOT_FOUND");
+    app.gql(None, query, json!({ "b": id }))
+        .await
+        .expect_error("NOT_FOUND");
+    let listed = alice.gql("{ blindBoxes { id } }", json!({})).await;
+    assert_eq!(listed.data()["blindBoxes"], json!([]));
+    // A box that does not exist answers the same, so an inactive one cannot be told apart.
+    alice
+        .gql(query, json!({ "b": "999999" }))
+        .await
+        .expect_error("NOT_FOUND");
+
+    let mut released = input.clone();
+    released["id"] = json!(id);
+    released["active"] = json!(true);
+    admin.gql(UPSERT, json!({ "input": released })).await.data();
+    assert_eq!(
+        app.gql(None, query, json!({ "b": id })).await.data()["blindBox"]["name"],
+        "未发布"
+    );
 }
