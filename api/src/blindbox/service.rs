@@ -18,6 +18,7 @@ use super::rules::{self, Candidate, PrizeKind, Rarity};
 use crate::clock::business_date;
 use crate::config::Settings;
 use crate::error::{AppError, AppResult};
+use crate::input;
 use crate::pagination::PageRequest;
 use crate::points::{self, Expiry, LedgerKind, Movement};
 use crate::progress::{self, Event};
@@ -249,11 +250,12 @@ async fn check_prize(db: &impl ConnectionTrait, p: &PrizeChange) -> AppResult<(R
             "every prize needs a name of 1 to 128 characters",
         ));
     }
-    if p.weight <= 0 {
-        return Err(bad("weight must be above 0"));
+    // Bounded so the pool's total weight and any stock arithmetic stay far inside u64/i64.
+    if !input::WEIGHT.contains(&p.weight) {
+        return Err(bad("weight must be 1 to 1,000,000"));
     }
-    if p.stock.is_some_and(|s| s < 0) {
-        return Err(bad("stock must not be negative"));
+    if p.stock.is_some_and(|s| !input::STOCK.contains(&s)) {
+        return Err(bad("stock must be 0 to 10,000,000"));
     }
     let payload = p.payload.trim();
     match kind {
@@ -269,7 +271,7 @@ async fn check_prize(db: &impl ConnectionTrait, p: &PrizeChange) -> AppResult<(R
             if payload
                 .parse::<Decimal>()
                 .ok()
-                .and_then(mall::rules::yuan_to_fen)
+                .and_then(|yuan| input::yuan_to_fen("prizes", yuan).ok())
                 .is_none_or(|f| f <= 0)
             {
                 return Err(bad("a COUPON payload is its value in yuan"));
@@ -331,17 +333,11 @@ pub async fn upsert_in(
             "pointsPrice must be 1 to 1,000,000 points",
         ));
     }
-    if c.daily_limit.is_some_and(|l| l < 1) {
-        return Err(AppError::validation(
-            "dailyLimit",
-            "dailyLimit must be at least 1",
-        ));
+    if let Some(limit) = c.daily_limit {
+        input::bounded("dailyLimit", limit.into(), input::COUNT)?;
     }
-    if c.pity_threshold.is_some_and(|t| t < 2) {
-        return Err(AppError::validation(
-            "pityThreshold",
-            "pityThreshold must be at least 2",
-        ));
+    if let Some(threshold) = c.pity_threshold {
+        input::bounded("pityThreshold", threshold.into(), 2..=100_000)?;
     }
     if c.prizes.is_empty() || c.prizes.len() > 50 {
         return Err(AppError::validation("prizes", "a box has 1 to 50 prizes"));
@@ -773,7 +769,7 @@ async fn grant(
                 .payload
                 .parse::<Decimal>()
                 .ok()
-                .and_then(mall::rules::yuan_to_fen)
+                .and_then(|yuan| input::yuan_to_fen("prizes", yuan).ok())
                 .ok_or_else(|| AppError::internal("bad COUPON payload"))?;
             mall::grant_coupon(
                 txn,

@@ -273,12 +273,6 @@ pub fn fen_to_yuan(fen: i64) -> Decimal {
     Decimal::new(fen, 2)
 }
 
-/// Yuan to fen; `None` if the amount has more than two decimal places, is negative, or is
-/// above `input::MAX_YUAN`.
-pub fn yuan_to_fen(yuan: Decimal) -> Option<i64> {
-    crate::input::yuan_to_fen("amount", yuan).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -434,9 +428,6 @@ mod tests {
         assert_eq!(Ladder::parse("100:0.5,300:0.8").unwrap(), Ladder::default());
         assert!(Ladder::parse("100").is_err());
         assert!(Ladder::parse("100:1.5").is_err());
-        assert_eq!(yuan_to_fen(d("128.50")), Some(12_850));
-        assert_eq!(yuan_to_fen(d("1.005")), None);
-        assert_eq!(yuan_to_fen(d("-1")), None);
     }
 
     proptest! {

@@ -90,6 +90,21 @@ async fn operator_numbers_that_could_overflow_are_refused_at_input() {
         "targetPoints"
     );
 
+    // Fifty prizes of weight 2^62 would overflow the pool's total weight.
+    let prizes: Vec<Value> = (0..50)
+        .map(|i| json!({ "name": format!("p{i}"), "rarity": "COMMON", "kind": "POINTS", "weight": huge, "payload": "1" }))
+        .collect();
+    let the_box = admin
+        .gql(
+            "mutation($input: BlindBoxInput!) { upsertBlindBox(input: $input) { id } }",
+            json!({ "input": { "name": "b", "description": "", "pointsPrice": 10, "prizes": prizes } }),
+        )
+        .await;
+    assert_eq!(
+        the_box.expect_error("VALIDATION")["extensions"]["field"],
+        "prizes"
+    );
+
     // The largest price an operator may set, times the largest quantity, is still exact.
     let dear = admin
         .gql(
