@@ -250,6 +250,8 @@ pub struct GraphqlLimits {
     pub max_depth: usize,
     pub max_complexity: usize,
     pub max_body_bytes: usize,
+    /// Most root fields (aliases included) one operation may select.
+    pub max_root_fields: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -590,7 +592,12 @@ impl Settings {
                 max_complexity: parse(
                     "GRAPHQL_MAX_COMPLEXITY",
                     get("GRAPHQL_MAX_COMPLEXITY"),
-                    1000usize,
+                    5000usize,
+                )?,
+                max_root_fields: parse(
+                    "GRAPHQL_MAX_ROOT_FIELDS",
+                    get("GRAPHQL_MAX_ROOT_FIELDS"),
+                    20usize,
                 )?,
                 max_body_bytes: parse(
                     "GRAPHQL_MAX_BODY_BYTES",

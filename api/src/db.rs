@@ -1,5 +1,7 @@
 //! Connecting to the database and bringing its schema up to date.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
@@ -7,7 +9,27 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 
 use crate::config::Settings;
 
-pub async fn connect(settings: &Settings) -> Result<DatabaseConnection, DbErr> {
+/// What the pool has run: every statement, through a transaction or not.
+#[derive(Debug, Default)]
+pub struct DbStats {
+    statements: AtomicU64,
+}
+
+impl DbStats {
+    /// Statements run since start-up.
+    pub fn statements(&self) -> u64 {
+        self.statements.load(Ordering::Relaxed)
+    }
+
+    fn record(&self, _info: &sea_orm::metric::Info<'_>) {
+        self.statements.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+pub async fn connect(
+    settings: &Settings,
+    stats: Arc<DbStats>,
+) -> Result<DatabaseConnection, DbErr> {
     if settings.is_sqlite() {
         ensure_sqlite_dir(&settings.database_url);
     }
@@ -46,7 +68,9 @@ pub async fn connect(settings: &Settings) -> Result<DatabaseConnection, DbErr> {
             })
         })
     });
-    Database::connect(opts).await
+    let mut db = Database::connect(opts).await?;
+    db.set_metric_callback(move |info| stats.record(info));
+    Ok(db)
 }
 
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {

@@ -2,7 +2,14 @@
 //! nothing of the admin API is visible from the member endpoint. Each module adds its
 //! Query/Mutation part to the `MergedObject`s here.
 
-use async_graphql::{EmptySubscription, MergedObject, Schema, SchemaBuilder};
+use std::sync::Arc;
+
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
+use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
+use async_graphql::{
+    EmptySubscription, ErrorExtensionValues, MergedObject, Schema, SchemaBuilder, ServerError,
+    ServerResult, Variables,
+};
 
 use crate::achievement::{AchievementAdminMutation, AchievementMutation, AchievementQuery};
 use crate::anticheat::{AnticheatAdminMutation, AnticheatAdminQuery, CaptchaMutation};
@@ -84,6 +91,7 @@ fn with_limits<Q, M>(
 ) -> SchemaBuilder<Q, M, EmptySubscription> {
     let mut builder = builder
         .extension(crate::input::PlainTextInputs)
+        .extension(RootFieldLimit(limits.max_root_fields))
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
         .limit_directives(16);
@@ -130,9 +138,99 @@ pub fn sdl() -> (String, String) {
         max_depth: 0,
         max_complexity: 0,
         max_body_bytes: 0,
+        max_root_fields: 0,
     };
     (
         member_schema(&limits, true, None).sdl(),
         admin_schema(&limits, true, None).sdl(),
     )
+}
+
+/// Refuses, before anything runs, an operation that selects more root fields (aliases
+/// included, fragments expanded) than `GRAPHQL_MAX_ROOT_FIELDS`: each root field is a use case
+/// of its own, and a few hundred aliases of one were enough to stall the server.
+struct RootFieldLimit(usize);
+
+impl ExtensionFactory for RootFieldLimit {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(RootFieldLimit(self.0))
+    }
+}
+
+#[async_trait::async_trait]
+impl Extension for RootFieldLimit {
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        let document = next.run(ctx, query, variables).await?;
+        let limit = self.0;
+        if limit > 0
+            && document
+                .operations
+                .iter()
+                .any(|(_, op)| root_fields(&op.node.selection_set.node, &document, 0) > limit)
+        {
+            let mut error = ServerError::new(
+                format!("an operation may select at most {limit} root fields, aliases included"),
+                None,
+            );
+            let mut extensions = ErrorExtensionValues::default();
+            extensions.set("code", "VALIDATION");
+            error.extensions = Some(extensions);
+            return Err(error);
+        }
+        Ok(document)
+    }
+}
+
+/// Root fields a selection set selects, counting into inline fragments and fragment spreads (a
+/// cycle of spreads, which validation refuses later, stops counting at depth 16).
+fn root_fields(set: &SelectionSet, document: &ExecutableDocument, depth: usize) -> usize {
+    if depth > 16 {
+        return 0;
+    }
+    set.items
+        .iter()
+        .map(|item| match &item.node {
+            Selection::Field(_) => 1,
+            Selection::InlineFragment(fragment) => {
+                root_fields(&fragment.node.selection_set.node, document, depth + 1)
+            }
+            Selection::FragmentSpread(spread) => document
+                .fragments
+                .get(&spread.node.fragment_name.node)
+                .map_or(0, |f| {
+                    root_fields(&f.node.selection_set.node, document, depth + 1)
+                }),
+        })
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn count(query: &str) -> usize {
+        let document = async_graphql::parser::parse_query(query).unwrap();
+        document
+            .operations
+            .iter()
+            .map(|(_, op)| root_fields(&op.node.selection_set.node, &document, 0))
+            .max()
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn root_fields_count_aliases_and_fragments() {
+        assert_eq!(count("{ a b c: a }"), 3);
+        assert_eq!(
+            count("{ a ...F ... on Query { b c } } fragment F on Query { d e }"),
+            5
+        );
+        assert_eq!(count("{ ...F } fragment F on Query { ...F a }"), 16);
+    }
 }

@@ -245,7 +245,10 @@ async fn serve(
         Ok(context) => context,
         Err(early) => return early.respond(),
     };
-    match execute_caught(schema, request.data(context)).await {
+    let request = request
+        .data(context)
+        .data(crate::loaders::Loaders::new(app.db.clone()));
+    match execute_caught(schema, request).await {
         Some(response) => graphql_response(req, response),
         None => panic_response(req),
     }

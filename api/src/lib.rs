@@ -16,6 +16,7 @@ pub mod graphql;
 pub mod http;
 pub mod input;
 pub mod jobs;
+pub mod loaders;
 pub mod mall;
 pub mod member;
 pub mod pagination;

@@ -36,6 +36,13 @@ fn decode_cursor(cursor: &str) -> Option<i64> {
         .ok()
 }
 
+/// A list field's complexity (`#[graphql(complexity = "...")]`): its selection once per row it
+/// may return, so a client asking for 100 rows pays for 100.
+pub fn page_cost(first: Option<i32>, default: i32, child_complexity: usize) -> usize {
+    let rows = first.unwrap_or(default).clamp(1, MAX_PAGE_SIZE) as usize;
+    rows.saturating_mul(child_complexity)
+}
+
 pub fn page_request(first: Option<i32>, after: Option<&str>) -> AppResult<PageRequest> {
     let first = first.unwrap_or(DEFAULT_PAGE_SIZE);
     if !(0..=MAX_PAGE_SIZE).contains(&first) {
@@ -77,6 +84,15 @@ pub fn finish_page<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_page_costs_its_selection_once_per_row_it_may_return() {
+        assert_eq!(page_cost(Some(100), 20, 5), 500);
+        assert_eq!(page_cost(None, 20, 5), 100);
+        assert_eq!(page_cost(Some(0), 20, 5), 5);
+        assert_eq!(page_cost(Some(i32::MAX), 20, 5), 500);
+        assert_eq!(page_cost(Some(-3), 20, 5), 5);
+    }
 
     #[test]
     fn pages_are_capped_at_one_hundred() {

@@ -42,7 +42,8 @@ fn context<E: fmt::Display>(what: &'static str) -> impl FnOnce(E) -> StartupErro
 
 /// Everything but the HTTP server: database (migrated), Redis, limiter, WeChat, keys.
 pub async fn build_state(settings: Settings) -> Result<AppState, StartupError> {
-    let database = db::connect(&settings)
+    let db_stats = Arc::new(db::DbStats::default());
+    let database = db::connect(&settings, db_stats.clone())
         .await
         .map_err(context("connecting to DATABASE_URL"))?;
     db::migrate(&database)
@@ -130,6 +131,7 @@ pub async fn build_state(settings: Settings) -> Result<AppState, StartupError> {
         price_campaigns: Default::default(),
         leaderboards: Default::default(),
         shutdown: CancellationToken::new(),
+        db_stats,
     })
 }
 

@@ -34,4 +34,6 @@ pub struct AppState {
     /// Cancelled when the process is asked to stop: background work finishes what it is doing
     /// and starts nothing new.
     pub shutdown: CancellationToken,
+    /// Counts of what the database pool ran.
+    pub db_stats: Arc<crate::db::DbStats>,
 }

@@ -179,6 +179,7 @@ impl AchievementQuery {
         ))
     }
 
+    #[graphql(complexity = "crate::pagination::page_cost(first, 50, child_complexity)")]
     async fn leaderboard(
         &self,
         ctx: &Context<'_>,

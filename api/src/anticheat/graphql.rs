@@ -97,7 +97,10 @@ pub struct AnticheatAdminQuery;
 
 #[Object]
 impl AnticheatAdminQuery {
-    #[graphql(guard = "RoleGuard(READERS)")]
+    #[graphql(
+        guard = "RoleGuard(READERS)",
+        complexity = "crate::pagination::page_cost(first, 20, child_complexity)"
+    )]
     async fn risk_events(
         &self,
         ctx: &Context<'_>,

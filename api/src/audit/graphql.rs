@@ -42,7 +42,10 @@ pub struct AuditQuery;
 #[Object]
 impl AuditQuery {
     /// Admin mutations, newest first.
-    #[graphql(guard = "RoleGuard(READERS)")]
+    #[graphql(
+        guard = "RoleGuard(READERS)",
+        complexity = "crate::pagination::page_cost(first, 20, child_complexity)"
+    )]
     async fn audit_log(
         &self,
         ctx: &Context<'_>,

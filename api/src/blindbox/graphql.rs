@@ -12,7 +12,8 @@ use crate::anticheat::{self, Action};
 use crate::auth::RoleGuard;
 use crate::auth::rules::{OPERATORS, READERS};
 use crate::context::ContextExt;
-use crate::error::AppError;
+use crate::error::{AppError, AppResult};
+use crate::loaders::{ById, LoadExt};
 use crate::member::MemberView;
 use crate::pagination::{PageInfo, finish_page, page_request};
 use crate::scalars::id_number;
@@ -105,16 +106,24 @@ impl BlindBox {
 
 pub struct Draw(blind_box_draw::Model);
 
+impl Draw {
+    /// The seed this draw used, batched with the other draws of the page.
+    async fn seed(&self, ctx: &Context<'_>) -> AppResult<entity::blind_box_seed::Model> {
+        ctx.load_one::<ById<entity::blind_box_seed::Entity>>(self.0.seed_id)
+            .await?
+            .ok_or_else(|| AppError::internal(format!("seed {} missing", self.0.seed_id)))
+    }
+}
+
 #[Object]
 impl Draw {
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
     async fn prize(&self, ctx: &Context<'_>) -> async_graphql::Result<BlindBoxPrize> {
-        let prize = entity::blind_box_prize::Entity::find_by_id(self.0.prize_id)
-            .one(&ctx.app()?.db)
-            .await
-            .map_err(AppError::from)?
+        let prize = ctx
+            .load_one::<ById<entity::blind_box_prize::Entity>>(self.0.prize_id)
+            .await?
             .ok_or(AppError::NotFound("prize"))?;
         // The odds this prize had in the pool it was drawn from.
         let pool: Vec<(i64, u64)> = serde_json::from_str(&self.0.pool).unwrap_or_default();
@@ -139,9 +148,7 @@ impl Draw {
     /// Inputs to verify fairness once the seed is revealed: the commitment of the server seed
     /// (and `prizeTable`) this draw used, published before the draw.
     async fn seed_commitment(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
-        Ok(service::seed(&ctx.app()?.db, self.0.seed_id)
-            .await?
-            .commitment)
+        Ok(self.seed(ctx).await?.commitment)
     }
     /// The draw's sequence number within its box. Only draws without a `memberNonce` (made
     /// before client seeds) used it in their HMAC message, as `"{memberId}:{nonce}"`.
@@ -165,13 +172,11 @@ impl Draw {
     /// The canonical prize table the seed committed to (see `BlindBox.prizeTable`); the pool
     /// must come from it. Null for seeds committed before tables were.
     async fn prize_table(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
-        Ok(service::seed(&ctx.app()?.db, self.0.seed_id)
-            .await?
-            .prize_table)
+        Ok(self.seed(ctx).await?.prize_table)
     }
     /// The server seed, once rotated: on schedule, by hand, or when the box's prizes change.
     async fn revealed_seed(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
-        let seed = service::seed(&ctx.app()?.db, self.0.seed_id).await?;
+        let seed = self.seed(ctx).await?;
         Ok(seed.revealed_at.map(|_| seed.seed))
     }
     /// The pool the draw was taken from, as `prizeId:weight` in published order (for verifiers).
@@ -253,6 +258,7 @@ impl BlindBoxQuery {
             .into())
     }
 
+    #[graphql(complexity = "crate::pagination::page_cost(first, 20, child_complexity)")]
     async fn my_draws(
         &self,
         ctx: &Context<'_>,

@@ -5,7 +5,11 @@ use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::{coupon, crowdfund, donation_project, mall_item, mall_order, member};
 use rust_decimal::Decimal;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_graphql::dataloader::Loader;
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 
 use super::redeem::{self, RedeemRequest};
 use super::rules::{self, CouponStatus, MallItemKind, OrderStatus};
@@ -13,9 +17,9 @@ use super::{catalog, crowdfund as pools, donation};
 use crate::anticheat::{self, Action};
 use crate::context::ContextExt;
 use crate::error::{AppError, AppResult};
+use crate::loaders::{ById, LoadExt, RequestLoader};
 use crate::pagination::{PageInfo, finish_page, page_request};
 use crate::scalars::id_number;
-use crate::state::AppState;
 
 /// An item with its points price as it is now (campaigns applied).
 pub struct MallItem {
@@ -31,13 +35,15 @@ impl MallItem {
         }
     }
 
-    async fn load(app: &AppState, id: i64, now: DateTime<Utc>) -> AppResult<Self> {
-        let item = catalog::find(&app.db, id)
+    /// The item a row of a list names (an order's, a crowdfund's), batched per request.
+    async fn of_row(ctx: &Context<'_>, id: i64) -> AppResult<Self> {
+        let item = ctx
+            .load_one::<ById<mall_item::Entity>>(id)
             .await?
             .ok_or(AppError::NotFound("mall item"))?;
         Ok(MallItem::new(
             item,
-            &catalog::cached_running_multipliers(app, now).await?,
+            &catalog::cached_running_multipliers(ctx.app()?, ctx.now()?).await?,
         ))
     }
 }
@@ -137,7 +143,7 @@ impl Order {
         ID(self.0.id.to_string())
     }
     async fn item(&self, ctx: &Context<'_>) -> async_graphql::Result<MallItem> {
-        Ok(MallItem::load(ctx.app()?, self.0.item_id, ctx.now()?).await?)
+        Ok(MallItem::of_row(ctx, self.0.item_id).await?)
     }
     async fn quantity(&self) -> i64 {
         self.0.quantity
@@ -153,8 +159,10 @@ impl Order {
     }
     /// The coupon a COUPON order issued (the first, for orders of several).
     async fn coupon(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Coupon>> {
-        let coupons = redeem::coupons_of_order(&ctx.app()?.db, self.0.id).await?;
-        Ok(coupons.into_iter().next().map(Coupon))
+        Ok(ctx
+            .load_one::<FirstCouponOfOrder>(self.0.id)
+            .await?
+            .map(Coupon))
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
@@ -205,12 +213,31 @@ pub struct CrowdfundContribution {
 
 pub struct Crowdfund(crowdfund::Model);
 
-async fn member_no(app: &AppState, id: i64) -> AppResult<String> {
-    Ok(member::Entity::find_by_id(id)
-        .one(&app.db)
-        .await?
-        .map(|m| m.member_no)
-        .unwrap_or_default())
+/// The first coupon each order issued, for a page of orders in one statement.
+pub struct FirstCouponOfOrder(DatabaseConnection);
+
+impl RequestLoader for FirstCouponOfOrder {
+    fn new(db: DatabaseConnection) -> Self {
+        FirstCouponOfOrder(db)
+    }
+}
+
+impl Loader<i64> for FirstCouponOfOrder {
+    type Value = coupon::Model;
+    type Error = Arc<AppError>;
+
+    async fn load(&self, order_ids: &[i64]) -> Result<HashMap<i64, coupon::Model>, Self::Error> {
+        let coupons = redeem::coupons_of_orders(&self.0, order_ids)
+            .await
+            .map_err(Arc::new)?;
+        let mut first = HashMap::new();
+        for c in coupons {
+            if let Some(order) = c.order_id {
+                first.entry(order).or_insert(c);
+            }
+        }
+        Ok(first)
+    }
 }
 
 #[Object]
@@ -219,10 +246,14 @@ impl Crowdfund {
         ID(self.0.id.to_string())
     }
     async fn item(&self, ctx: &Context<'_>) -> async_graphql::Result<MallItem> {
-        Ok(MallItem::load(ctx.app()?, self.0.item_id, ctx.now()?).await?)
+        Ok(MallItem::of_row(ctx, self.0.item_id).await?)
     }
     async fn initiator_member_no(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
-        Ok(member_no(ctx.app()?, self.0.initiator_id).await?)
+        Ok(ctx
+            .load_one::<ById<member::Entity>>(self.0.initiator_id)
+            .await?
+            .map(|m| m.member_no)
+            .unwrap_or_default())
     }
     async fn target_points(&self) -> i64 {
         self.0.target_points
@@ -299,6 +330,7 @@ pub struct MallQuery;
 
 #[Object]
 impl MallQuery {
+    #[graphql(complexity = "crate::pagination::page_cost(first, 20, child_complexity)")]
     async fn mall_items(
         &self,
         ctx: &Context<'_>,
@@ -366,6 +398,7 @@ impl MallQuery {
         })
     }
 
+    #[graphql(complexity = "crate::pagination::page_cost(first, 20, child_complexity)")]
     async fn my_orders(
         &self,
         ctx: &Context<'_>,

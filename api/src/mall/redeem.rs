@@ -633,13 +633,15 @@ pub async fn coupons_of(
         .await?)
 }
 
-pub async fn coupons_of_order(
+/// The coupons (not taken back) that these orders issued, in issue order.
+pub async fn coupons_of_orders(
     db: &impl ConnectionTrait,
-    order_id: i64,
+    order_ids: &[i64],
 ) -> AppResult<Vec<coupon::Model>> {
     Ok(coupon::Entity::find()
-        .filter(coupon::Column::OrderId.eq(order_id))
+        .filter(coupon::Column::OrderId.is_in(order_ids.iter().copied()))
         .filter(coupon::Column::RevokedAt.is_null())
+        .order_by_asc(coupon::Column::Id)
         .all(db)
         .await?)
 }

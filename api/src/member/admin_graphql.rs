@@ -147,7 +147,10 @@ pub struct MemberAdminQuery;
 #[Object]
 impl MemberAdminQuery {
     /// Members, newest first; `search` matches a memberNo or openid exactly, or part of a nickname.
-    #[graphql(guard = "RoleGuard(READERS)")]
+    #[graphql(
+        guard = "RoleGuard(READERS)",
+        complexity = "crate::pagination::page_cost(first, 20, child_complexity)"
+    )]
     async fn members(
         &self,
         ctx: &Context<'_>,

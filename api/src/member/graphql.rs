@@ -150,7 +150,8 @@ impl MemberAdminView {
         self.0.growth_value
     }
     async fn tier_code(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
-        let tiers = tier::all(&ctx.app()?.db).await?;
+        // From the cached ladder: one statement per row would grow with the page.
+        let tiers = super::cached_tiers(ctx.app()?).await?;
         Ok(tier::current(&self.0, &tiers)?.code.clone())
     }
     async fn rfm_segment(&self) -> Option<&str> {

@@ -84,6 +84,7 @@ pub struct PointsQuery;
 #[Object]
 impl PointsQuery {
     /// The member's points ledger, newest first.
+    #[graphql(complexity = "crate::pagination::page_cost(first, 20, child_complexity)")]
     async fn points_ledger(
         &self,
         ctx: &Context<'_>,

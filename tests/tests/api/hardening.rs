@@ -387,3 +387,174 @@ async fn an_oversized_body_is_answered_as_graphql_json() {
         );
     }
 }
+
+/// Statements the app ran while `answer` was being made.
+async fn statements_for<F: std::future::Future<Output = loyalty_tests::Gql>>(
+    app: &loyalty_tests::TestApp,
+    answer: F,
+) -> (u64, loyalty_tests::Gql) {
+    let before = app.state.db_stats.statements();
+    let answer = answer.await;
+    (app.state.db_stats.statements() - before, answer)
+}
+
+/// Hardening item 3: nested per-row fields each ran their own query, so the cost of a request
+/// grew with `first`. A page of 100 now costs what a page of 5 does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_of_a_hundred_rows_runs_no_more_statements_than_a_page_of_five() {
+    let app = loyalty_tests::spawn_app_with(|env| {
+        env.insert("LIMIT_MUTATION_MEMBER".into(), "100000/60s".into());
+        env.insert("LIMIT_DRAW_MEMBER".into(), "100000/60s".into());
+    })
+    .await;
+    let admin = app.admin(AdminRole::Operator).await;
+    let alice = app.login("alice").await;
+    adjust(&admin, &alice, 1_000_000, "fund").await.data();
+    let goods = admin
+        .gql(
+            UPSERT_ITEM,
+            json!({ "input": item_input(json!({ "stock": 1000 })) }),
+        )
+        .await;
+    let goods = goods.data()["upsertMallItem"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let coupons = admin
+        .gql(
+            UPSERT_ITEM,
+            json!({ "input": item_input(json!({ "name": "满减券", "kind": "COUPON", "stock": 1000,
+                "couponValue": "5", "couponValidDays": 30 })) }),
+        )
+        .await;
+    let coupons = coupons.data()["upsertMallItem"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for i in 0..100 {
+        let item = if i % 2 == 0 { &goods } else { &coupons };
+        alice
+            .gql(
+                "mutation($i: ID!, $k: String!) { redeem(input: { itemId: $i, quantity: 1, idempotencyKey: $k }) { id } }",
+                json!({ "i": item, "k": format!("r{i}") }),
+            )
+            .await
+            .data();
+    }
+    let the_box = admin
+        .gql(
+            "mutation($input: BlindBoxInput!) { upsertBlindBox(input: $input) { id } }",
+            json!({ "input": { "name": "b", "description": "", "pointsPrice": 1, "prizes": [
+                { "name": "a", "rarity": "COMMON", "kind": "POINTS", "weight": 3, "payload": "1" },
+                { "name": "b", "rarity": "RARE", "kind": "POINTS", "weight": 1, "payload": "2" } ] } }),
+        )
+        .await;
+    let box_id = the_box.data()["upsertBlindBox"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for i in 0..10 {
+        alice
+            .gql(
+                "mutation($b: ID!, $k: String!) { drawBlindBox(boxId: $b, count: 10, idempotencyKey: $k) { pointsSpent } }",
+                json!({ "b": box_id, "k": format!("d{i}") }),
+            )
+            .await
+            .data();
+    }
+    // The seed is revealed, so every draw's seed fields have something to show.
+    admin
+        .gql(
+            "mutation($b: ID!) { rotateBlindBoxSeed(boxId: $b) { id } }",
+            json!({ "b": box_id }),
+        )
+        .await
+        .data();
+    for i in 0..60 {
+        app.login(&format!("m{i}")).await;
+    }
+
+    let orders = "query($n: Int) { myOrders(first: $n) { nodes { id item { name pointsPrice } coupon { name value } } } }";
+    let draws = "query($n: Int) { myDraws(first: $n) { nodes { id prize { name probability } seedCommitment prizeTable revealedSeed } } }";
+    let members = "query($n: Int) { members(first: $n) { nodes { memberNo tierCode } } }";
+    for (name, query, member) in [
+        ("myOrders", orders, true),
+        ("myDraws", draws, true),
+        ("members", members, false),
+    ] {
+        let (alice, admin) = (&alice, &admin);
+        let run = |n: i64| async move {
+            if member {
+                alice.gql(query, json!({ "n": n })).await
+            } else {
+                admin.gql(query, json!({ "n": n })).await
+            }
+        };
+        // Once first, so caches that fill once (tiers, campaigns) do not count.
+        run(5).await.data();
+        let (few, small) = statements_for(&app, run(5)).await;
+        let (many, large) = statements_for(&app, run(100)).await;
+        let rows = large.data()[name]["nodes"].as_array().unwrap().len();
+        assert!(rows >= 60, "{name}: {rows} rows");
+        assert_eq!(small.data()[name]["nodes"].as_array().unwrap().len(), 5);
+        // One statement per kind of lookup, whatever the page size; a loader's batch may be
+        // cut in two when its rows arrive over more than its 1 ms delay, never in a hundred.
+        assert!(
+            many <= few + 3 && many <= 10,
+            "{name}: {many} statements for 100 rows, {few} for 5"
+        );
+    }
+}
+
+/// Hardening item 3: 150 aliases of a 100-row page took 7 s and stalled the server; the cost
+/// counted one point per field whatever `first` asked for. It is refused before it runs now,
+/// both by the root-field limit and, with few aliases, by a cost that grows with `first`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_whose_cost_grows_with_first_is_refused_before_it_runs() {
+    let app = spawn_app().await;
+    let alice = app.login("alice").await;
+    let page = "myDraws(first: 100) { nodes { prize { name } seedCommitment revealedSeed } }";
+    let many: String = (0..150).map(|i| format!("a{i}: {page} ")).collect();
+    // Once first, so a cache that fills on the first signed-in request does not count.
+    alice.gql("{ me { id } }", json!({})).await.data();
+    let before = app.state.db_stats.statements();
+    let refused = alice.gql(&format!("{{ {many} }}"), json!({})).await;
+    refused.expect_error("VALIDATION");
+    assert!(refused.body.get("data").is_none());
+    // Under the root-field limit, the cost of ten 100-row pages of a nested list is still over.
+    let nested = "myOrders(first: 100) { nodes { id quantity pointsCost cashDue status createdAt
+        item { id name description category pointsPrice cashPrice stock }
+        coupon { id name value threshold validFrom validUntil status } } pageInfo { hasNextPage endCursor } }";
+    let ten: String = (0..10).map(|i| format!("a{i}: {nested} ")).collect();
+    let costly = alice.gql(&format!("{{ {ten} }}"), json!({})).await;
+    let error = costly.expect_error("VALIDATION");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("complex"),
+        "{error}"
+    );
+    assert_eq!(
+        app.state.db_stats.statements(),
+        before,
+        "nothing ran for the refused queries"
+    );
+    // One such page is fine.
+    alice
+        .gql(&format!("{{ {nested} }}"), json!({}))
+        .await
+        .data();
+    // And a mini-program's home screen in one request is well inside both limits.
+    alice
+        .gql(
+            "{ me { memberNo points tier { name } nextTier { ratio } } tasks { task { code } progress }
+               checkInCalendar { checkedDays streak } mallItems(first: 20) { nodes { id name pointsPrice stock } }
+               blindBoxes { id name prizes { name probability } } achievementWall { unlockedCount }
+               leaderboard(kind: CHECKIN_STREAK) { entries { rank nickname score } myRank } }",
+            json!({}),
+        )
+        .await
+        .data();
+}
