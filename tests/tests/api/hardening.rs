@@ -558,3 +558,48 @@ async fn a_query_whose_cost_grows_with_first_is_refused_before_it_runs() {
         .await
         .data();
 }
+
+/// Hardening item 5, the same audit for draws: a box's daily limit holds however many draws
+/// of one member arrive at once (the member's row is locked before the count is read).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_draws_never_pass_the_daily_limit() {
+    let app = loyalty_tests::spawn_app_with(|env| {
+        env.insert("LIMIT_DRAW_MEMBER".into(), "1000/60s".into());
+    })
+    .await;
+    let admin = app.admin(AdminRole::Operator).await;
+    let the_box = admin
+        .gql(
+            "mutation($input: BlindBoxInput!) { upsertBlindBox(input: $input) { id } }",
+            json!({ "input": { "name": "b", "description": "", "pointsPrice": 10, "dailyLimit": 3, "prizes": [
+                { "name": "a", "rarity": "COMMON", "kind": "POINTS", "weight": 1, "payload": "1" } ] } }),
+        )
+        .await;
+    let box_id = the_box.data()["upsertBlindBox"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let alice = app.login("alice").await;
+    adjust(&admin, &alice, 1000, "fund").await.data();
+    let draws = (0..12).map(|i| {
+        alice.gql(
+            "mutation($b: ID!, $k: String!) { drawBlindBox(boxId: $b, count: 1, idempotencyKey: $k) { pointsSpent } }",
+            json!({ "b": box_id, "k": format!("d{i}") }),
+        )
+    });
+    let answers = futures_util::future::join_all(draws).await;
+    let drawn = answers
+        .iter()
+        .filter(|a| a.body.get("errors").is_none())
+        .count();
+    assert_eq!(drawn, 3);
+    assert!(
+        answers
+            .iter()
+            .filter(|a| a.body.get("errors").is_some())
+            .all(|a| a.error_code() == Some("LIMIT_REACHED"))
+    );
+    // 1000 - 3 draws of 10 + 3 prizes of 1
+    assert_eq!(points_of(&alice).await.0, 973);
+    assert_audit_ok(&admin).await;
+}
