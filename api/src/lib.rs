@@ -18,6 +18,7 @@ pub mod jobs;
 pub mod mall;
 pub mod member;
 pub mod pagination;
+pub mod playground;
 pub mod points;
 pub mod progress;
 pub mod scalars;
@@ -27,5 +28,6 @@ pub mod startup;
 pub mod state;
 pub mod task;
 pub mod telemetry;
+pub mod web_assets;
 
 pub use error::{AppError, AppResult};
