@@ -42,8 +42,8 @@ export function SessionBox({ config, session, fetcher }) {
 
   return (
     <div className="playground-session">
-      <div className="playground-title">{config.title}</div>
-      <div className="playground-who" data-testid="session-who">
+      <span className="playground-title">{config.title}</span>
+      <span className="playground-who" data-testid="session-who">
         {who ? (
           <>
             Signed in as <strong>{who}</strong>{' '}
@@ -54,7 +54,7 @@ export function SessionBox({ config, session, fetcher }) {
         ) : (
           'Not signed in'
         )}
-      </div>
+      </span>
       {config.signInAs && (
         <form className="playground-sign-in" onSubmit={signIn} aria-label="Sign in as">
           <label>
@@ -62,7 +62,7 @@ export function SessionBox({ config, session, fetcher }) {
             <input
               value={code}
               onChange={(e) => setCode(e.target.value)}
-              size={8}
+              size={7}
               spellCheck={false}
               aria-label="Mock WeChat code"
             />
@@ -70,7 +70,11 @@ export function SessionBox({ config, session, fetcher }) {
           <button type="submit" disabled={busy || !code.trim()}>
             Sign in
           </button>
-          {error && <div className="playground-error">{error}</div>}
+          {error && (
+            <span className="playground-error" role="alert">
+              {error}
+            </span>
+          )}
         </form>
       )}
     </div>

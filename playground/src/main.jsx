@@ -1,13 +1,13 @@
 // The GraphQL playground: GraphiQL with the tabs of the README's walk-through, for the member
 // or the admin endpoint (the server says which), all served from the server's own origin.
-import 'graphiql/setup-workers/vite';
+import './workers.js';
 import 'graphiql/style.css';
 import '@graphiql/plugin-explorer/style.css';
 import './playground.css';
 
 import { StrictMode, useMemo } from 'react';
 import { createRoot } from 'react-dom/client';
-import { GraphiQL } from 'graphiql';
+import { GraphiQL, HISTORY_PLUGIN } from 'graphiql';
 import { explorerPlugin } from '@graphiql/plugin-explorer';
 
 import { readConfig } from './config.js';
@@ -44,7 +44,8 @@ const storage = {
 const session = new Session(config.endpoint);
 const fetcher = makeFetcher(config.url, session);
 const headers = JSON.stringify({ 'X-Device-Id': deviceId() }, null, 2);
-const plugins = [explorerPlugin()];
+// GraphiQL's own history, and the explorer that builds an operation from the schema by clicks.
+const plugins = [HISTORY_PLUGIN, explorerPlugin()];
 
 function Playground() {
   const tabs = useMemo(() => defaultTabs(config.endpoint, headers), []);
@@ -55,7 +56,8 @@ function Playground() {
       plugins={plugins}
       defaultTabs={tabs}
       defaultHeaders={headers}
-      defaultEditorToolsVisibility="headers"
+      // The admin sign-in needs its password in the variables; members need the headers.
+      defaultEditorToolsVisibility={config.endpoint === 'admin' ? 'variables' : 'headers'}
     >
       <GraphiQL.Logo>
         <SessionBox config={config} session={session} fetcher={fetcher} />

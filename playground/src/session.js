@@ -3,6 +3,8 @@
 // headers do not set one. Kept per endpoint in sessionStorage, so a reload keeps it and a
 // closed browser tab forgets it.
 
+import { parse } from 'graphql';
+
 const LOGIN_FIELDS = ['login', 'refreshSession', 'adminLogin'];
 
 /** Who a login answer says signed in, for the session box. */
@@ -75,6 +77,25 @@ function hasHeader(headers, name) {
 }
 
 /**
+ * The operation to run. Right after a switch of tabs GraphiQL can still hold the previous tab's
+ * operation name, which the server would refuse as unknown: a document with one operation runs
+ * that one.
+ */
+export function operationToRun(query, operationName) {
+  if (!operationName) return operationName;
+  let names;
+  try {
+    names = parse(query)
+      .definitions.filter((definition) => definition.kind === 'OperationDefinition')
+      .map((definition) => definition.name?.value);
+  } catch {
+    return operationName; // The server reports the syntax error.
+  }
+  if (names.includes(operationName) || names.length !== 1) return operationName;
+  return names[0];
+}
+
+/**
  * A GraphiQL fetcher for `url` (same origin) that adds the session's token and learns new ones.
  * @param {string} url
  * @param {Session} session
@@ -92,7 +113,10 @@ export function makeFetcher(url, session) {
     const response = await fetch(url, {
       method: 'POST',
       headers,
-      body: JSON.stringify(params),
+      body: JSON.stringify({
+        ...params,
+        operationName: operationToRun(params.query, params.operationName),
+      }),
       credentials: 'same-origin',
     });
     const text = await response.text();

@@ -1,34 +1,58 @@
-// The first tabs someone sees: the README's "Try it" walk-through, one step per tab.
+// The first tabs someone sees: the README's "Try it" walk-through, one step per tab. Lines are
+// kept short so they fit the editor at half a laptop screen.
 
 const member = [
   {
-    query: `# Sign in with the mock WeChat login (outside production any code signs in mock_<code>;
-# the demo data has alice and bob). Run it with the play button or Ctrl/Cmd+Enter: the
-# playground then sends the token as the Authorization header from every tab.
+    query: `# Sign in with the mock WeChat login: outside
+# production any code signs in mock_<code>; the
+# demo data has alice and bob. Run it (Ctrl+Enter):
+# every tab then sends the token as Authorization.
 mutation Login {
   login(code: "alice") {
     accessToken
     refreshToken
-    member { memberNo nickname points }
+    member {
+      memberNo
+      nickname
+      points
+    }
   }
 }
 `,
   },
   {
-    query: `# Who you are, and the newest entries of your points ledger.
+    query: `# Who you are, and your newest ledger entries.
 query MeAndLedger {
-  me { memberNo nickname points pointsExpiringSoon tier { name } }
+  me {
+    memberNo
+    nickname
+    points
+    pointsExpiringSoon
+    tier { name }
+  }
   pointsLedger(first: 5) {
-    nodes { delta balanceAfter kind source note createdAt }
+    nodes {
+      delta
+      balanceAfter
+      kind
+      source
+      note
+      createdAt
+    }
   }
 }
 `,
   },
   {
-    query: `# Give bob (DEMOB002) some points. Run it twice: the same idempotency key answers the
-# first result and moves nothing. A new key makes a new transfer.
+    query: `# Give bob (DEMOB002) some points. Run it twice:
+# the same idempotency key answers the first
+# result and moves nothing. A new key, a new gift.
 mutation Transfer($key: String!) {
-  transferPoints(toMemberNo: "DEMOB002", amount: 50, idempotencyKey: $key) {
+  transferPoints(
+    toMemberNo: "DEMOB002"
+    amount: 50
+    idempotencyKey: $key
+  ) {
     id
     amount
     member { points }
@@ -38,7 +62,8 @@ mutation Transfer($key: String!) {
     variables: '{\n  "key": "try-1"\n}',
   },
   {
-    query: `# Once per business day; a second check-in today answers ALREADY_DONE.
+    query: `# Once per business day; a second check-in the
+# same day answers ALREADY_DONE.
 mutation CheckIn {
   checkIn(idempotencyKey: "check-in-1") {
     date
@@ -54,10 +79,14 @@ mutation CheckIn {
 
 const admin = [
   {
-    query: `# Sign in as an operator. The server creates the SUPERADMIN "admin" from
-# ADMIN_BOOTSTRAP_PASSWORD on an empty admin table: put that password in the variables.
-# After this runs, the playground sends the token as the Authorization header from every tab.
-mutation AdminLogin($username: String!, $password: String!) {
+    query: `# Sign in as an operator. On an empty admin table
+# the server creates the SUPERADMIN "admin" with
+# ADMIN_BOOTSTRAP_PASSWORD: put it in the variables.
+# Every tab then sends the token as Authorization.
+mutation AdminLogin(
+  $username: String!
+  $password: String!
+) {
   adminLogin(username: $username, password: $password) {
     accessToken
     expiresAt
@@ -68,11 +97,19 @@ mutation AdminLogin($username: String!, $password: String!) {
     variables: '{\n  "username": "admin",\n  "password": "change-me-now"\n}',
   },
   {
-    query: `# Members with their points, tier and segment; search matches a memberNo or openid
-# exactly, or part of a nickname.
+    query: `# Members with points, tier and segment. Add
+# search: "..." for a memberNo, an openid or
+# part of a nickname.
 query Members {
   members(first: 10) {
-    nodes { memberNo nickname points tierCode rfmSegment blacklisted }
+    nodes {
+      memberNo
+      nickname
+      points
+      tierCode
+      rfmSegment
+      blacklisted
+    }
   }
 }
 `,
@@ -82,7 +119,7 @@ query Members {
 query AdminMeAndAudit {
   adminMe { username role }
   auditLog(first: 5) {
-    nodes { action detail }
+    nodes { adminUsername action detail createdAt }
   }
 }
 `,
