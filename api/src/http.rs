@@ -119,7 +119,7 @@ enum Early {
     },
     MutationOverGet,
     /// The playground page, for a browser.
-    Playground(HttpResponse),
+    Playground(Box<HttpResponse>),
 }
 
 impl Early {
@@ -145,7 +145,7 @@ impl Early {
                 .insert_header((header::ALLOW, "POST"))
                 .content_type("application/json; charset=utf-8")
                 .json(error("VALIDATION", "mutations must be sent with POST")),
-            Early::Playground(page) => page,
+            Early::Playground(page) => *page,
         }
     }
 }
@@ -189,11 +189,11 @@ fn parse_get(
             .unwrap_or(false);
     if !has_query {
         if app.settings.graphiql && accepts_html(req) {
-            return Err(Early::Playground(playground::page(
+            return Err(Early::Playground(Box::new(playground::page(
                 endpoint.playground(),
                 endpoint.path(),
                 &app.settings,
-            )));
+            ))));
         }
         return Err(Early::bad(
             StatusCode::BAD_REQUEST,

@@ -57,3 +57,45 @@ pub async fn asset(
     }
     web_assets::asset::<Dist>(&req, &path)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn settings(pairs: &[(&str, &str)]) -> Settings {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_map(&map).expect("valid settings")
+    }
+
+    #[test]
+    fn the_member_page_offers_sign_in_as_while_the_mock_login_is_on() {
+        let development = settings(&[]);
+        let member = page_config(Endpoint::Member, "/graphql", &development);
+        assert_eq!(member["endpoint"], "member");
+        assert_eq!(member["url"], "/graphql");
+        assert_eq!(member["signInAs"], true);
+        let admin = page_config(Endpoint::Admin, "/admin/graphql", &development);
+        assert_eq!(admin["endpoint"], "admin");
+        assert_eq!(admin["signInAs"], false, "admins have no mock login");
+    }
+
+    #[test]
+    fn there_is_no_sign_in_as_with_a_real_wechat_app_or_in_production() {
+        let wechat = settings(&[("WECHAT_APPID", "wx1"), ("WECHAT_SECRET", "s")]);
+        assert_eq!(
+            page_config(Endpoint::Member, "/graphql", &wechat)["signInAs"],
+            false
+        );
+        let mut production = settings(&[]);
+        production.env = crate::config::AppEnv::Production;
+        assert_eq!(
+            page_config(Endpoint::Member, "/graphql", &production)["signInAs"],
+            false
+        );
+    }
+}

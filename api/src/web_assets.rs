@@ -242,4 +242,13 @@ mod tests {
             .unwrap();
         assert_eq!(script.trim(), "script-src 'self'");
     }
+
+    #[test]
+    fn the_readme_states_the_policy_that_is_sent() {
+        let words = |text: &str| text.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            words(include_str!("../../README.md")).contains(&words(CONTENT_SECURITY_POLICY)),
+            "README.md's Playground section shows another CSP than web_assets.rs sends"
+        );
+    }
 }
