@@ -141,7 +141,15 @@ async function openPage(path) {
   });
   await page.goto(`${origin}${path}`);
   // The operation editor (Monaco) has rendered: the bundle and its workers loaded.
-  await page.locator('.graphiql-query-editor .monaco-editor .view-lines').first().waitFor({ timeout: STEP });
+  try {
+    await page.locator('.graphiql-query-editor .monaco-editor .view-lines').first().waitFor({ timeout: STEP });
+  } catch (error) {
+    const shot = join(SCREENSHOTS, `${path.replaceAll('/', '_')}-not-loaded.png`);
+    await page.screenshot({ path: shot });
+    throw new Error(`${path}: the editor never appeared (see ${shot}); blocked: ${offOrigin.join(', ')}`, {
+      cause: error,
+    });
+  }
   return { context, page };
 }
 
@@ -172,6 +180,7 @@ async function waitForResponse(page, ...needles) {
     return await shown.jsonValue();
   } catch (error) {
     const shown = await page.evaluate(readPane, []);
+    await page.screenshot({ path: join(SCREENSHOTS, 'response-not-shown.png') });
     throw new Error(`the response pane never showed ${JSON.stringify(needles)}; it shows:\n${shown}`, {
       cause: error,
     });
