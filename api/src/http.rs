@@ -1,6 +1,7 @@
 //! HTTP in front of the two schemas, following GraphQL over HTTP: JSON in, JSON or
 //! `application/graphql-response+json` out by the Accept header; 400 for requests that cannot be
-//! parsed, 405 for mutations over GET, 413 for oversized bodies. Plus GraphiQL and `/health`.
+//! parsed, 405 for mutations over GET, 413 for oversized bodies. Plus the playground (GraphiQL,
+//! for browsers that GET an endpoint) and `/health`.
 
 use std::time::Duration;
 
@@ -8,7 +9,6 @@ use actix_web::dev::ServiceResponse;
 use actix_web::http::{StatusCode, header};
 use actix_web::middleware::ErrorHandlerResponse;
 use actix_web::{HttpRequest, HttpResponse, web};
-use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::{DocumentOperations, OperationType};
 use async_graphql::{Executor, Value};
 use serde_json::json;
@@ -20,6 +20,7 @@ use crate::clock::TEST_NOW_HEADER;
 use crate::context::{Caller, RequestContext};
 use crate::error::AppError;
 use crate::graphql::{AdminSchema, MemberSchema};
+use crate::playground;
 use crate::state::AppState;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json; charset=utf-8";
@@ -38,6 +39,13 @@ impl Endpoint {
             Endpoint::Admin => "/admin/graphql",
         }
     }
+
+    fn playground(self) -> playground::Endpoint {
+        match self {
+            Endpoint::Member => playground::Endpoint::Member,
+            Endpoint::Admin => playground::Endpoint::Admin,
+        }
+    }
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -50,6 +58,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::resource("/admin/graphql")
             .route(web::post().to(admin_post))
             .route(web::get().to(admin_get)),
+    )
+    .route(
+        &format!("{}/{{path:.*}}", playground::PREFIX),
+        web::get().to(playground::asset),
     )
     .route("/health", web::get().to(health));
 }
@@ -109,7 +121,8 @@ enum Early {
         message: String,
     },
     MutationOverGet,
-    GraphiQL(String),
+    /// The playground page, for a browser.
+    Playground(Box<HttpResponse>),
 }
 
 impl Early {
@@ -135,9 +148,7 @@ impl Early {
                 .insert_header((header::ALLOW, "POST"))
                 .content_type("application/json; charset=utf-8")
                 .json(error("VALIDATION", "mutations must be sent with POST")),
-            Early::GraphiQL(page) => HttpResponse::Ok()
-                .content_type("text/html; charset=utf-8")
-                .body(page),
+            Early::Playground(page) => *page,
         }
     }
 }
@@ -194,15 +205,12 @@ fn parse_get(
             .map(|q| q.contains_key("query"))
             .unwrap_or(false);
     if !has_query {
-        if app.settings.graphiql {
-            let page = GraphiQLSource::build()
-                .endpoint(endpoint.path())
-                .title(match endpoint {
-                    Endpoint::Member => "Loyalty · member API",
-                    Endpoint::Admin => "Loyalty · admin API",
-                })
-                .finish();
-            return Err(Early::GraphiQL(page));
+        if app.settings.graphiql && accepts_html(req) {
+            return Err(Early::Playground(Box::new(playground::page(
+                endpoint.playground(),
+                endpoint.path(),
+                &app.settings,
+            ))));
         }
         return Err(Early::bad(
             StatusCode::BAD_REQUEST,
@@ -215,6 +223,14 @@ fn parse_get(
         return Err(Early::MutationOverGet);
     }
     Ok(request)
+}
+
+/// Whether a GET comes from a browser that asks for a page (a GraphQL client asks for JSON).
+fn accepts_html(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.to_ascii_lowercase().contains("text/html"))
 }
 
 /// Whether the operation a GET would run is a mutation (unparsable documents are left to the

@@ -20,6 +20,7 @@ pub mod loaders;
 pub mod mall;
 pub mod member;
 pub mod pagination;
+pub mod playground;
 pub mod points;
 pub mod progress;
 pub mod scalars;
@@ -29,5 +30,6 @@ pub mod startup;
 pub mod state;
 pub mod task;
 pub mod telemetry;
+pub mod web_assets;
 
 pub use error::{AppError, AppResult};

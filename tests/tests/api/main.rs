@@ -14,6 +14,7 @@ mod http_protocol;
 mod limiter;
 mod mall;
 mod member_center;
+mod playground;
 mod points;
 mod profile;
 mod progress;
