@@ -18,7 +18,7 @@ use std::time::Duration;
 use api::auth::jwt::TokenKind;
 use api::auth::{AdminRole, create_admin};
 use api::config::Settings;
-use api::seed::shop::{ShopSize, seed_shop};
+use bench::shop::{ShopSize, seed_shop};
 use chrono::{NaiveTime, TimeZone, Utc};
 use sea_orm::{ConnectionTrait, Database};
 use secrecy::SecretString;

@@ -1,8 +1,6 @@
 //! Demo data for a fresh development database, so GraphiQL has something to show at once.
 //! Sign in as them with `login(code: "alice")` / `login(code: "bob")`.
 
-pub mod shop;
-
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::member;
 use sea_orm::{

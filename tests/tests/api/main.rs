@@ -5,7 +5,6 @@ mod admin;
 mod anticheat;
 mod auth;
 mod auth_hardening;
-mod bench_shop;
 mod blindbox;
 mod checkin_tasks;
 mod clock;

@@ -3,12 +3,22 @@
 
 use api::auth::AdminRole;
 use api::auth::jwt::TokenKind;
-use api::seed::shop::{ShopSize, seed_shop};
+use bench::shop::{ShopSize, seed_shop};
 use chrono::{DateTime, Duration, Utc};
-use loyalty_tests::spawn_app;
+use loyalty_tests::{TestAdmin, spawn_app};
 use serde_json::json;
 
-use crate::points::assert_audit_ok;
+async fn assert_audit_ok(admin: &TestAdmin<'_>) -> serde_json::Value {
+    let audit = admin
+        .gql(
+            "{ ledgerAudit { ok membersChecked violations } }",
+            json!({}),
+        )
+        .await;
+    let audit = audit.data()["ledgerAudit"].clone();
+    assert_eq!(audit["ok"], true, "{audit}");
+    audit
+}
 
 const NOW: &str = "2026-05-20T10:00:00+08:00";
 

@@ -13,15 +13,15 @@ use sea_orm::{
     QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 
-use crate::clock::business_date;
-use crate::config::Settings;
-use crate::error::{AppError, AppResult};
-use crate::member::{
+use api::clock::business_date;
+use api::config::Settings;
+use api::error::{AppError, AppResult};
+use api::member::{
     self as members,
     rules::tier::{self as tier_rules, TierRule},
 };
-use crate::points::LedgerKind;
-use crate::{achievement, blindbox, mall, task};
+use api::points::LedgerKind;
+use api::{achievement, blindbox, mall, task};
 
 /// How big a shop to build.
 #[derive(Debug, Clone)]
