@@ -32,7 +32,9 @@ ENDPOINTS = {"member": "/graphql", "admin": "/admin/graphql"}
 # Failures of size and time are recorded (the smallest example seen) but not shrunk: an
 # oversized body stays oversized, and each step of shrinking a slow one costs seconds.
 UNSHRUNK = {"slow", "too-large"}
-TOKEN_KINDS = ("member", "operator", "none")
+# The brief's three token kinds, plus a SUPERADMIN on the admin endpoint: only it (or
+# INTEGRATION) reaches recordPurchase, refundPurchase and confirmOrderPayment, the money paths.
+TOKEN_KINDS = ("member", "operator", "superadmin", "none")
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "api" / "schema"
 
 
@@ -192,7 +194,8 @@ def examine(op: Operation, response: requests.Response | None, elapsed: float,
 
 def curl(api: Api, endpoint: str, token_kind: str, op: Operation) -> str:
     auth = {"member": " -H 'Authorization: Bearer $MEMBER_TOKEN'",
-            "operator": " -H 'Authorization: Bearer $OPERATOR_TOKEN'", "none": ""}[token_kind]
+            "operator": " -H 'Authorization: Bearer $OPERATOR_TOKEN'",
+            "superadmin": " -H 'Authorization: Bearer $SUPERADMIN_TOKEN'", "none": ""}[token_kind]
     device = f" -H 'X-Device-Id: {op.device}'" if op.device is not None else ""
     body = op.body()
     if len(body) > 1500:
@@ -345,10 +348,12 @@ def main() -> int:
     known = seed_data(api, superadmin, member)
     print(f"== fuzz: seeded {len(known['ids'])} ids and {len(known['strings'])} strings "
           f"in {time.monotonic() - started:.1f} s", flush=True)
-    tokens = {"member": member, "operator": operator, "none": None}
+    tokens = {"member": member, "operator": operator, "superadmin": superadmin, "none": None}
 
     failures: list[tuple[dict, bool, str]] = []
-    runs = [(e, t) for e in args.endpoints.split(",") for t in args.tokens.split(",")]
+    # On the member endpoint an admin token is refused alike whatever its role: one is enough.
+    runs = [(e, t) for e in args.endpoints.split(",") for t in args.tokens.split(",")
+            if not (e == "member" and t == "superadmin")]
     for index, (endpoint, token_kind) in enumerate(runs):
         schema = graphql.build_schema((SCHEMA_DIR / f"{endpoint}.graphql").read_text())
         run_seed = args.seed * 100 + index
