@@ -8,6 +8,7 @@ failure to a minimal request. run.sh starts the server and calls this; see READM
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import re
@@ -128,11 +129,12 @@ class Api:
         raise SystemExit(f"the server did not answer /health within {seconds:.0f} s")
 
 
+@functools.lru_cache(maxsize=8)
 def root_fields(query: str) -> dict[str, str]:
     """alias (or name) -> field name, for the root selections of a document, through fragments."""
     try:
         doc = graphql.parse(query, no_location=True)
-    except graphql.GraphQLError:
+    except (graphql.GraphQLError, RecursionError):
         return {}
     names: dict[str, str] = {}
 
