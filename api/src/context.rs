@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 
 use crate::auth::AdminPrincipal;
 use crate::error::{AppError, AppResult};
+use crate::member::MemberId;
 use crate::state::AppState;
 
 #[derive(Debug, Clone)]
@@ -35,9 +36,9 @@ pub trait ContextExt {
         Ok(self.request()?.now)
     }
     /// The signed-in member's id, or UNAUTHENTICATED.
-    fn member_id(&self) -> AppResult<i64> {
+    fn member_id(&self) -> AppResult<MemberId> {
         match &self.request()?.caller {
-            Caller::Member { id, .. } => Ok(*id),
+            Caller::Member { id, .. } => Ok(MemberId::new(*id)),
             Caller::Refused(reason) => Err(AppError::unauthenticated(reason.clone())),
             _ => Err(AppError::unauthenticated("sign in first")),
         }

@@ -128,6 +128,33 @@ impl AppError {
             Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
         )
     }
+
+    /// The database failed this side of a deadlock or a serialization conflict, or SQLite was
+    /// busy: the transaction was rolled back whole and may simply run again.
+    pub fn is_transient(&self) -> bool {
+        let AppError::Db(err) = self else {
+            return false;
+        };
+        database_code(err).is_some_and(|code| TRANSIENT_CODES.contains(&code.as_str()))
+    }
+}
+
+/// SQLSTATEs (PostgreSQL, MySQL/MariaDB) and SQLite result codes of a transient failure:
+/// serialization failure, deadlock detected, database busy or locked.
+const TRANSIENT_CODES: &[&str] = &["40001", "40P01", "5", "6", "261", "517"];
+
+/// The database's own error code of `err`, if it came from the database.
+fn database_code(err: &sea_orm::DbErr) -> Option<String> {
+    use sea_orm::{DbErr, RuntimeErr};
+    match err {
+        DbErr::Exec(RuntimeErr::SqlxError(e))
+        | DbErr::Query(RuntimeErr::SqlxError(e))
+        | DbErr::Conn(RuntimeErr::SqlxError(e)) => e
+            .as_database_error()
+            .and_then(|d| d.code())
+            .map(|code| code.into_owned()),
+        _ => None,
+    }
 }
 
 /// SQLSTATE 22021: text the database's encoding cannot hold (PostgreSQL refuses NUL). Inputs are
@@ -136,14 +163,7 @@ impl AppError {
 const UNSTORABLE_TEXT: &str = "22021";
 
 fn is_unstorable_text(err: &sea_orm::DbErr) -> bool {
-    use sea_orm::{DbErr, RuntimeErr};
-    match err {
-        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => e
-            .as_database_error()
-            .and_then(|d| d.code())
-            .is_some_and(|code| code == UNSTORABLE_TEXT),
-        _ => false,
-    }
+    database_code(err).is_some_and(|code| code == UNSTORABLE_TEXT)
 }
 
 impl From<AppError> for async_graphql::Error {

@@ -17,6 +17,7 @@ pub mod crowdfund_contribution;
 pub mod donation_donor;
 pub mod donation_project;
 pub mod growth_ledger;
+pub mod idempotency_record;
 pub mod job_lease;
 pub mod mall_item;
 pub mod mall_order;

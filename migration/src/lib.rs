@@ -14,6 +14,7 @@ mod m20261124_000007_achievements;
 mod m20261201_000001_provably_fair;
 mod m20261201_000002_auth_hardening;
 mod m20261201_000004_order_origin;
+mod m20261201_000005_idempotency;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000001_provably_fair::Migration),
             Box::new(m20261201_000002_auth_hardening::Migration),
             Box::new(m20261201_000004_order_origin::Migration),
+            Box::new(m20261201_000005_idempotency::Migration),
         ]
     }
 }

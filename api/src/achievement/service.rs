@@ -16,6 +16,7 @@ use super::rules::{self, LeaderboardKind, Score};
 use crate::clock::business_date;
 use crate::config::Settings;
 use crate::error::{AppError, AppResult};
+use crate::member::MemberId;
 use crate::points::{self, Expiry, LedgerKind, Movement};
 use crate::progress::{self, Period, Progress, ProgressHandler, Unlocked};
 
@@ -339,7 +340,8 @@ fn showcase_codes(m: &member::Model) -> Vec<String> {
         .unwrap_or_default()
 }
 
-pub async fn wall(db: &DatabaseConnection, member_id: i64) -> AppResult<Wall> {
+pub async fn wall(db: &DatabaseConnection, member: MemberId) -> AppResult<Wall> {
+    let member_id = member.get();
     let m = member::Entity::find_by_id(member_id)
         .one(db)
         .await?
@@ -383,9 +385,10 @@ pub async fn wall(db: &DatabaseConnection, member_id: i64) -> AppResult<Wall> {
 
 pub async fn set_showcase(
     db: &DatabaseConnection,
-    member_id: i64,
+    member: MemberId,
     codes: Vec<String>,
 ) -> AppResult<()> {
+    let member_id = member.get();
     let held_ids: Vec<i64> = member_achievement::Entity::find()
         .select_only()
         .column(member_achievement::Column::AchievementId)
@@ -418,9 +421,10 @@ pub async fn set_showcase(
 /// Wears an earned title, or takes it off with `None`.
 pub async fn equip_title(
     db: &DatabaseConnection,
-    member_id: i64,
+    member: MemberId,
     code: Option<&str>,
 ) -> AppResult<member::Model> {
+    let member_id = member.get();
     if let Some(code) = code {
         let held = member_title::Entity::find()
             .filter(member_title::Column::MemberId.eq(member_id))
@@ -460,14 +464,18 @@ pub async fn title_name(db: &impl ConnectionTrait, code: &str) -> AppResult<Opti
 /// Grants a title; granting one already held changes nothing.
 pub async fn grant_title(
     txn: &DatabaseTransaction,
-    member_id: i64,
+    member: MemberId,
     code: &str,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
+    let member_id = member.get();
     let name = title_name(txn, code)
         .await?
         .ok_or(AppError::NotFound("title"))?;
-    if title_of(txn, member_id, code).await?.is_none() {
+    if title_of(txn, MemberId::new(member_id), code)
+        .await?
+        .is_none()
+    {
         member_title::ActiveModel {
             member_id: Set(member_id),
             code: Set(code.to_string()),
@@ -483,9 +491,10 @@ pub async fn grant_title(
 
 pub async fn title_of(
     db: &impl ConnectionTrait,
-    member_id: i64,
+    member: MemberId,
     code: &str,
 ) -> AppResult<Option<member_title::Model>> {
+    let member_id = member.get();
     Ok(member_title::Entity::find()
         .filter(member_title::Column::MemberId.eq(member_id))
         .filter(member_title::Column::Code.eq(code))
@@ -633,9 +642,10 @@ pub async fn leaderboard(
     app: &crate::state::AppState,
     kind: LeaderboardKind,
     first: u64,
-    member_id: i64,
+    member: MemberId,
     now: DateTime<Utc>,
 ) -> AppResult<Board> {
+    let member_id = member.get();
     let (db, settings, boards) = (&app.db, app.settings.as_ref(), app.leaderboards.as_ref());
     let redis = app
         .redis

@@ -24,6 +24,7 @@ pub use store::{MemoryStore, RedisStore, Store};
 use crate::config::RatePolicy;
 use crate::context::{ContextExt, RequestContext};
 use crate::error::{AppError, AppResult, UNAVAILABLE_RETRY_SECONDS, redis_unreachable};
+use crate::member::MemberId;
 use crate::state::AppState;
 
 const CAPTCHA_TTL_MINUTES: i64 = 5;
@@ -138,14 +139,14 @@ struct Counter {
 pub async fn gated<'c>(
     ctx: &'c async_graphql::Context<'_>,
     action: Action,
-) -> AppResult<(&'c AppState, &'c RequestContext, i64)> {
-    let (app, req, member_id) = (ctx.app()?, ctx.request()?, ctx.member_id()?);
+) -> AppResult<(&'c AppState, &'c RequestContext, MemberId)> {
+    let (app, req, member) = (ctx.app()?, ctx.request()?, ctx.member_id()?);
     let who = Subject {
-        member_id,
+        member_id: member.get(),
         device_id: req.device_id.as_deref(),
     };
     gate(app, action, who, req.now).await?;
-    Ok((app, req, member_id))
+    Ok((app, req, member))
 }
 
 /// Lets a points action through, or says why not. With Redis unreachable it fails closed:
@@ -294,11 +295,12 @@ async fn soft_limit(
 /// answer (three per challenge). An unknown, expired, used-up or foreign challenge is NOT_FOUND.
 pub async fn solve_captcha(
     app: &AppState,
-    member_id: i64,
+    member: MemberId,
     challenge_id: &str,
     answer: &str,
     now: DateTime<Utc>,
 ) -> AppResult<bool> {
+    let member_id = member.get();
     let key = challenge_key(challenge_id.trim());
     let Some(raw) = app.store.get(&key, now).await? else {
         return Err(AppError::NotFound("challenge"));

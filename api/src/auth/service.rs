@@ -20,6 +20,7 @@ use super::{lockout, sessions};
 use crate::anticheat;
 use crate::error::{AppError, AppResult};
 use crate::member as members;
+use crate::member::MemberId;
 use crate::state::AppState;
 use crate::task;
 
@@ -194,10 +195,11 @@ async fn replay(
 /// `logout`: ends this sign-in: its refresh tokens, and its access tokens from the next request.
 pub async fn logout(
     app: &AppState,
-    member_id: i64,
+    member: MemberId,
     session_id: Option<&str>,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
+    let member_id = member.get();
     if let Some(session_id) = session_id {
         let txn = app.db.begin().await?;
         revoke_session(app, &txn, session_id, member_id, now).await?;

@@ -19,6 +19,7 @@ use crate::clock::business_date;
 use crate::config::Settings;
 use crate::error::{AppError, AppResult};
 use crate::input;
+use crate::member::MemberId;
 use crate::pagination::PageRequest;
 use crate::points::{self, Expiry, LedgerKind, Movement};
 use crate::progress::{self, Event};
@@ -60,7 +61,12 @@ pub async fn seed(db: &impl ConnectionTrait, seed_id: i64) -> AppResult<blind_bo
         .ok_or_else(|| AppError::internal(format!("seed {seed_id} missing")))
 }
 
-pub async fn pity_count(db: &impl ConnectionTrait, member_id: i64, box_id: i64) -> AppResult<i64> {
+pub async fn pity_count(
+    db: &impl ConnectionTrait,
+    member: MemberId,
+    box_id: i64,
+) -> AppResult<i64> {
+    let member_id = member.get();
     Ok(blind_box_pity::Entity::find()
         .filter(blind_box_pity::Column::MemberId.eq(member_id))
         .filter(blind_box_pity::Column::BoxId.eq(box_id))
@@ -97,9 +103,10 @@ fn new_client_seed(
 /// The member's client seed and next nonce; the first call gives them a random seed.
 pub async fn client_seed(
     db: &DatabaseConnection,
-    member_id: i64,
+    member: MemberId,
     now: DateTime<Utc>,
 ) -> AppResult<blind_box_client_seed::Model> {
+    let member_id = member.get();
     if let Some(found) = find_client_seed(db, member_id).await? {
         return Ok(found);
     }
@@ -121,10 +128,11 @@ pub async fn client_seed(
 /// goes on counting, so no (client seed, nonce) pair is ever used twice.
 pub async fn set_client_seed(
     db: &DatabaseConnection,
-    member_id: i64,
+    member: MemberId,
     seed: &str,
     now: DateTime<Utc>,
 ) -> AppResult<blind_box_client_seed::Model> {
+    let member_id = member.get();
     rules::check_client_seed(seed).map_err(|m| AppError::validation("seed", m))?;
     let txn = db.begin().await?;
     let mut chosen = new_client_seed(member_id, 0, now);
@@ -549,12 +557,13 @@ async fn replay(
 pub async fn draw(
     db: &DatabaseConnection,
     settings: &Settings,
-    member_id: i64,
+    member: MemberId,
     box_id: i64,
     count: i64,
     idempotency_key: &str,
     now: DateTime<Utc>,
 ) -> AppResult<DrawOutcome> {
+    let member_id = member.get();
     if !(1..=MAX_DRAWS_PER_REQUEST).contains(&count) {
         return Err(AppError::validation(
             "count",
@@ -635,7 +644,7 @@ pub async fn draw(
     }
     let (client_seed, first_member_nonce) = take_member_nonces(&txn, member_id, count, now).await?;
     let mut prizes = prizes(&txn, box_id).await?;
-    let mut pity = pity_count(&txn, member_id, box_id).await?;
+    let mut pity = pity_count(&txn, MemberId::new(member_id), box_id).await?;
     let threshold = the_box.pity_threshold.map(i64::from);
     let mut draws = Vec::new();
     for i in 0..count {
@@ -773,7 +782,7 @@ async fn grant(
                 .ok_or_else(|| AppError::internal("bad COUPON payload"))?;
             mall::grant_coupon(
                 txn,
-                member_id,
+                MemberId::new(member_id),
                 &prize.name,
                 fen,
                 COUPON_PRIZE_VALID_DAYS,
@@ -787,13 +796,14 @@ async fn grant(
                 .payload
                 .parse()
                 .map_err(|_| AppError::internal("bad ITEM payload"))?;
-            mall::grant_item(txn, member_id, item_id, key, now).await?;
+            mall::grant_item(txn, MemberId::new(member_id), item_id, key, now).await?;
         }
         Some(PrizeKind::HiddenTask) => {
-            task::unlock_hidden(txn, member_id, &prize.payload, now).await?
+            task::unlock_hidden(txn, MemberId::new(member_id), &prize.payload, now).await?
         }
         Some(PrizeKind::Title) => {
-            crate::achievement::grant_title(txn, member_id, &prize.payload, now).await?
+            crate::achievement::grant_title(txn, MemberId::new(member_id), &prize.payload, now)
+                .await?
         }
         None => {
             return Err(AppError::internal(format!(
@@ -807,9 +817,10 @@ async fn grant(
 
 pub async fn draws_of(
     db: &DatabaseConnection,
-    member_id: i64,
+    member: MemberId,
     page: PageRequest,
 ) -> AppResult<Vec<blind_box_draw::Model>> {
+    let member_id = member.get();
     let mut query = blind_box_draw::Entity::find()
         .filter(blind_box_draw::Column::MemberId.eq(member_id))
         .order_by_desc(blind_box_draw::Column::Id)

@@ -11,6 +11,7 @@ use super::rules::{self, CheckInRules};
 use crate::clock::business_date;
 use crate::config::Settings;
 use crate::error::{AppError, AppResult};
+use crate::member::MemberId;
 use crate::points::{self, Expiry, LedgerKind, Movement};
 use crate::progress::{self, Event, Unlocked};
 use crate::shop_settings;
@@ -65,9 +66,10 @@ async fn checked_days(
 /// `me.checkInStreak`: the streak through today (or yesterday while today is open).
 pub async fn current_streak(
     db: &impl ConnectionTrait,
-    member_id: i64,
+    member: MemberId,
     today: NaiveDate,
 ) -> AppResult<i64> {
+    let member_id = member.get();
     Ok(rules::current_streak(
         &checked_days(db, member_id, today).await?,
         today,
@@ -113,10 +115,11 @@ async fn find_by_key(
 pub async fn check_in(
     db: &DatabaseConnection,
     settings: &Settings,
-    member_id: i64,
+    member: MemberId,
     idempotency_key: Option<&str>,
     now: DateTime<Utc>,
 ) -> AppResult<CheckInOutcome> {
+    let member_id = member.get();
     let key = checked_key(idempotency_key)?;
     if let Some(first) = find_by_key(db, member_id, &key).await? {
         return replay(db, first).await;
@@ -201,11 +204,12 @@ async fn credit_and_record(
 pub async fn make_up(
     db: &DatabaseConnection,
     settings: &Settings,
-    member_id: i64,
+    member: MemberId,
     day: NaiveDate,
     idempotency_key: Option<&str>,
     now: DateTime<Utc>,
 ) -> AppResult<CheckInOutcome> {
+    let member_id = member.get();
     let key = checked_key(idempotency_key)?;
     if let Some(first) = find_by_key(db, member_id, &key).await? {
         if first.day != day {
@@ -320,10 +324,11 @@ pub struct Calendar {
 pub async fn calendar(
     db: &DatabaseConnection,
     settings: &Settings,
-    member_id: i64,
+    member: MemberId,
     month: Option<&str>,
     now: DateTime<Utc>,
 ) -> AppResult<Calendar> {
+    let member_id = member.get();
     let today = business_date(now, settings.timezone);
     let first = match month {
         Some(m) => rules::parse_month(m)
@@ -345,7 +350,7 @@ pub async fn calendar(
         month: first.format("%Y-%m").to_string(),
         checked_days: rows.iter().filter(|r| !r.made_up).map(|r| r.day).collect(),
         made_up_days: rows.iter().filter(|r| r.made_up).map(|r| r.day).collect(),
-        streak: current_streak(db, member_id, today).await?,
+        streak: current_streak(db, MemberId::new(member_id), today).await?,
         make_ups_left: if this_month {
             (rules.make_ups_per_month - used).max(0)
         } else {

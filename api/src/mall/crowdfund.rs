@@ -15,6 +15,7 @@ use super::redeem::{availability, draws_from_json};
 use super::rules::{self, MallItemKind, OrderOrigin, OrderStatus};
 use crate::config::Settings;
 use crate::error::{AppError, AppResult};
+use crate::member::MemberId;
 use crate::points::{self, Expiry, LedgerKind, Movement};
 use crate::progress::{self, Event};
 
@@ -39,10 +40,11 @@ pub async fn contributions(
 pub async fn start(
     db: &DatabaseConnection,
     settings: &Settings,
-    member_id: i64,
+    member: MemberId,
     item_id: i64,
     now: DateTime<Utc>,
 ) -> AppResult<crowdfund::Model> {
+    let member_id = member.get();
     let txn = db.begin().await?;
     // One start at a time per member keeps the per-member limit exact.
     points::lock_members(&txn, &[member_id]).await?;
@@ -90,12 +92,13 @@ pub async fn start(
 pub async fn contribute(
     db: &DatabaseConnection,
     settings: &Settings,
-    member_id: i64,
+    member: MemberId,
     crowdfund_id: i64,
     amount: i64,
     idempotency_key: &str,
     now: DateTime<Utc>,
 ) -> AppResult<crowdfund::Model> {
+    let member_id = member.get();
     let key = points::rules::scoped_key("crowdfund", idempotency_key)?;
     let request = points::rules::fingerprint(&[&crowdfund_id.to_string(), &amount.to_string()]);
     if let Some(first) = points::find_by_key(db, member_id, &key).await? {

@@ -10,6 +10,7 @@ use sea_orm::{
 
 use crate::config::Settings;
 use crate::error::{AppError, AppResult};
+use crate::member::MemberId;
 use crate::points::{self, LedgerKind, Movement};
 use crate::progress::{self, Event};
 
@@ -69,12 +70,13 @@ pub async fn upsert(
 pub async fn donate(
     db: &DatabaseConnection,
     settings: &Settings,
-    member_id: i64,
+    member: MemberId,
     project_id: i64,
     amount: i64,
     idempotency_key: &str,
     now: DateTime<Utc>,
 ) -> AppResult<donation_project::Model> {
+    let member_id = member.get();
     let key = points::rules::scoped_key("donate", idempotency_key)?;
     let request = points::rules::fingerprint(&[&project_id.to_string(), &amount.to_string()]);
     let project = || async {

@@ -13,6 +13,7 @@ use super::catalog;
 use super::rules::{self, MallItemKind, OrderOrigin, OrderStatus, Quote};
 use crate::config::Settings;
 use crate::error::{AppError, AppResult};
+use crate::member::MemberId;
 use crate::pagination::PageRequest;
 use crate::points::{self, Expiry, LedgerKind, Movement, rules::LotDraw};
 use crate::progress::{self, Event};
@@ -137,12 +138,13 @@ pub struct QuoteOutcome {
 pub async fn quote(
     db: &DatabaseConnection,
     settings: &Settings,
-    member_id: i64,
+    member: MemberId,
     item_id: i64,
     quantity: i64,
     points_to_use: Option<i64>,
     now: DateTime<Utc>,
 ) -> AppResult<QuoteOutcome> {
+    let member_id = member.get();
     check_quantity(quantity)?;
     let points_to_use = check_points_to_use(points_to_use)?;
     let item = catalog::find(db, item_id)
@@ -239,9 +241,10 @@ fn request_key(r: &RedeemRequest) -> AppResult<(String, String, i64)> {
 /// moment old; while there is stock, the conditional update in `redeem` decides.
 pub async fn refuse_if_sold_out(
     db: &DatabaseConnection,
-    member_id: i64,
+    member: MemberId,
     r: &RedeemRequest,
 ) -> AppResult<()> {
+    let member_id = member.get();
     let (key, request_hash, _) = request_key(r)?;
     if replay(db, member_id, &key, &request_hash).await?.is_some() {
         return Ok(());
@@ -255,10 +258,11 @@ pub async fn refuse_if_sold_out(
 pub async fn redeem(
     db: &DatabaseConnection,
     settings: &Settings,
-    member_id: i64,
+    member: MemberId,
     r: RedeemRequest,
     now: DateTime<Utc>,
 ) -> AppResult<mall_order::Model> {
+    let member_id = member.get();
     let (key, request_hash, points_to_use) = request_key(&r)?;
     if let Some(first) = replay(db, member_id, &key, &request_hash).await? {
         return Ok(first);
@@ -465,10 +469,11 @@ async fn cancel_in(
 /// `cancelOrder`: the member's own order, before it ships.
 pub async fn cancel(
     db: &DatabaseConnection,
-    member_id: i64,
+    member: MemberId,
     order_id: i64,
     now: DateTime<Utc>,
 ) -> AppResult<mall_order::Model> {
+    let member_id = member.get();
     let txn = db.begin().await?;
     let order = mall_order::Entity::find_by_id(order_id)
         .one(&txn)
@@ -608,9 +613,10 @@ pub async fn cancel_unpaid(db: &DatabaseConnection, now: DateTime<Utc>) -> AppRe
 
 pub async fn orders_of(
     db: &DatabaseConnection,
-    member_id: i64,
+    member: MemberId,
     page: PageRequest,
 ) -> AppResult<Vec<mall_order::Model>> {
+    let member_id = member.get();
     let mut query = mall_order::Entity::find()
         .filter(mall_order::Column::MemberId.eq(member_id))
         .order_by_desc(mall_order::Column::Id)
@@ -623,8 +629,9 @@ pub async fn orders_of(
 
 pub async fn coupons_of(
     db: &impl ConnectionTrait,
-    member_id: i64,
+    member: MemberId,
 ) -> AppResult<Vec<coupon::Model>> {
+    let member_id = member.get();
     Ok(coupon::Entity::find()
         .filter(coupon::Column::MemberId.eq(member_id))
         .filter(coupon::Column::RevokedAt.is_null())
@@ -649,13 +656,14 @@ pub async fn coupons_of_orders(
 /// A coupon given as a prize (blind boxes), valid `valid_days` from now.
 pub async fn grant_coupon(
     txn: &DatabaseTransaction,
-    member_id: i64,
+    member: MemberId,
     name: &str,
     value_fen: i64,
     valid_days: i64,
     source: &str,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
+    let member_id = member.get();
     coupon::ActiveModel {
         member_id: Set(member_id),
         order_id: Set(None),
@@ -679,11 +687,12 @@ pub async fn grant_coupon(
 /// many are given; the mall's stock is the operator's to align.
 pub async fn grant_item(
     txn: &DatabaseTransaction,
-    member_id: i64,
+    member: MemberId,
     item_id: i64,
     source_key: &str,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
+    let member_id = member.get();
     let item = catalog::find(txn, item_id)
         .await?
         .ok_or(AppError::NotFound("mall item"))?;

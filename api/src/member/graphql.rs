@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use entity::member;
 use rust_decimal::Decimal;
 
+use super::MemberId;
 use super::rules::tier as tier_rules;
 use super::service::{self, ProfileChange};
 use super::tier;
@@ -105,20 +106,21 @@ impl MemberView {
         let Some(code) = &self.0.active_title_code else {
             return Ok(None);
         };
-        let title = crate::achievement::title_of(&ctx.app()?.db, self.0.id, code).await?;
+        let title =
+            crate::achievement::title_of(&ctx.app()?.db, MemberId::new(self.0.id), code).await?;
         Ok(title.map(|t| crate::achievement::Title::new(t.code, t.name)))
     }
 
     async fn check_in_streak(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
         let app = ctx.app()?;
         let today = crate::clock::business_date(ctx.now()?, app.settings.timezone);
-        Ok(crate::checkin::current_streak(&app.db, self.0.id, today).await?)
+        Ok(crate::checkin::current_streak(&app.db, MemberId::new(self.0.id), today).await?)
     }
 
     /// Points that expire within the next 30 days.
     async fn points_expiring_soon(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
         let app = ctx.app()?;
-        Ok(points::expiring_soon(&app.db, self.0.id, ctx.now()?).await?)
+        Ok(points::expiring_soon(&app.db, MemberId::new(self.0.id), ctx.now()?).await?)
     }
 
     async fn created_at(&self) -> DateTime<Utc> {
@@ -228,7 +230,7 @@ impl MemberQuery {
     /// The signed-in member.
     async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<MemberView> {
         let app = ctx.app()?;
-        let member = service::find(&app.db, ctx.member_id()?)
+        let member = service::find(&app.db, (ctx.member_id()?).get())
             .await?
             .ok_or_else(|| AppError::unauthenticated("member not found"))?;
         Ok(MemberView(member))

@@ -3,6 +3,7 @@
 
 mod admin_graphql;
 mod birthday;
+mod core;
 mod graphql;
 mod growth;
 mod purchase;
@@ -13,6 +14,7 @@ mod tier;
 
 pub use admin_graphql::{MemberAdminMutation, MemberAdminQuery};
 pub use birthday::give_gifts as give_birthday_gifts;
+pub use core::{MemberId, lock, require};
 pub use graphql::{MemberAdminView, MemberQuery, MemberView, ProfileMutation};
 pub use growth::GROWTH_FROM_INTERACTION;
 pub use purchase::update_earning_rules;

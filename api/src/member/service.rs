@@ -11,6 +11,7 @@ use super::rules;
 use crate::auth::wechat::WeChatSession;
 use crate::clock::business_date;
 use crate::error::{AppError, AppResult};
+use crate::member::MemberId;
 
 pub async fn find(db: &impl ConnectionTrait, id: i64) -> AppResult<Option<member::Model>> {
     Ok(member::Entity::find_by_id(id).one(db).await?)
@@ -102,11 +103,12 @@ pub struct ProfileChange {
 
 pub async fn update_profile(
     db: &DatabaseConnection,
-    member_id: i64,
+    member: MemberId,
     change: ProfileChange,
     now: DateTime<Utc>,
     tz: FixedOffset,
 ) -> AppResult<member::Model> {
+    let member_id = member.get();
     // Validate everything before writing anything.
     let nickname = change
         .nickname

@@ -12,7 +12,7 @@ use crate::anticheat::{self, Action};
 use crate::auth::RoleGuard;
 use crate::auth::rules::{OPERATORS, READERS};
 use crate::context::ContextExt;
-use crate::member::{MemberAdminView, MemberView};
+use crate::member::{MemberAdminView, MemberId, MemberView};
 use crate::pagination::{PageInfo, finish_page, page_request};
 use crate::scalars::{Date, id_number};
 
@@ -250,7 +250,7 @@ impl PointsAdminMutation {
         let (app, admin) = (ctx.app()?, ctx.admin()?);
         let member = service::adjust(
             &app.db,
-            id_number(&member_id, "memberId")?,
+            MemberId::new(id_number(&member_id, "memberId")?),
             i64::from(delta),
             &reason,
             &idempotency_key,

@@ -8,14 +8,18 @@ use chrono::{DateTime, Duration, FixedOffset, NaiveDate, NaiveTime, Utc};
 use entity::{member, points_ledger, points_lot};
 use rust_decimal::Decimal;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
+
+use serde::{Deserialize, Serialize};
 
 use super::ledger::{self, Expiry, Movement};
 use super::rules::{self, HealthRow, LedgerKind, MemberLedgerFacts};
 use crate::clock::business_date;
 use crate::error::{AppError, AppResult};
+use crate::idempotency::{self, Request};
+use crate::member::MemberId;
 use crate::pagination::PageRequest;
 
 /// How far ahead `pointsExpiringSoon` looks.
@@ -24,9 +28,10 @@ const SCAN_CHUNK: u64 = 5_000;
 
 pub async fn ledger_page(
     db: &DatabaseConnection,
-    member_id: i64,
+    member: MemberId,
     page: PageRequest,
 ) -> AppResult<Vec<points_ledger::Model>> {
+    let member_id = member.get();
     let mut query = points_ledger::Entity::find()
         .filter(points_ledger::Column::MemberId.eq(member_id))
         .order_by_desc(points_ledger::Column::Id)
@@ -39,9 +44,10 @@ pub async fn ledger_page(
 
 pub async fn expiring_soon(
     db: &impl ConnectionTrait,
-    member_id: i64,
+    member: MemberId,
     now: DateTime<Utc>,
 ) -> AppResult<i64> {
+    let member_id = member.get();
     let remaining: Vec<i64> = points_lot::Entity::find()
         .select_only()
         .column(points_lot::Column::Remaining)
@@ -81,18 +87,31 @@ async fn receipt(
     })
 }
 
+/// What a points request stored to answer its retries: the ledger row it wrote.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LedgerRow {
+    pub ledger_id: i64,
+}
+
+async fn ledger_row(db: &impl ConnectionTrait, id: i64) -> AppResult<points_ledger::Model> {
+    points_ledger::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::internal(format!("ledger row {id} missing")))
+}
+
 /// Moves points to another member: both sides in one transaction, the recipient's lots keeping
 /// the expiry of the points they came from. Idempotent on the sender's key.
 pub async fn transfer(
     db: &DatabaseConnection,
-    from_member_id: i64,
+    from: MemberId,
     to_member_no: &str,
     amount: i64,
     idempotency_key: &str,
     max_amount: i64,
     now: DateTime<Utc>,
 ) -> AppResult<TransferReceipt> {
-    let key = rules::scoped_key("transfer", idempotency_key)?;
     let to_member_no = to_member_no.trim().to_ascii_uppercase();
     if amount <= 0 || amount > max_amount {
         return Err(AppError::validation(
@@ -100,77 +119,68 @@ pub async fn transfer(
             format!("amount must be between 1 and {max_amount}"),
         ));
     }
-    let request = rules::fingerprint(&[&to_member_no, &amount.to_string()]);
-    if let Some(first) = ledger::find_by_key(db, from_member_id, &key).await? {
-        ledger::check_replay(&first, &request)?;
-        return receipt(db, first).await;
+    let request = Request::new(
+        from,
+        "transfer",
+        Some(idempotency_key),
+        &[&to_member_no, &amount.to_string()],
+    )?;
+    let replay = |stored: LedgerRow| async move {
+        receipt(db, ledger_row(db, stored.ledger_id).await?).await
+    };
+    // A retry is answered before the recipient is looked at again.
+    if let Some(stored) = idempotency::recorded(db, &request).await? {
+        return replay(stored).await;
     }
-
-    let txn = db.begin().await?;
     let recipient = member::Entity::find()
         .filter(member::Column::MemberNo.eq(&to_member_no))
-        .one(&txn)
+        .one(db)
         .await?
         .ok_or(AppError::NotFound("member"))?;
-    if recipient.id == from_member_id {
+    if recipient.id == from.get() {
         return Err(AppError::validation(
             "toMemberNo",
             "you cannot transfer points to yourself",
         ));
     }
-    if recipient.blacklisted_at.is_some() {
-        return Err(AppError::NotAvailable(
-            "that member cannot receive points".into(),
-        ));
-    }
-    ledger::lock_members(&txn, &[from_member_id, recipient.id]).await?;
-    let out = Movement::new(
-        from_member_id,
-        amount,
-        LedgerKind::TransferOut,
-        "transfer",
-        now,
-    )
-    .source_id(&recipient.member_no)
-    .idempotent(key.clone(), request.clone());
-    let (out_row, draws) = match ledger::debit(&txn, &out).await {
-        Ok(done) => done,
-        Err(AppError::Db(e)) if AppError::is_unique_violation(&e) => {
-            // A concurrent retry with the same key won; answer what it did.
-            txn.rollback().await?;
-            let first = ledger::find_by_key(db, from_member_id, &key)
-                .await?
-                .ok_or_else(|| AppError::internal("idempotency row vanished"))?;
-            ledger::check_replay(&first, &request)?;
-            return receipt(db, first).await;
+    let to = MemberId::new(recipient.id);
+    let request = request.locking(to);
+    let work = |txn: DatabaseTransaction| async move {
+        // Read again under the lock: blacklisting takes the same lock.
+        let recipient = crate::member::require(&txn, to).await?;
+        if recipient.blacklisted_at.is_some() {
+            return Err(AppError::NotAvailable(
+                "that member cannot receive points".into(),
+            ));
         }
-        Err(e) => return Err(e),
+        let out = Movement::new(from.get(), amount, LedgerKind::TransferOut, "transfer", now)
+            .source_id(&recipient.member_no);
+        let (out_row, draws) = ledger::debit(&txn, &out).await?;
+        let sender_no = crate::member::require(&txn, from).await?.member_no;
+        let incoming = Movement::new(
+            recipient.id,
+            amount,
+            LedgerKind::TransferIn,
+            "transfer",
+            now,
+        )
+        .source_id(sender_no)
+        .note(format!("transfer #{}", out_row.id));
+        ledger::credit(&txn, &incoming, Expiry::Mirror(draws)).await?;
+        let stored = LedgerRow {
+            ledger_id: out_row.id,
+        };
+        let answer = receipt(&txn, out_row).await?;
+        Ok((txn, answer, stored))
     };
-    let sender_no = member::Entity::find_by_id(from_member_id)
-        .one(&txn)
-        .await?
-        .map(|m| m.member_no)
-        .unwrap_or_default();
-    let incoming = Movement::new(
-        recipient.id,
-        amount,
-        LedgerKind::TransferIn,
-        "transfer",
-        now,
-    )
-    .source_id(sender_no)
-    .note(format!("transfer #{}", out_row.id));
-    ledger::credit(&txn, &incoming, Expiry::Mirror(draws)).await?;
-    let receipt = receipt(&txn, out_row).await?;
-    txn.commit().await?;
-    Ok(receipt)
+    idempotency::run_once(db, &request, now, work, replay).await
 }
 
 /// An operator's correction: ADJUST in either direction, with a reason. Idempotent on the key.
 #[allow(clippy::too_many_arguments)]
 pub async fn adjust(
     db: &DatabaseConnection,
-    member_id: i64,
+    member_id: MemberId,
     delta: i64,
     reason: &str,
     idempotency_key: &str,
@@ -178,7 +188,6 @@ pub async fn adjust(
     points_ttl: Duration,
     now: DateTime<Utc>,
 ) -> AppResult<member::Model> {
-    let key = rules::scoped_key("adjust", idempotency_key)?;
     if delta == 0 || delta.abs() > 10_000_000 {
         return Err(AppError::validation(
             "delta",
@@ -192,42 +201,32 @@ pub async fn adjust(
             "a reason of 1 to 255 characters is required",
         ));
     }
-    let request = rules::fingerprint(&[&delta.to_string(), reason]);
-    let current = |db| async move {
-        member::Entity::find_by_id(member_id)
-            .one(db)
-            .await?
-            .ok_or(AppError::NotFound("member"))
-    };
-    if let Some(first) = ledger::find_by_key(db, member_id, &key).await? {
-        ledger::check_replay(&first, &request)?;
-        return current(db).await;
-    }
-    current(db).await?;
-    let txn = db.begin().await?;
-    let movement = Movement::new(member_id, delta.abs(), LedgerKind::Adjust, "admin", now)
+    let request = Request::new(
+        member_id,
+        "adjust",
+        Some(idempotency_key),
+        &[&delta.to_string(), reason],
+    )?;
+    crate::member::require(db, member_id).await?;
+    let work = |txn: DatabaseTransaction| async move {
+        let movement = Movement::new(
+            member_id.get(),
+            delta.abs(),
+            LedgerKind::Adjust,
+            "admin",
+            now,
+        )
         .source_id(admin_username)
-        .note(reason)
-        .idempotent(key.clone(), request.clone());
-    let posted = if delta > 0 {
-        ledger::credit(&txn, &movement, Expiry::After(points_ttl))
-            .await
-            .map(|_| ())
-    } else {
-        ledger::debit(&txn, &movement).await.map(|_| ())
+        .note(reason);
+        let row = if delta > 0 {
+            ledger::credit(&txn, &movement, Expiry::After(points_ttl)).await?
+        } else {
+            ledger::debit(&txn, &movement).await?.0
+        };
+        Ok((txn, (), LedgerRow { ledger_id: row.id }))
     };
-    match posted {
-        Ok(()) => txn.commit().await?,
-        Err(AppError::Db(e)) if AppError::is_unique_violation(&e) => {
-            txn.rollback().await?;
-            let first = ledger::find_by_key(db, member_id, &key)
-                .await?
-                .ok_or_else(|| AppError::internal("idempotency row vanished"))?;
-            ledger::check_replay(&first, &request)?;
-        }
-        Err(e) => return Err(e),
-    }
-    current(db).await
+    idempotency::run_once(db, &request, now, work, |_: LedgerRow| async { Ok(()) }).await?;
+    crate::member::require(db, member_id).await
 }
 
 pub struct AuditReport {

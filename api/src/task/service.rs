@@ -13,6 +13,7 @@ use super::rules::{self, Audience, TaskKind, Visibility};
 use crate::clock::business_date;
 use crate::config::Settings;
 use crate::error::{AppError, AppResult};
+use crate::member::MemberId;
 use crate::points::{self, Expiry, LedgerKind, Movement};
 use crate::progress::{self, Event, Progress, ProgressHandler, Unlocked};
 
@@ -211,9 +212,10 @@ async fn status_of(
 pub async fn visible_tasks(
     db: &DatabaseConnection,
     settings: &Settings,
-    member_id: i64,
+    member: MemberId,
     now: DateTime<Utc>,
 ) -> AppResult<Vec<TaskStatus>> {
+    let member_id = member.get();
     let v = viewer(db, member_id).await?;
     let tasks = task::Entity::find()
         .filter(task::Column::Active.eq(true))
@@ -324,12 +326,13 @@ async fn advance(
 pub async fn report(
     db: &DatabaseConnection,
     settings: &Settings,
-    member_id: i64,
+    member: MemberId,
     kind: &str,
     target_id: Option<&str>,
     idempotency_key: Option<&str>,
     now: DateTime<Utc>,
 ) -> AppResult<Vec<TaskStatus>> {
+    let member_id = member.get();
     let kind = kind.trim();
     let allowed = settings
         .tasks
@@ -447,10 +450,11 @@ pub struct ClaimOutcome {
 pub async fn claim(
     db: &DatabaseConnection,
     settings: &Settings,
-    member_id: i64,
+    member: MemberId,
     task_id: i64,
     now: DateTime<Utc>,
 ) -> AppResult<ClaimOutcome> {
+    let member_id = member.get();
     let txn = db.begin().await?;
     let t = task::Entity::find_by_id(task_id)
         .one(&txn)
@@ -520,13 +524,14 @@ pub async fn hidden_task_exists(db: &impl ConnectionTrait, code: &str) -> AppRes
 /// Shows a hidden task to one member (blind boxes hand these out). Unlocking twice is harmless.
 pub async fn unlock_hidden<C>(
     db: &C,
-    member_id: i64,
+    member: MemberId,
     code: &str,
     now: DateTime<Utc>,
 ) -> AppResult<()>
 where
     C: ConnectionTrait + TransactionTrait,
 {
+    let member_id = member.get();
     let t = task::Entity::find()
         .filter(task::Column::Code.eq(code))
         .one(db)

@@ -420,7 +420,7 @@ async fn hidden_tasks_and_audience_rules_decide_who_sees_a_task() {
         .expect_error("NOT_FOUND");
     api::task::unlock_hidden(
         &app.state.db,
-        alice.id.parse().unwrap(),
+        api::member::MemberId::new(alice.id.parse().unwrap()),
         "lucky",
         chrono::Utc::now(),
     )
