@@ -3,14 +3,16 @@
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use entity::{checkin, member};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
+use serde::{Deserialize, Serialize};
 
 use super::rules::{self, CheckInRules};
 use crate::clock::business_date;
 use crate::config::Settings;
 use crate::error::{AppError, AppResult};
+use crate::idempotency::{self, Request};
 use crate::member::MemberId;
 use crate::points::{self, Expiry, LedgerKind, Movement};
 use crate::progress::{self, Event, Unlocked};
@@ -76,37 +78,27 @@ pub async fn current_streak(
     ))
 }
 
-fn checked_key(key: Option<&str>) -> AppResult<Option<String>> {
-    key.map(|k| points::rules::scoped_key("checkin", k))
-        .transpose()
+/// What a check-in stored to answer its retries.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CheckinRow {
+    checkin_id: i64,
 }
 
-async fn replay(db: &impl ConnectionTrait, row: checkin::Model) -> AppResult<CheckInOutcome> {
-    let member = member::Entity::find_by_id(row.member_id)
+/// The answer of an earlier check-in (or make-up), rebuilt from its row.
+async fn replay(db: &impl ConnectionTrait, stored: CheckinRow) -> AppResult<CheckInOutcome> {
+    let row = checkin::Entity::find_by_id(stored.checkin_id)
         .one(db)
         .await?
-        .ok_or(AppError::NotFound("member"))?;
+        .ok_or_else(|| AppError::internal(format!("check-in {} missing", stored.checkin_id)))?;
     Ok(CheckInOutcome {
         day: row.day,
         points: row.points,
         streak: i64::from(row.streak),
         bonus: row.streak_bonus,
-        member,
+        member: crate::member::require(db, MemberId::new(row.member_id)).await?,
         unlocked: Vec::new(),
     })
-}
-
-async fn find_by_key(
-    db: &impl ConnectionTrait,
-    member_id: i64,
-    key: &Option<String>,
-) -> AppResult<Option<checkin::Model>> {
-    let Some(key) = key else { return Ok(None) };
-    Ok(checkin::Entity::find()
-        .filter(checkin::Column::MemberId.eq(member_id))
-        .filter(checkin::Column::IdempotencyKey.eq(key.as_str()))
-        .one(db)
-        .await?)
 }
 
 /// Today's check-in: base points plus the bonus of a streak reached today, flat for every tier.
@@ -119,61 +111,48 @@ pub async fn check_in(
     idempotency_key: Option<&str>,
     now: DateTime<Utc>,
 ) -> AppResult<CheckInOutcome> {
-    let member_id = member.get();
-    let key = checked_key(idempotency_key)?;
-    if let Some(first) = find_by_key(db, member_id, &key).await? {
-        return replay(db, first).await;
-    }
+    let request = Request::new(member, "checkin", idempotency_key, &[])?;
     let today = business_date(now, settings.timezone);
-    let rules = rules(db).await?;
-    let txn = db.begin().await?;
-    // Member row first: on MySQL the check-in's foreign key would otherwise take a shared lock
-    // on it that deadlocks with the credit of a concurrent double tap.
-    points::lock_members(&txn, &[member_id]).await?;
-    let mut days = checked_days(&txn, member_id, today).await?;
-    days.push(today);
-    let streak = rules::streak_ending(&days, today);
-    let bonus = rules.bonus_for(streak);
-    let awarded = rules.base_points + bonus;
-    let inserted = checkin::ActiveModel {
-        member_id: Set(member_id),
-        day: Set(today),
-        made_up: Set(false),
-        points: Set(awarded),
-        streak_bonus: Set(bonus),
-        streak: Set(streak as i32),
-        idempotency_key: Set(key.clone()),
-        created_at: Set(now),
-        ..Default::default()
-    }
-    .insert(&txn)
-    .await;
-    if let Err(e) = inserted {
-        if !AppError::is_unique_violation(&e) {
-            return Err(e.into());
+    let rules = &rules(db).await?;
+    let work = |txn: DatabaseTransaction| async move {
+        let member_id = member.get();
+        let mut days = checked_days(&txn, member_id, today).await?;
+        days.push(today);
+        let streak = rules::streak_ending(&days, today);
+        let bonus = rules.bonus_for(streak);
+        let awarded = rules.base_points + bonus;
+        let row = checkin::ActiveModel {
+            member_id: Set(member_id),
+            day: Set(today),
+            made_up: Set(false),
+            points: Set(awarded),
+            streak_bonus: Set(bonus),
+            streak: Set(streak as i32),
+            idempotency_key: Set(None),
+            created_at: Set(now),
+            ..Default::default()
         }
-        txn.rollback().await?;
-        // A double tap: the retry with the same key gets the first answer, anything else is told.
-        return match find_by_key(db, member_id, &key).await? {
-            Some(first) => replay(db, first).await,
-            None => Err(AppError::AlreadyDone("already checked in today".into())),
+        .insert(&txn)
+        .await
+        .map_err(|e| {
+            AppError::on_unique_violation(
+                e,
+                AppError::AlreadyDone("already checked in today".into()),
+            )
+        })?;
+        let unlocked =
+            credit_and_record(&txn, settings, member_id, today, awarded, streak, now).await?;
+        let outcome = CheckInOutcome {
+            day: today,
+            points: awarded,
+            streak,
+            bonus,
+            member: crate::member::require(&txn, member).await?,
+            unlocked,
         };
-    }
-    let unlocked =
-        credit_and_record(&txn, settings, member_id, today, awarded, streak, now).await?;
-    let member = member::Entity::find_by_id(member_id)
-        .one(&txn)
-        .await?
-        .ok_or(AppError::NotFound("member"))?;
-    txn.commit().await?;
-    Ok(CheckInOutcome {
-        day: today,
-        points: awarded,
-        streak,
-        bonus,
-        member,
-        unlocked,
-    })
+        Ok((txn, outcome, CheckinRow { checkin_id: row.id }))
+    };
+    idempotency::run_once(db, &request, now, work, |stored| replay(db, stored)).await
 }
 
 async fn credit_and_record(
@@ -209,105 +188,94 @@ pub async fn make_up(
     idempotency_key: Option<&str>,
     now: DateTime<Utc>,
 ) -> AppResult<CheckInOutcome> {
-    let member_id = member.get();
-    let key = checked_key(idempotency_key)?;
-    if let Some(first) = find_by_key(db, member_id, &key).await? {
-        if first.day != day {
-            return Err(AppError::Conflict(
-                "this idempotencyKey was used for another day".into(),
-            ));
-        }
-        return replay(db, first).await;
-    }
+    let request = Request::new(member, "makeup", idempotency_key, &[&day.to_string()])?;
     let today = business_date(now, settings.timezone);
     rules::check_make_up(day, today).map_err(|m| AppError::validation("date", m))?;
-    let rules = rules(db).await?;
-    let txn = db.begin().await?;
-    // One make-up at a time per member, so the monthly limit holds under concurrency.
-    points::lock_members(&txn, &[member_id]).await?;
-    let taken = checkin::Entity::find()
-        .filter(checkin::Column::MemberId.eq(member_id))
-        .filter(checkin::Column::Day.eq(day))
-        .count(&txn)
-        .await?;
-    if taken > 0 {
-        return Err(AppError::AlreadyDone(format!(
-            "{day} is already checked in"
-        )));
-    }
-    let month_start = rules::parse_month(&day.format("%Y-%m").to_string()).unwrap_or(day);
-    let used = checkin::Entity::find()
-        .filter(checkin::Column::MemberId.eq(member_id))
-        .filter(checkin::Column::MadeUp.eq(true))
-        .filter(checkin::Column::Day.gte(month_start))
-        .filter(checkin::Column::Day.lt(rules::next_month(month_start)))
-        .count(&txn)
-        .await? as i64;
-    if used >= rules.make_ups_per_month {
-        return Err(AppError::LimitReached {
-            limit: rules.make_ups_per_month,
-            message: format!(
-                "no make-ups left this month ({} a month)",
-                rules.make_ups_per_month
-            ),
-        });
-    }
-    let mut days = checked_days(&txn, member_id, today).await?;
-    days.push(day);
-    let inserted = checkin::ActiveModel {
-        member_id: Set(member_id),
-        day: Set(day),
-        made_up: Set(true),
-        points: Set(rules.base_points),
-        streak_bonus: Set(0),
-        streak: Set(rules::streak_ending(&days, day) as i32),
-        idempotency_key: Set(key),
-        created_at: Set(now),
-        ..Default::default()
-    }
-    .insert(&txn)
-    .await
-    .map_err(|e| {
-        AppError::on_unique_violation(
-            e,
-            AppError::AlreadyDone(format!("{day} is already checked in")),
-        )
-    })?;
-    if rules.make_up_cost > 0 {
-        let cost = Movement::new(
+    let rules = &rules(db).await?;
+    let work = |txn: DatabaseTransaction| async move {
+        let member_id = member.get();
+        // Under the member's lock: the monthly limit holds however many arrive at once.
+        let taken = checkin::Entity::find()
+            .filter(checkin::Column::MemberId.eq(member_id))
+            .filter(checkin::Column::Day.eq(day))
+            .count(&txn)
+            .await?;
+        if taken > 0 {
+            return Err(AppError::AlreadyDone(format!(
+                "{day} is already checked in"
+            )));
+        }
+        let month_start = rules::parse_month(&day.format("%Y-%m").to_string()).unwrap_or(day);
+        let used = checkin::Entity::find()
+            .filter(checkin::Column::MemberId.eq(member_id))
+            .filter(checkin::Column::MadeUp.eq(true))
+            .filter(checkin::Column::Day.gte(month_start))
+            .filter(checkin::Column::Day.lt(rules::next_month(month_start)))
+            .count(&txn)
+            .await? as i64;
+        if used >= rules.make_ups_per_month {
+            return Err(AppError::LimitReached {
+                limit: rules.make_ups_per_month,
+                message: format!(
+                    "no make-ups left this month ({} a month)",
+                    rules.make_ups_per_month
+                ),
+            });
+        }
+        let mut days = checked_days(&txn, member_id, today).await?;
+        days.push(day);
+        let row = checkin::ActiveModel {
+            member_id: Set(member_id),
+            day: Set(day),
+            made_up: Set(true),
+            points: Set(rules.base_points),
+            streak_bonus: Set(0),
+            streak: Set(rules::streak_ending(&days, day) as i32),
+            idempotency_key: Set(None),
+            created_at: Set(now),
+            ..Default::default()
+        }
+        .insert(&txn)
+        .await
+        .map_err(|e| {
+            AppError::on_unique_violation(
+                e,
+                AppError::AlreadyDone(format!("{day} is already checked in")),
+            )
+        })?;
+        if rules.make_up_cost > 0 {
+            let cost = Movement::new(
+                member_id,
+                rules.make_up_cost,
+                LedgerKind::Spend,
+                "checkin_makeup",
+                now,
+            )
+            .source_id(day);
+            points::debit(&txn, &cost).await?;
+        }
+        let streak = rules::current_streak(&days, today);
+        let unlocked = credit_and_record(
+            &txn,
+            settings,
             member_id,
-            rules.make_up_cost,
-            LedgerKind::Spend,
-            "checkin_makeup",
+            day,
+            rules.base_points,
+            streak,
             now,
         )
-        .source_id(day);
-        points::debit(&txn, &cost).await?;
-    }
-    let streak = rules::current_streak(&days, today);
-    let unlocked = credit_and_record(
-        &txn,
-        settings,
-        member_id,
-        day,
-        rules.base_points,
-        streak,
-        now,
-    )
-    .await?;
-    let member = member::Entity::find_by_id(member_id)
-        .one(&txn)
-        .await?
-        .ok_or(AppError::NotFound("member"))?;
-    txn.commit().await?;
-    Ok(CheckInOutcome {
-        day: inserted.day,
-        points: rules.base_points,
-        streak,
-        bonus: 0,
-        member,
-        unlocked,
-    })
+        .await?;
+        let outcome = CheckInOutcome {
+            day,
+            points: rules.base_points,
+            streak,
+            bonus: 0,
+            member: crate::member::require(&txn, member).await?,
+            unlocked,
+        };
+        Ok((txn, outcome, CheckinRow { checkin_id: row.id }))
+    };
+    idempotency::run_once(db, &request, now, work, |stored| replay(db, stored)).await
 }
 
 pub struct Calendar {

@@ -133,13 +133,21 @@ impl TaskMutation {
         Ok(tasks.into_iter().map(TaskProgress).collect())
     }
 
-    async fn claim_task(&self, ctx: &Context<'_>, task_id: ID) -> async_graphql::Result<TaskClaim> {
+    /// Pays a completed task's reward, once per period. A retry with the same
+    /// `idempotencyKey` answers what the first call did; without one, a repeat is ALREADY_DONE.
+    async fn claim_task(
+        &self,
+        ctx: &Context<'_>,
+        task_id: ID,
+        idempotency_key: Option<String>,
+    ) -> async_graphql::Result<TaskClaim> {
         let (app, req, member_id) = anticheat::gated(ctx, Action::Earn).await?;
         let outcome = service::claim(
             &app.db,
             &app.settings,
             member_id,
             id_number(&task_id, "taskId")?,
+            idempotency_key.as_deref(),
             req.now,
         )
         .await?;

@@ -8,11 +8,13 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
     EntityTrait, QueryFilter, QueryOrder, Set, TransactionSession, TransactionTrait,
 };
+use serde::{Deserialize, Serialize};
 
 use super::rules::{self, Audience, TaskKind, Visibility};
 use crate::clock::business_date;
 use crate::config::Settings;
 use crate::error::{AppError, AppResult};
+use crate::idempotency::{self, Request};
 use crate::member::MemberId;
 use crate::points::{self, Expiry, LedgerKind, Movement};
 use crate::progress::{self, Event, Progress, ProgressHandler, Unlocked};
@@ -355,53 +357,59 @@ pub async fn report(
             format!("{kind} needs the targetId it is about"),
         ));
     }
-    let key = idempotency_key
-        .map(|k| points::rules::scoped_key("report", k))
-        .transpose()?;
+    let request = Request::new(
+        member,
+        "report",
+        idempotency_key,
+        &[kind, target.unwrap_or_default()],
+    )?;
     let today = business_date(now, settings.timezone);
-    let day = progress::rules::period_key(progress::Period::Day, today);
-    let txn = db.begin().await?;
-    // The daily cap is read and then counted: the member's row lock makes that one step for
-    // parallel reports of the same member.
-    points::lock_members(&txn, &[member_id]).await?;
-    let mut counts = true;
-    if let Some(key) = &key {
-        counts &= first_time(&txn, member_id, "key", key, "all", now).await?;
-    }
-    if counts && allowed.distinct_targets {
-        counts &= first_time(&txn, member_id, kind, target.unwrap_or_default(), &day, now).await?;
-    }
-    if counts {
-        let today_count = progress::value(&txn, member_id, &format!("event.{kind}"), &day).await?;
-        if today_count >= allowed.daily_cap {
-            return Err(AppError::LimitReached {
-                limit: allowed.daily_cap,
-                message: format!("{kind} counts at most {} times a day", allowed.daily_cap),
-            });
-        }
-        progress::record(
-            &txn,
-            settings,
-            member_id,
-            &Event::Reported {
+    let day = &progress::rules::period_key(progress::Period::Day, today);
+    let work = |txn: DatabaseTransaction| async move {
+        // Under the member's lock the daily cap is read and counted as one step.
+        let counts = !allowed.distinct_targets
+            || first_time(&txn, member_id, kind, target.unwrap_or_default(), day, now).await?;
+        if counts {
+            let today_count =
+                progress::value(&txn, member_id, &format!("event.{kind}"), day).await?;
+            if today_count >= allowed.daily_cap {
+                return Err(AppError::LimitReached {
+                    limit: allowed.daily_cap,
+                    message: format!("{kind} counts at most {} times a day", allowed.daily_cap),
+                });
+            }
+            let event = Event::Reported {
                 kind: kind.to_string(),
-            },
-            now,
-        )
-        .await?;
-    }
-    let v = viewer(&txn, member_id).await?;
+            };
+            progress::record(&txn, settings, member_id, &event, now).await?;
+        }
+        let statuses = statuses_for(&txn, settings, member_id, kind, now).await?;
+        Ok((txn, statuses, ()))
+    };
+    // A retry counts nothing again; it shows the tasks as they are now.
+    let replay = |()| statuses_for(db, settings, member_id, kind, now);
+    idempotency::run_once(db, &request, now, work, replay).await
+}
+
+/// The member's tasks that `kind` moves, as they stand.
+async fn statuses_for(
+    db: &impl ConnectionTrait,
+    settings: &Settings,
+    member_id: i64,
+    kind: &str,
+    now: DateTime<Utc>,
+) -> AppResult<Vec<TaskStatus>> {
+    let v = viewer(db, member_id).await?;
     let tasks = task::Entity::find()
         .filter(task::Column::Active.eq(true))
         .filter(task::Column::Event.eq(kind))
         .order_by_asc(task::Column::Id)
-        .all(&txn)
+        .all(db)
         .await?;
     let mut out = Vec::new();
     for t in tasks.into_iter().filter(|t| sees(&v, t, now)) {
-        out.push(status_of(&txn, member_id, t, settings, now).await?);
+        out.push(status_of(db, member_id, t, settings, now).await?);
     }
-    txn.commit().await?;
     Ok(out)
 }
 
@@ -446,69 +454,93 @@ pub struct ClaimOutcome {
     pub unlocked: Vec<Unlocked>,
 }
 
+/// What a claim stored to answer its retries.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Claimed {
+    task_id: i64,
+    points: i64,
+}
+
 /// `claimTask`: pays a completed task once per period.
 pub async fn claim(
     db: &DatabaseConnection,
     settings: &Settings,
     member: MemberId,
     task_id: i64,
+    idempotency_key: Option<&str>,
     now: DateTime<Utc>,
 ) -> AppResult<ClaimOutcome> {
     let member_id = member.get();
-    let txn = db.begin().await?;
-    let t = task::Entity::find_by_id(task_id)
-        .one(&txn)
-        .await?
-        .ok_or(AppError::NotFound("task"))?;
-    let v = viewer(&txn, member_id).await?;
-    if !sees(&v, &t, now) {
-        return Err(AppError::NotFound("task"));
-    }
-    let period = rules::period_of(kind_of(&t), business_date(now, settings.timezone));
-    let progress_row = task_progress::Entity::find()
-        .filter(task_progress::Column::MemberId.eq(member_id))
-        .filter(task_progress::Column::TaskId.eq(t.id))
-        .filter(task_progress::Column::Period.eq(&period))
-        .one(&txn)
-        .await?;
-    let Some(row) = progress_row.filter(|r| r.completed_at.is_some()) else {
-        return Err(AppError::NotAvailable(
-            "this task is not completed yet".into(),
-        ));
-    };
-    let claimed = task_progress::Entity::update_many()
-        .col_expr(task_progress::Column::ClaimedAt, Expr::value(now))
-        .filter(task_progress::Column::Id.eq(row.id))
-        .filter(task_progress::Column::ClaimedAt.is_null())
-        .exec(&txn)
-        .await?;
-    if claimed.rows_affected != 1 {
-        return Err(AppError::AlreadyDone("this task is already claimed".into()));
-    }
-    let mut unlocked = Vec::new();
-    if t.reward_points > 0 {
-        let reward = Movement::new(member_id, t.reward_points, LedgerKind::Earn, "task", now)
-            .source_id(&t.code)
-            .idempotent(format!("task:{}:{period}", t.id), String::new());
-        points::credit(&txn, &reward, Expiry::After(settings.points.ttl)).await?;
-        let earned = Event::PointsEarned {
-            amount: t.reward_points,
-            interaction: true,
+    let request = Request::new(member, "claim", idempotency_key, &[&task_id.to_string()])?;
+    let work = |txn: DatabaseTransaction| async move {
+        let t = task::Entity::find_by_id(task_id)
+            .one(&txn)
+            .await?
+            .ok_or(AppError::NotFound("task"))?;
+        let v = viewer(&txn, member_id).await?;
+        if !sees(&v, &t, now) {
+            return Err(AppError::NotFound("task"));
+        }
+        let period = rules::period_of(kind_of(&t), business_date(now, settings.timezone));
+        let progress_row = task_progress::Entity::find()
+            .filter(task_progress::Column::MemberId.eq(member_id))
+            .filter(task_progress::Column::TaskId.eq(t.id))
+            .filter(task_progress::Column::Period.eq(&period))
+            .one(&txn)
+            .await?;
+        let Some(row) = progress_row.filter(|r| r.completed_at.is_some()) else {
+            return Err(AppError::NotAvailable(
+                "this task is not completed yet".into(),
+            ));
         };
-        unlocked.extend(progress::record(&txn, settings, member_id, &earned, now).await?);
-    }
-    unlocked.extend(progress::record(&txn, settings, member_id, &Event::TaskClaimed, now).await?);
-    let member = member::Entity::find_by_id(member_id)
-        .one(&txn)
-        .await?
-        .ok_or(AppError::NotFound("member"))?;
-    txn.commit().await?;
-    Ok(ClaimOutcome {
-        points: t.reward_points,
-        task: t,
-        member,
-        unlocked,
-    })
+        let claimed = task_progress::Entity::update_many()
+            .col_expr(task_progress::Column::ClaimedAt, Expr::value(now))
+            .filter(task_progress::Column::Id.eq(row.id))
+            .filter(task_progress::Column::ClaimedAt.is_null())
+            .exec(&txn)
+            .await?;
+        if claimed.rows_affected != 1 {
+            return Err(AppError::AlreadyDone("this task is already claimed".into()));
+        }
+        let mut unlocked = Vec::new();
+        if t.reward_points > 0 {
+            let reward = Movement::new(member_id, t.reward_points, LedgerKind::Earn, "task", now)
+                .source_id(&t.code)
+                .idempotent(format!("task:{}:{period}", t.id), String::new());
+            points::credit(&txn, &reward, Expiry::After(settings.points.ttl)).await?;
+            let earned = Event::PointsEarned {
+                amount: t.reward_points,
+                interaction: true,
+            };
+            unlocked.extend(progress::record(&txn, settings, member_id, &earned, now).await?);
+        }
+        unlocked
+            .extend(progress::record(&txn, settings, member_id, &Event::TaskClaimed, now).await?);
+        let stored = Claimed {
+            task_id: t.id,
+            points: t.reward_points,
+        };
+        let outcome = ClaimOutcome {
+            points: t.reward_points,
+            task: t,
+            member: crate::member::require(&txn, member).await?,
+            unlocked,
+        };
+        Ok((txn, outcome, stored))
+    };
+    let replay = |stored: Claimed| async move {
+        Ok(ClaimOutcome {
+            task: task::Entity::find_by_id(stored.task_id)
+                .one(db)
+                .await?
+                .ok_or(AppError::NotFound("task"))?,
+            points: stored.points,
+            member: crate::member::require(db, member).await?,
+            unlocked: Vec::new(),
+        })
+    };
+    idempotency::run_once(db, &request, now, work, replay).await
 }
 
 /// Whether a HIDDEN task has this code (blind boxes check their prizes with it).
