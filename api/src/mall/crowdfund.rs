@@ -6,15 +6,17 @@ use chrono::{DateTime, Utc};
 use entity::{crowdfund, crowdfund_contribution, mall_order, member};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
+    EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
 };
+use serde::{Deserialize, Serialize};
 
 use super::catalog;
 use super::redeem::{availability, draws_from_json};
 use super::rules::{self, MallItemKind, OrderOrigin, OrderStatus};
 use crate::config::Settings;
 use crate::error::{AppError, AppResult};
+use crate::idempotency::{self, Request};
 use crate::member::MemberId;
 use crate::points::{self, Expiry, LedgerKind, Movement};
 use crate::progress::{self, Event};
@@ -87,6 +89,13 @@ pub async fn start(
     Ok(pool)
 }
 
+/// What a contribution stored to answer its retries.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Contributed {
+    crowdfund_id: i64,
+}
+
 /// `contributeCrowdfund`: escrows points toward the target (never past it), idempotent on the
 /// key. The contribution that reaches the target takes the stock and creates the initiator's order.
 pub async fn contribute(
@@ -99,88 +108,89 @@ pub async fn contribute(
     now: DateTime<Utc>,
 ) -> AppResult<crowdfund::Model> {
     let member_id = member.get();
-    let key = points::rules::scoped_key("crowdfund", idempotency_key)?;
-    let request = points::rules::fingerprint(&[&crowdfund_id.to_string(), &amount.to_string()]);
-    if let Some(first) = points::find_by_key(db, member_id, &key).await? {
-        points::check_replay(&first, &request)?;
-        return find(db, crowdfund_id)
+    let request = Request::new(
+        member,
+        "crowdfund",
+        Some(idempotency_key),
+        &[&crowdfund_id.to_string(), &amount.to_string()],
+    )?;
+    let replay = |stored: Contributed| async move {
+        find(db, stored.crowdfund_id)
             .await?
-            .ok_or(AppError::NotFound("crowdfund"));
+            .ok_or(AppError::NotFound("crowdfund"))
+    };
+    if let Some(stored) = idempotency::recorded(db, &request).await? {
+        return replay(stored).await;
     }
     if amount <= 0 {
         return Err(AppError::validation("points", "points must be at least 1"));
     }
+    // The contribution that funds the pool creates the initiator's order: lock them too.
     let initiator = find(db, crowdfund_id)
         .await?
         .ok_or(AppError::NotFound("crowdfund"))?
         .initiator_id;
-    let txn = db.begin().await?;
-    // The contributor, and the initiator whose order the last contribution creates, in id order.
-    points::lock_members(&txn, &[member_id, initiator]).await?;
-    let pool = find(&txn, crowdfund_id)
-        .await?
-        .ok_or(AppError::NotFound("crowdfund"))?;
-    if pool.status != "OPEN" || pool.deadline <= now {
-        return Err(AppError::NotAvailable("this crowdfund is closed".into()));
-    }
-    // Never past the target, even when contributions race.
-    let raised = crowdfund::Entity::update_many()
-        .col_expr(
-            crowdfund::Column::RaisedPoints,
-            Expr::col(crowdfund::Column::RaisedPoints).add(amount),
-        )
-        .filter(crowdfund::Column::Id.eq(pool.id))
-        .filter(crowdfund::Column::Status.eq("OPEN"))
-        .filter(
-            Expr::col(crowdfund::Column::RaisedPoints)
-                .add(amount)
-                .lte(Expr::col(crowdfund::Column::TargetPoints)),
-        )
-        .exec(&txn)
-        .await?;
-    if raised.rows_affected != 1 {
-        let left = pool.target_points - pool.raised_points;
-        return Err(AppError::validation(
-            "points",
-            format!("at most {left} points are still needed"),
-        ));
-    }
-    let escrow = Movement::new(member_id, amount, LedgerKind::Spend, "crowdfund", now)
-        .source_id(pool.id)
-        .idempotent(key.clone(), request.clone());
-    let (_, draws) = match points::debit(&txn, &escrow).await {
-        Ok(done) => done,
-        Err(AppError::Db(e)) if AppError::is_unique_violation(&e) => {
-            txn.rollback().await?;
-            return find(db, crowdfund_id)
-                .await?
-                .ok_or(AppError::NotFound("crowdfund"));
+    let request = request.locking(MemberId::new(initiator));
+    let work = |txn: DatabaseTransaction| async move {
+        let pool = find(&txn, crowdfund_id)
+            .await?
+            .ok_or(AppError::NotFound("crowdfund"))?;
+        if pool.status != "OPEN" || pool.deadline <= now {
+            return Err(AppError::NotAvailable("this crowdfund is closed".into()));
         }
-        Err(e) => return Err(e),
+        // Never past the target, even when contributions race.
+        let raised = crowdfund::Entity::update_many()
+            .col_expr(
+                crowdfund::Column::RaisedPoints,
+                Expr::col(crowdfund::Column::RaisedPoints).add(amount),
+            )
+            .filter(crowdfund::Column::Id.eq(pool.id))
+            .filter(crowdfund::Column::Status.eq("OPEN"))
+            .filter(
+                Expr::col(crowdfund::Column::RaisedPoints)
+                    .add(amount)
+                    .lte(Expr::col(crowdfund::Column::TargetPoints)),
+            )
+            .exec(&txn)
+            .await?;
+        if raised.rows_affected != 1 {
+            let left = pool.target_points - pool.raised_points;
+            return Err(AppError::validation(
+                "points",
+                format!("at most {left} points are still needed"),
+            ));
+        }
+        let escrow = Movement::new(member_id, amount, LedgerKind::Spend, "crowdfund", now)
+            .source_id(pool.id);
+        let (_, draws) = points::debit(&txn, &escrow).await?;
+        let pairs: Vec<(i64, DateTime<Utc>)> =
+            draws.iter().map(|d| (d.amount, d.expires_at)).collect();
+        crowdfund_contribution::ActiveModel {
+            crowdfund_id: Set(pool.id),
+            member_id: Set(member_id),
+            points: Set(amount),
+            points_draws: Set(serde_json::to_string(&pairs).unwrap_or_else(|_| "[]".into())),
+            refunded_at: Set(None),
+            created_at: Set(now),
+            ..Default::default()
+        }
+        .insert(&txn)
+        .await?;
+        let pool = find(&txn, pool.id)
+            .await?
+            .ok_or(AppError::NotFound("crowdfund"))?;
+        if pool.raised_points == pool.target_points {
+            fund(&txn, settings, &pool, now).await?;
+        }
+        let pool = find(&txn, pool.id)
+            .await?
+            .ok_or(AppError::NotFound("crowdfund"))?;
+        let stored = Contributed {
+            crowdfund_id: pool.id,
+        };
+        Ok((txn, pool, stored))
     };
-    let pairs: Vec<(i64, DateTime<Utc>)> = draws.iter().map(|d| (d.amount, d.expires_at)).collect();
-    crowdfund_contribution::ActiveModel {
-        crowdfund_id: Set(pool.id),
-        member_id: Set(member_id),
-        points: Set(amount),
-        points_draws: Set(serde_json::to_string(&pairs).unwrap_or_else(|_| "[]".into())),
-        refunded_at: Set(None),
-        created_at: Set(now),
-        ..Default::default()
-    }
-    .insert(&txn)
-    .await?;
-    let pool = find(&txn, pool.id)
-        .await?
-        .ok_or(AppError::NotFound("crowdfund"))?;
-    if pool.raised_points == pool.target_points {
-        fund(&txn, settings, &pool, now).await?;
-    }
-    let pool = find(&txn, pool.id)
-        .await?
-        .ok_or(AppError::NotFound("crowdfund"))?;
-    txn.commit().await?;
-    Ok(pool)
+    idempotency::run_once(db, &request, now, work, replay).await
 }
 
 /// The target is reached: one unit of stock and a paid order for the initiator.

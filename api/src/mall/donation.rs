@@ -4,12 +4,14 @@ use chrono::{DateTime, Utc};
 use entity::{donation_donor, donation_project};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
+    EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
 };
+use serde::{Deserialize, Serialize};
 
 use crate::config::Settings;
 use crate::error::{AppError, AppResult};
+use crate::idempotency::{self, Request};
 use crate::member::MemberId;
 use crate::points::{self, LedgerKind, Movement};
 use crate::progress::{self, Event};
@@ -66,6 +68,13 @@ pub async fn upsert(
     })
 }
 
+/// What a donation stored to answer its retries.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Donated {
+    project_id: i64,
+}
+
 /// `donatePoints`: debits the member and adds to the project, counting each donor once.
 pub async fn donate(
     db: &DatabaseConnection,
@@ -77,16 +86,19 @@ pub async fn donate(
     now: DateTime<Utc>,
 ) -> AppResult<donation_project::Model> {
     let member_id = member.get();
-    let key = points::rules::scoped_key("donate", idempotency_key)?;
-    let request = points::rules::fingerprint(&[&project_id.to_string(), &amount.to_string()]);
-    let project = || async {
+    let request = Request::new(
+        member,
+        "donate",
+        Some(idempotency_key),
+        &[&project_id.to_string(), &amount.to_string()],
+    )?;
+    let project = || async move {
         donation_project::Entity::find_by_id(project_id)
             .one(db)
             .await?
             .ok_or(AppError::NotFound("donation project"))
     };
-    if let Some(first) = points::find_by_key(db, member_id, &key).await? {
-        points::check_replay(&first, &request)?;
+    if let Some(Donated { .. }) = idempotency::recorded(db, &request).await? {
         return project().await;
     }
     if !(1..=1_000_000).contains(&amount) {
@@ -98,58 +110,51 @@ pub async fn donate(
     if !project().await?.active {
         return Err(AppError::NotAvailable("this project is closed".into()));
     }
-    let txn = db.begin().await?;
-    points::lock_members(&txn, &[member_id]).await?;
-    let gift = Movement::new(member_id, amount, LedgerKind::Spend, "donation", now)
-        .source_id(project_id)
-        .idempotent(key, request);
-    match points::debit(&txn, &gift).await {
-        Ok(_) => {}
-        Err(AppError::Db(e)) if AppError::is_unique_violation(&e) => {
-            txn.rollback().await?;
-            return project().await;
-        }
-        Err(e) => return Err(e),
-    }
-    let savepoint = txn.begin().await?;
-    let first_gift = match (donation_donor::ActiveModel {
-        project_id: Set(project_id),
-        member_id: Set(member_id),
-        ..Default::default()
-    })
-    .insert(&savepoint)
-    .await
-    {
-        Ok(_) => {
-            savepoint.commit().await?;
-            true
-        }
-        Err(e) if AppError::is_unique_violation(&e) => {
-            savepoint.rollback().await?;
-            false
-        }
-        Err(e) => return Err(e.into()),
-    };
-    donation_project::Entity::update_many()
-        .col_expr(
-            donation_project::Column::RaisedPoints,
-            Expr::col(donation_project::Column::RaisedPoints).add(amount),
+    let work = |txn: DatabaseTransaction| async move {
+        let gift = Movement::new(member_id, amount, LedgerKind::Spend, "donation", now)
+            .source_id(project_id);
+        points::debit(&txn, &gift).await?;
+        let savepoint = txn.begin().await?;
+        let first_gift = match (donation_donor::ActiveModel {
+            project_id: Set(project_id),
+            member_id: Set(member_id),
+            ..Default::default()
+        })
+        .insert(&savepoint)
+        .await
+        {
+            Ok(_) => {
+                savepoint.commit().await?;
+                true
+            }
+            Err(e) if AppError::is_unique_violation(&e) => {
+                savepoint.rollback().await?;
+                false
+            }
+            Err(e) => return Err(e.into()),
+        };
+        donation_project::Entity::update_many()
+            .col_expr(
+                donation_project::Column::RaisedPoints,
+                Expr::col(donation_project::Column::RaisedPoints).add(amount),
+            )
+            .col_expr(
+                donation_project::Column::DonorCount,
+                Expr::col(donation_project::Column::DonorCount).add(i64::from(first_gift)),
+            )
+            .filter(donation_project::Column::Id.eq(project_id))
+            .exec(&txn)
+            .await?;
+        progress::record(
+            &txn,
+            settings,
+            member_id,
+            &Event::Donated { points: amount },
+            now,
         )
-        .col_expr(
-            donation_project::Column::DonorCount,
-            Expr::col(donation_project::Column::DonorCount).add(i64::from(first_gift)),
-        )
-        .filter(donation_project::Column::Id.eq(project_id))
-        .exec(&txn)
         .await?;
-    progress::record(
-        &txn,
-        settings,
-        member_id,
-        &Event::Donated { points: amount },
-        now,
-    )
-    .await?;
-    txn.commit().await?;
+        Ok((txn, (), Donated { project_id }))
+    };
+    idempotency::run_once(db, &request, now, work, |_| async { Ok(()) }).await?;
     project().await
 }

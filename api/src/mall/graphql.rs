@@ -474,13 +474,22 @@ impl MallMutation {
         ))
     }
 
-    async fn cancel_order(&self, ctx: &Context<'_>, order_id: ID) -> async_graphql::Result<Order> {
+    /// Cancels the member's own order and gives back its points, stock and unused coupons. A
+    /// retry with the same `idempotencyKey` answers what the first call did; without one, a
+    /// repeat is ALREADY_DONE.
+    async fn cancel_order(
+        &self,
+        ctx: &Context<'_>,
+        order_id: ID,
+        idempotency_key: Option<String>,
+    ) -> async_graphql::Result<Order> {
         let (app, req, member_id) = anticheat::gated(ctx, Action::Spend).await?;
         Ok(Order(
             redeem::cancel(
                 &app.db,
                 member_id,
                 id_number(&order_id, "orderId")?,
+                idempotency_key.as_deref(),
                 req.now,
             )
             .await?,

@@ -8,11 +8,13 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
     EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
+use serde::{Deserialize, Serialize};
 
 use super::catalog;
 use super::rules::{self, MallItemKind, OrderOrigin, OrderStatus, Quote};
 use crate::config::Settings;
 use crate::error::{AppError, AppResult};
+use crate::idempotency::{self, Request};
 use crate::member::MemberId;
 use crate::pagination::PageRequest;
 use crate::points::{self, Expiry, LedgerKind, Movement, rules::LotDraw};
@@ -196,43 +198,38 @@ pub fn draws_from_json(json: &str) -> Vec<LotDraw> {
         .collect()
 }
 
-async fn replay(
-    db: &impl ConnectionTrait,
-    member_id: i64,
-    key: &str,
-    request_hash: &str,
-) -> AppResult<Option<mall_order::Model>> {
-    let Some(first) = mall_order::Entity::find()
-        .filter(mall_order::Column::MemberId.eq(member_id))
-        .filter(mall_order::Column::IdempotencyKey.eq(key))
-        .one(db)
-        .await?
-    else {
-        return Ok(None);
-    };
-    if first.request_hash != request_hash {
-        return Err(AppError::Conflict(
-            "this idempotencyKey was already used for another redemption".into(),
-        ));
-    }
-    Ok(Some(first))
+/// What a redemption or cancellation stored to answer its retries.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct OrderRow {
+    pub order_id: i64,
 }
 
-/// `redeem`: in one transaction, the item's window, the member's tier and per-member limit,
-/// a conditional stock decrement, the points debit and the order. Points-only orders are paid at
-/// once; points+cash orders wait for the merchant's payment, holding points and stock.
-/// The scoped idempotency key and request fingerprint of a redemption, with `pointsToUse`
-/// checked.
-fn request_key(r: &RedeemRequest) -> AppResult<(String, String, i64)> {
+pub(super) async fn order_by_id(
+    db: &impl ConnectionTrait,
+    stored: OrderRow,
+) -> AppResult<mall_order::Model> {
+    mall_order::Entity::find_by_id(stored.order_id)
+        .one(db)
+        .await?
+        .ok_or(AppError::NotFound("order"))
+}
+
+/// The runner's request for a redemption, with `pointsToUse` checked.
+fn request_of(member: MemberId, r: &RedeemRequest) -> AppResult<(Request, i64)> {
     check_quantity(r.quantity)?;
     let points_to_use = check_points_to_use(r.points_to_use)?;
-    let key = points::rules::scoped_key("redeem", &r.idempotency_key)?;
-    let request_hash = points::rules::fingerprint(&[
-        &r.item_id.to_string(),
-        &r.quantity.to_string(),
-        &points_to_use.to_string(),
-    ]);
-    Ok((key, request_hash, points_to_use))
+    let request = Request::new(
+        member,
+        "redeem",
+        Some(&r.idempotency_key),
+        &[
+            &r.item_id.to_string(),
+            &r.quantity.to_string(),
+            &points_to_use.to_string(),
+        ],
+    )?;
+    Ok((request, points_to_use))
 }
 
 /// OUT_OF_STOCK for a sold-out item, asked before the anti-cheat gate and before any lock: in a
@@ -244,9 +241,11 @@ pub async fn refuse_if_sold_out(
     member: MemberId,
     r: &RedeemRequest,
 ) -> AppResult<()> {
-    let member_id = member.get();
-    let (key, request_hash, _) = request_key(r)?;
-    if replay(db, member_id, &key, &request_hash).await?.is_some() {
+    let (request, _) = request_of(member, r)?;
+    if idempotency::recorded::<OrderRow>(db, &request)
+        .await?
+        .is_some()
+    {
         return Ok(());
     }
     match catalog::find(db, r.item_id).await? {
@@ -255,6 +254,9 @@ pub async fn refuse_if_sold_out(
     }
 }
 
+/// `redeem`: in one transaction, the item's window, the member's tier and per-member limit,
+/// a conditional stock decrement, the points debit and the order. Points-only orders are paid at
+/// once; points+cash orders wait for the merchant's payment, holding points and stock.
 pub async fn redeem(
     db: &DatabaseConnection,
     settings: &Settings,
@@ -263,97 +265,83 @@ pub async fn redeem(
     now: DateTime<Utc>,
 ) -> AppResult<mall_order::Model> {
     let member_id = member.get();
-    let (key, request_hash, points_to_use) = request_key(&r)?;
-    if let Some(first) = replay(db, member_id, &key, &request_hash).await? {
-        return Ok(first);
-    }
-    let txn = db.begin().await?;
-    // The member's row first: one redemption at a time per member keeps the per-member limit
-    // exact, and the order's foreign key cannot deadlock with the debit (MySQL).
-    points::lock_members(&txn, &[member_id]).await?;
-    let member = member::Entity::find_by_id(member_id)
-        .one(&txn)
-        .await?
-        .ok_or(AppError::NotFound("member"))?;
-    let item = catalog::find(&txn, r.item_id)
-        .await?
-        .ok_or(AppError::NotFound("mall item"))?;
-    availability(&txn, &item, &member, r.quantity, now).await?;
-    let kind = MallItemKind::parse(&item.kind).unwrap_or(MallItemKind::Physical);
-    let quote = price(
-        &txn,
-        settings,
-        &item,
-        r.quantity,
-        points_to_use,
-        member.points,
-        now,
-    )
-    .await?;
-    if !catalog::take_stock(&txn, item.id, r.quantity).await? {
-        return Err(AppError::OutOfStock);
-    }
-    let status = if quote.cash_due_fen > 0 {
-        OrderStatus::PendingPayment
-    } else {
-        OrderStatus::when_paid(kind)
-    };
-    let inserted = mall_order::ActiveModel {
-        member_id: Set(member_id),
-        item_id: Set(item.id),
-        quantity: Set(r.quantity),
-        points_cost: Set(quote.points_cost),
-        cash_due_fen: Set(quote.cash_due_fen),
-        status: Set(status.as_str().to_string()),
-        idempotency_key: Set(Some(key.clone())),
-        request_hash: Set(request_hash.clone()),
-        points_draws: Set("[]".into()),
-        tracking_no: Set(None),
-        transaction_id: Set(None),
-        crowdfund_id: Set(None),
-        origin: Set(OrderOrigin::Redemption.as_str().into()),
-        address_id: Set(r.address_id.clone()),
-        pay_by: Set(
-            (status == OrderStatus::PendingPayment).then(|| now + settings.mall.payment_window)
-        ),
-        created_at: Set(now),
-        updated_at: Set(now),
-        ..Default::default()
-    }
-    .insert(&txn)
-    .await;
-    let order = match inserted {
-        Ok(order) => order,
-        Err(e) if AppError::is_unique_violation(&e) => {
-            txn.rollback().await?;
-            return replay(db, member_id, &key, &request_hash)
-                .await?
-                .ok_or_else(|| AppError::internal("order vanished"));
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let order = if quote.points_cost > 0 {
-        let spend = Movement::new(
-            member_id,
-            quote.points_cost,
-            LedgerKind::Spend,
-            "redeem",
+    let (request, points_to_use) = request_of(member, &r)?;
+    let r = &r;
+    let work = |txn: DatabaseTransaction| async move {
+        // Under the member's lock: the per-member limit is exact, and the order's foreign key
+        // cannot deadlock with the debit (MySQL).
+        let buyer = crate::member::require(&txn, member).await?;
+        let item = catalog::find(&txn, r.item_id)
+            .await?
+            .ok_or(AppError::NotFound("mall item"))?;
+        availability(&txn, &item, &buyer, r.quantity, now).await?;
+        let kind = MallItemKind::parse(&item.kind).unwrap_or(MallItemKind::Physical);
+        let quote = price(
+            &txn,
+            settings,
+            &item,
+            r.quantity,
+            points_to_use,
+            buyer.points,
             now,
         )
-        .source_id(order.id);
-        let (_, draws) = points::debit(&txn, &spend).await?;
-        let mut active: mall_order::ActiveModel = order.into();
-        active.points_draws = Set(draws_json(&draws));
-        active.update(&txn).await?
-    } else {
-        order
+        .await?;
+        if !catalog::take_stock(&txn, item.id, r.quantity).await? {
+            return Err(AppError::OutOfStock);
+        }
+        let status = if quote.cash_due_fen > 0 {
+            OrderStatus::PendingPayment
+        } else {
+            OrderStatus::when_paid(kind)
+        };
+        let order = mall_order::ActiveModel {
+            member_id: Set(member_id),
+            item_id: Set(item.id),
+            quantity: Set(r.quantity),
+            points_cost: Set(quote.points_cost),
+            cash_due_fen: Set(quote.cash_due_fen),
+            status: Set(status.as_str().to_string()),
+            idempotency_key: Set(None),
+            request_hash: Set(String::new()),
+            points_draws: Set("[]".into()),
+            tracking_no: Set(None),
+            transaction_id: Set(None),
+            crowdfund_id: Set(None),
+            origin: Set(OrderOrigin::Redemption.as_str().into()),
+            address_id: Set(r.address_id.clone()),
+            pay_by: Set(
+                (status == OrderStatus::PendingPayment).then(|| now + settings.mall.payment_window)
+            ),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        }
+        .insert(&txn)
+        .await?;
+        let order = if quote.points_cost > 0 {
+            let spend = Movement::new(
+                member_id,
+                quote.points_cost,
+                LedgerKind::Spend,
+                "redeem",
+                now,
+            )
+            .source_id(order.id);
+            let (_, draws) = points::debit(&txn, &spend).await?;
+            let mut active: mall_order::ActiveModel = order.into();
+            active.points_draws = Set(draws_json(&draws));
+            active.update(&txn).await?
+        } else {
+            order
+        };
+        if status != OrderStatus::PendingPayment {
+            issue_coupons(&txn, &order, &item, now).await?;
+        }
+        progress::record(&txn, settings, member_id, &Event::Redeemed, now).await?;
+        let stored = OrderRow { order_id: order.id };
+        Ok((txn, order, stored))
     };
-    if status != OrderStatus::PendingPayment {
-        issue_coupons(&txn, &order, &item, now).await?;
-    }
-    progress::record(&txn, settings, member_id, &Event::Redeemed, now).await?;
-    txn.commit().await?;
-    Ok(order)
+    idempotency::run_once(db, &request, now, work, |stored| order_by_id(db, stored)).await
 }
 
 /// Coupons of a paid COUPON order, one per unit.
@@ -471,23 +459,29 @@ pub async fn cancel(
     db: &DatabaseConnection,
     member: MemberId,
     order_id: i64,
+    idempotency_key: Option<&str>,
     now: DateTime<Utc>,
 ) -> AppResult<mall_order::Model> {
     let member_id = member.get();
-    let txn = db.begin().await?;
-    let order = mall_order::Entity::find_by_id(order_id)
-        .one(&txn)
-        .await?
-        .filter(|o| o.member_id == member_id)
-        .ok_or(AppError::NotFound("order"))?;
-    if OrderStatus::parse(&order.status) == OrderStatus::Cancelled {
-        return Err(AppError::AlreadyDone(
-            "this order is already cancelled".into(),
-        ));
-    }
-    let cancelled = cancel_in(&txn, &order, now).await?;
-    txn.commit().await?;
-    Ok(cancelled)
+    let request = Request::new(member, "cancel", idempotency_key, &[&order_id.to_string()])?;
+    let work = |txn: DatabaseTransaction| async move {
+        let order = mall_order::Entity::find_by_id(order_id)
+            .one(&txn)
+            .await?
+            .filter(|o| o.member_id == member_id)
+            .ok_or(AppError::NotFound("order"))?;
+        if OrderStatus::parse(&order.status) == OrderStatus::Cancelled {
+            return Err(AppError::AlreadyDone(
+                "this order is already cancelled".into(),
+            ));
+        }
+        let cancelled = cancel_in(&txn, &order, now).await?;
+        let stored = OrderRow {
+            order_id: cancelled.id,
+        };
+        Ok((txn, cancelled, stored))
+    };
+    idempotency::run_once(db, &request, now, work, |stored| order_by_id(db, stored)).await
 }
 
 /// Admin `shipOrder`: a paid physical order leaves with a tracking number.
