@@ -154,15 +154,19 @@ impl Operator {
 
     async fn call(&mut self, op: &str, query: &str, vars: Value) -> Answer {
         let now = self.shared.now();
+        // A job works through every member: give it the time it needs (the soak waits for it
+        // before the checks, which must not race a running job).
+        let limit = (query == RUN_JOB).then_some(StdDuration::from_secs(900));
         let answer = self
             .shared
-            .send_at(
+            .send_within(
                 true,
                 Some(&self.shared.admin_token.clone()),
                 query,
                 vars.clone(),
                 now,
                 None,
+                limit,
             )
             .await;
         let outcome = answer.outcome();
