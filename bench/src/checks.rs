@@ -273,6 +273,9 @@ pub async fn run(
     Ok(checks)
 }
 
+/// (member, delta, kind, source, source id, idempotency key)
+type LedgerRow = (i64, i64, String, String, Option<String>, Option<String>);
+
 /// The caps and limits the soak's server runs with, for `soak`.
 pub struct Limits {
     /// Reportable event kinds and their daily caps.
@@ -291,22 +294,21 @@ pub async fn soak(db: &DatabaseConnection, limits: &Limits) -> Result<Vec<Check>
     };
     let e = |e: sea_orm::DbErr| e.to_string();
     let mut checks = Vec::new();
-    let ledger: Vec<(i64, i64, String, String, Option<String>, Option<String>)> =
-        points_ledger::Entity::find()
-            .select_only()
-            .columns([
-                points_ledger::Column::MemberId,
-                points_ledger::Column::Delta,
-                points_ledger::Column::Kind,
-                points_ledger::Column::Source,
-                points_ledger::Column::SourceId,
-                points_ledger::Column::IdempotencyKey,
-            ])
-            .filter(points_ledger::Column::Source.is_in(["crowdfund", "donation", "transfer"]))
-            .into_tuple()
-            .all(db)
-            .await
-            .map_err(e)?;
+    let ledger: Vec<LedgerRow> = points_ledger::Entity::find()
+        .select_only()
+        .columns([
+            points_ledger::Column::MemberId,
+            points_ledger::Column::Delta,
+            points_ledger::Column::Kind,
+            points_ledger::Column::Source,
+            points_ledger::Column::SourceId,
+            points_ledger::Column::IdempotencyKey,
+        ])
+        .filter(points_ledger::Column::Source.is_in(["crowdfund", "donation", "transfer"]))
+        .into_tuple()
+        .all(db)
+        .await
+        .map_err(e)?;
 
     // Crowdfunds: what each pool holds is what was given and not refunded; the ledger took
     // exactly the contributions; a refund gives back exactly one contribution.

@@ -339,10 +339,9 @@ impl Member {
         }
         if self.access.is_some()
             && let Some(token) = self.refresh.clone()
+            && self.refresh_session(&token).await
         {
-            if self.refresh_session(&token).await {
-                return true;
-            }
+            return true;
         }
         self.login().await
     }

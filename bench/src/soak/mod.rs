@@ -317,16 +317,17 @@ async fn run_on(scratch: &scratch::Scratch, options: &Options) -> Result<bool, S
     }
     let seconds = began.elapsed().as_secs_f64();
 
+    let seeded = shared
+        .seeded
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
     let mut invariants = checks::run(
         &shared.client,
         &shared.admin_url,
         &shared.admin_token,
         &checker,
-        &shared
-            .seeded
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone(),
+        &seeded,
         None,
     )
     .await?;

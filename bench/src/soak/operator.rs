@@ -493,8 +493,8 @@ impl Operator {
                 }
             }
             "unblacklistMember" => {
-                if let Some(member) = self.rng.pick(&self.blacklisted) {
-                    if self
+                if let Some(member) = self.rng.pick(&self.blacklisted)
+                    && self
                         .call(
                             op,
                             UNBLACKLIST,
@@ -502,9 +502,8 @@ impl Operator {
                         )
                         .await
                         .ok()
-                    {
-                        self.blacklisted.retain(|m| *m != member);
-                    }
+                {
+                    self.blacklisted.retain(|m| *m != member);
                 }
             }
             "runJob" => {
@@ -557,10 +556,9 @@ impl Operator {
                         )
                         .await
                         .ok()
+                        && let Some(own) = self.items.iter_mut().find(|i| i["id"] == input["id"])
                     {
-                        if let Some(own) = self.items.iter_mut().find(|i| i["id"] == input["id"]) {
-                            *own = input;
-                        }
+                        *own = input;
                     }
                 }
             }
@@ -626,10 +624,9 @@ impl Operator {
                         .call(op, UPSERT_TASK, json!({ "in": task.clone() }))
                         .await
                         .ok()
+                        && let Some(own) = self.tasks.iter_mut().find(|t| t["id"] == task["id"])
                     {
-                        if let Some(own) = self.tasks.iter_mut().find(|t| t["id"] == task["id"]) {
-                            *own = task;
-                        }
+                        *own = task;
                     }
                 }
             }
@@ -911,7 +908,7 @@ pub async fn run_clock(shared: Arc<Shared>, seed: u64, run: StdDuration, days: i
     while !shared.stopped() {
         tokio::time::sleep(tick).await;
         ticks += 1;
-        if ticks % phase_ticks == 0 && jump < jumps.len() {
+        if ticks.is_multiple_of(phase_ticks) && jump < jumps.len() {
             shared.advance(jumps[jump]);
             jump += 1;
             // The jobs run beside the members, as the scheduler's would; the clock moves on.
