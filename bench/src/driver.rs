@@ -78,7 +78,7 @@ pub fn client(max_connections: usize) -> reqwest::Client {
         .expect("an HTTP client with default TLS settings builds")
 }
 
-fn request(client: &reqwest::Client, call: Call) -> reqwest::RequestBuilder {
+pub fn request(client: &reqwest::Client, call: Call) -> reqwest::RequestBuilder {
     let mut req = client
         .post(&*call.url)
         .header("content-type", "application/json")

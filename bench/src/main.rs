@@ -8,7 +8,9 @@ mod checks;
 mod driver;
 mod report;
 mod scenarios;
+mod scratch;
 mod server;
+mod soak;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -20,7 +22,6 @@ use api::auth::{AdminRole, create_admin};
 use api::config::Settings;
 use bench::shop::{ShopSize, seed_shop};
 use chrono::{NaiveTime, TimeZone, Utc};
-use sea_orm::{ConnectionTrait, Database};
 use secrecy::SecretString;
 
 use report::{Cell, DbReport, PeerCell, Report};
@@ -29,8 +30,10 @@ use scenarios::{Scenario, World};
 const USAGE: &str =
     "usage: cargo run --release -p bench -- [--db sqlite,postgres] [--duration SECS] \
 [--clients 16,64,256] [--repeat N] [--members N] [--flash N] [--no-peer] [--only me,checkIn,...]
+       cargo run --release -p bench -- soak --help     (the mixed-workload soak test)
 
-  --db        databases to run on (default: sqlite,postgres); PostgreSQL runs with Redis
+  --db        databases to run on (default: sqlite,postgres; also mysql); PostgreSQL and
+              MariaDB run with Redis
   --duration  seconds per scenario run (default 5)
   --clients   concurrency levels (default 16,64,256)
   --repeat    runs per cell; the median run is reported (default 1)
@@ -39,9 +42,10 @@ const USAGE: &str =
   --no-peer   skip the PostGraphile comparison
   --only      run only these scenarios (names as in the table)
 
-Environment: BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres, a
-maintenance database to create the scratch one from), BENCH_REDIS_URL (default
-redis://127.0.0.1:6379).";
+Environment: BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres) and
+BENCH_MYSQL_URL (default mysql://root@127.0.0.1:3306/test), maintenance databases to create
+the scratch one from (its name has a random suffix; it is dropped at the end), BENCH_REDIS_URL
+(default redis://127.0.0.1:6379).";
 
 #[derive(Debug, Clone)]
 struct Options {
@@ -95,8 +99,10 @@ fn parse_options() -> Result<Options, String> {
         }
     }
     for db in &o.dbs {
-        if db != "sqlite" && db != "postgres" {
-            return Err(format!("--db takes sqlite and/or postgres, not {db:?}"));
+        if !scratch::KINDS.contains(&db.as_str()) {
+            return Err(format!(
+                "--db takes sqlite, postgres and/or mysql, not {db:?}"
+            ));
         }
     }
     if o.members < o.flash || o.members < *o.clients.iter().max().unwrap_or(&1) {
@@ -111,8 +117,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    if std::env::args().nth(1).as_deref() == Some(server::SERVE_CHILD) {
-        return serve().await;
+    match std::env::args().nth(1).as_deref() {
+        Some(server::SERVE_CHILD) => return serve().await,
+        Some("soak") => return soak::main().await,
+        _ => {}
     }
     let options = match parse_options() {
         Ok(o) => o,
@@ -196,83 +204,8 @@ fn options_summary(o: &Options) -> String {
     )
 }
 
-/// A scratch database and the server settings that point at it.
-struct Scratch {
-    env: Vec<(String, String)>,
-    database_url: String,
-    _dir: Option<tempfile::TempDir>,
-}
-
-async fn scratch(db: &str) -> Result<Scratch, String> {
-    let secret: String = format!(
-        "{}{}",
-        uuid::Uuid::new_v4().simple(),
-        uuid::Uuid::new_v4().simple()
-    );
-    let mut env: Vec<(String, String)> = [
-        // Test mode only for X-Test-Now, so check-ins can move through business days.
-        ("APP_ENV", "test"),
-        ("SEED_DEMO_DATA", "false"),
-        ("JOBS_ENABLED", "false"),
-        ("RUST_LOG", "warn"),
-        ("GRAPHIQL", "false"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    env.push(("JWT_SECRET".into(), secret));
-    match db {
-        "sqlite" => {
-            let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-            let url = format!("sqlite://{}/bench.db?mode=rwc", dir.path().display());
-            env.push(("DATABASE_URL".into(), url.clone()));
-            Ok(Scratch {
-                env,
-                database_url: url,
-                _dir: Some(dir),
-            })
-        }
-        _ => {
-            let admin_url = std::env::var("BENCH_POSTGRES_URL")
-                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-            let conn = Database::connect(&admin_url)
-                .await
-                .map_err(|e| format!("connecting to {admin_url}: {e}"))?;
-            let name = "loyalty_bench";
-            conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .await
-                .map_err(|e| e.to_string())?;
-            conn.execute_unprepared(&format!("CREATE DATABASE {name}"))
-                .await
-                .map_err(|e| e.to_string())?;
-            let _ = conn.close().await;
-            let base = admin_url
-                .rsplit_once('/')
-                .map(|(b, _)| b.to_string())
-                .ok_or("BENCH_POSTGRES_URL has no database name")?;
-            // Loopback: no TLS, as PostGraphile's default connection has none either.
-            let url = format!("{base}/{name}?sslmode=disable");
-            env.push(("DATABASE_URL".into(), url.clone()));
-            env.push((
-                "REDIS_URL".into(),
-                std::env::var("BENCH_REDIS_URL")
-                    .unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
-            ));
-            env.push((
-                "REDIS_KEY_PREFIX".into(),
-                format!("bench:{}:", uuid::Uuid::new_v4().simple()),
-            ));
-            Ok(Scratch {
-                env,
-                database_url: url,
-                _dir: None,
-            })
-        }
-    }
-}
-
 async fn run_database(db: &str, options: &Options) -> Result<DbReport, String> {
-    let scratch = scratch(db).await?;
+    let scratch = scratch::create(db, "loyalty_bench").await?;
     let map: HashMap<String, String> = scratch.env.iter().cloned().collect();
     let settings = Settings::from_map(&map).map_err(|e| e.to_string())?;
     // The shop's "now": 10:00 business time today; runs happen on the days after it.
@@ -389,7 +322,15 @@ async fn run_database(db: &str, options: &Options) -> Result<DbReport, String> {
     report.cells.push(cell);
 
     report.rss_mib = ours.peak_rss_mib();
-    report.invariants = checks::run(&client, &world, &checker, &seeded, size.flash_stock).await?;
+    report.invariants = checks::run(
+        &client,
+        &world.admin_url,
+        &world.admin_token,
+        &checker,
+        &seeded,
+        Some((world.flash_item_id, size.flash_stock)),
+    )
+    .await?;
     for c in &report.invariants {
         eprintln!(
             "{} {}: {}",
@@ -400,6 +341,7 @@ async fn run_database(db: &str, options: &Options) -> Result<DbReport, String> {
     }
     drop(ours);
     let _ = checker.close().await;
+    scratch.drop_database().await?;
     Ok(report)
 }
 

@@ -34,6 +34,9 @@ pub struct ShopSize {
     pub starting_points: i64,
     /// Stock of the flash-sale item (the last mall item).
     pub flash_stock: i64,
+    /// Member i's openid is this followed by i. The mock WeChat login signs in `mock_<code>`,
+    /// so with `mock_` here member i can also sign in through `login` (the soak does).
+    pub openid_prefix: String,
 }
 
 impl Default for ShopSize {
@@ -44,6 +47,7 @@ impl Default for ShopSize {
             history_days: 7,
             starting_points: 200_000,
             flash_stock: 100,
+            openid_prefix: "bench_".into(),
         }
     }
 }
@@ -289,7 +293,7 @@ async fn seed_members(
         let days = days_of(i) as i64;
         member::ActiveModel {
             member_no: Set(format!("B{i:07}")),
-            openid: Set(format!("bench_{i}")),
+            openid: Set(format!("{}{i}", size.openid_prefix)),
             unionid: Set(None),
             wechat_session_key: Set(None),
             nickname: Set(format!("会员{i}")),
@@ -317,7 +321,10 @@ async fn seed_members(
         }
     });
     member::Entity::insert_many(rows).exec(txn).await?;
-    let openids: Vec<String> = range.clone().map(|i| format!("bench_{i}")).collect();
+    let openids: Vec<String> = range
+        .clone()
+        .map(|i| format!("{}{i}", size.openid_prefix))
+        .collect();
     let mut ids: Vec<(i64, String)> = member::Entity::find()
         .select_only()
         .columns([member::Column::Id, member::Column::Openid])
@@ -327,7 +334,7 @@ async fn seed_members(
         .await?;
     ids.sort_by_key(|(_, openid)| {
         openid
-            .trim_start_matches("bench_")
+            .trim_start_matches(size.openid_prefix.as_str())
             .parse::<usize>()
             .unwrap_or(usize::MAX)
     });

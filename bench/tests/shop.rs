@@ -33,6 +33,7 @@ async fn a_seeded_shop_passes_the_audit_and_reads_back_through_the_api() {
         history_days: 7,
         starting_points: 1_000,
         flash_stock: 3,
+        ..ShopSize::default()
     };
     let shop = seed_shop(&app.state.db, &app.state.settings, now, &size)
         .await

@@ -315,7 +315,16 @@ pub async fn expire_lot(
     if find_by_key(db, lot.member_id, &key).await?.is_some() {
         return Ok(None);
     }
-    // Member first, then lot: the same lock order as a debit.
+    // Member first, then lot: the same lock order as a debit. The job read the lot before this
+    // transaction and the member may have spent from it since (soak finding 1): expire what it
+    // holds now, under the member's lock.
+    lock_members(db, &[lot.member_id]).await?;
+    let Some(lot) = points_lot::Entity::find_by_id(lot.id).one(db).await? else {
+        return Ok(None);
+    };
+    if lot.remaining <= 0 || lot.expires_at > now {
+        return Ok(None);
+    }
     let updated = member::Entity::update_many()
         .col_expr(
             member::Column::Points,

@@ -18,5 +18,6 @@ mod points;
 mod profile;
 mod progress;
 mod schema;
+mod soak_findings;
 mod teardown;
 mod wechat;
