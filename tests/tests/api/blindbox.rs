@@ -69,8 +69,11 @@ async fn pity_gives_a_one_in_ten_thousand_prize_within_ten_draws() {
         assert!(pity_flags[9], "the tenth draw was decided by pity");
     }
     assert!(pity_flags.iter().filter(|p| **p).count() <= 1);
+    // The count restarts at the last rare prize: usually the tenth draw, by pity; once in a few
+    // thousand runs chance gives one earlier, and the draws after it count again.
+    let last_rare = rarities.iter().rposition(|r| r != "COMMON").unwrap();
     let after = alice.gql(BOX, json!({ "b": id })).await;
-    assert_eq!(after.data()["blindBox"]["myPityCount"], 0);
+    assert_eq!(after.data()["blindBox"]["myPityCount"], 9 - last_rare as i64);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
