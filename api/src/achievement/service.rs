@@ -152,7 +152,7 @@ async fn unlock(
             now,
         )
         .source_id(&a.code)
-        .idempotent(format!("achievement:{}", a.code), String::new());
+        .once(format!("achievement:{}", a.code));
         points::credit(txn, &reward, Expiry::After(settings.points.ttl)).await?;
     }
     if let (Some(code), Some(name)) = (&a.title_code, &a.title_name) {

@@ -13,11 +13,13 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
     EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
+use serde::{Deserialize, Serialize};
 
 use super::rules::{self, Candidate, PrizeKind, Rarity};
 use crate::clock::business_date;
 use crate::config::Settings;
 use crate::error::{AppError, AppResult};
+use crate::idempotency::{self, Request};
 use crate::input;
 use crate::member::MemberId;
 use crate::pagination::PageRequest;
@@ -528,26 +530,11 @@ async fn batch(
         .await?)
 }
 
-async fn replay(
-    db: &DatabaseConnection,
-    member_id: i64,
-    key: &str,
-    request: &str,
-) -> AppResult<Option<DrawOutcome>> {
-    let Some(first) = points::find_by_key(db, member_id, key).await? else {
-        return Ok(None);
-    };
-    points::check_replay(&first, request)?;
-    let member = member::Entity::find_by_id(member_id)
-        .one(db)
-        .await?
-        .ok_or(AppError::NotFound("member"))?;
-    Ok(Some(DrawOutcome {
-        draws: batch(db, member_id, key).await?,
-        points_spent: -first.delta,
-        member,
-        unlocked: Vec::new(),
-    }))
+/// What a batch of draws stored to answer its retries: its one debit.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DrawBatch {
+    ledger_id: i64,
 }
 
 /// `drawBlindBox`: `count` draws (1 to 10), all or nothing, in one transaction: the daily limit,
@@ -570,162 +557,171 @@ pub async fn draw(
             format!("count must be 1 to {MAX_DRAWS_PER_REQUEST}"),
         ));
     }
-    let key = points::rules::scoped_key("draw", idempotency_key)?;
-    let request = points::rules::fingerprint(&[&box_id.to_string(), &count.to_string()]);
-    if let Some(done) = replay(db, member_id, &key, &request).await? {
-        return Ok(done);
-    }
-    let txn = db.begin().await?;
-    points::lock_members(&txn, &[member_id]).await?;
-    let the_box = find(&txn, box_id)
-        .await?
-        .ok_or(AppError::NotFound("blind box"))?;
-    if !the_box.active {
-        return Err(AppError::NotAvailable("this blind box is closed".into()));
-    }
-    if let Some(limit) = the_box.daily_limit {
-        let today = business_date(now, settings.timezone);
-        let start = today
-            .and_time(NaiveTime::MIN)
-            .and_local_timezone(settings.timezone)
-            .single()
-            .map(|t| t.with_timezone(&Utc))
-            .unwrap_or(now);
-        let drawn = blind_box_draw::Entity::find()
-            .filter(blind_box_draw::Column::MemberId.eq(member_id))
-            .filter(blind_box_draw::Column::BoxId.eq(box_id))
-            .filter(blind_box_draw::Column::CreatedAt.gte(start))
-            .filter(blind_box_draw::Column::CreatedAt.lt(start + Duration::days(1)))
-            .count(&txn)
-            .await? as i64;
-        if drawn + count > i64::from(limit) {
-            return Err(AppError::LimitReached {
-                limit: i64::from(limit),
-                message: format!(
-                    "at most {limit} draws of this box a day; {} left today",
-                    std::cmp::max(i64::from(limit) - drawn, 0)
-                ),
-            });
-        }
-    }
-    let price = the_box.points_price * count;
-    let spend = Movement::new(member_id, price, LedgerKind::Spend, "blindbox", now)
-        .source_id(box_id)
-        .idempotent(key.clone(), request.clone());
-    match points::debit(&txn, &spend).await {
-        Ok(_) => {}
-        Err(AppError::Db(e)) if AppError::is_unique_violation(&e) => {
-            txn.rollback().await?;
-            return replay(db, member_id, &key, &request)
-                .await?
-                .ok_or_else(|| AppError::internal("draw batch vanished"));
-        }
-        Err(e) => return Err(e),
-    }
-    // Taking the nonces locks the box: its draws (and their stock) go one transaction at a time.
-    blind_box::Entity::update_many()
-        .col_expr(
-            blind_box::Column::NextNonce,
-            Expr::col(blind_box::Column::NextNonce).add(count),
-        )
-        .filter(blind_box::Column::Id.eq(box_id))
-        .exec(&txn)
-        .await?;
-    let the_box = find(&txn, box_id)
-        .await?
-        .ok_or(AppError::NotFound("blind box"))?;
-    let first_nonce = the_box.next_nonce - count;
-    let mut server_seed = seed(&txn, the_box.seed_id).await?;
-    if server_seed.prize_table.is_none() {
-        // A seed committed before commitments covered the prize table (the rotation job
-        // replaces those, at start-up too): never draw with one.
-        let rotated = commit_new_seed(&txn, the_box.clone(), now).await?;
-        server_seed = seed(&txn, rotated.seed_id).await?;
-    }
-    let (client_seed, first_member_nonce) = take_member_nonces(&txn, member_id, count, now).await?;
-    let mut prizes = prizes(&txn, box_id).await?;
-    let mut pity = pity_count(&txn, MemberId::new(member_id), box_id).await?;
-    let threshold = the_box.pity_threshold.map(i64::from);
-    let mut draws = Vec::new();
-    for i in 0..count {
-        let member_nonce = first_member_nonce + i;
-        let candidates: Vec<Candidate> = prizes.iter().map(candidate).collect();
-        let (pool, by_pity) = rules::pool_for(&candidates, pity, threshold);
-        let won = rules::verify(
-            &server_seed.seed,
-            &client_seed,
-            member_id,
-            member_nonce,
-            &pool,
-        )
-        .ok_or_else(|| AppError::NotAvailable("this blind box has nothing left to win".into()))?;
-        let prize = prizes
-            .iter_mut()
-            .find(|p| p.id == won)
-            .ok_or_else(|| AppError::internal("picked prize vanished"))?;
-        if let Some(stock) = prize.stock {
-            let taken = blind_box_prize::Entity::update_many()
-                .col_expr(
-                    blind_box_prize::Column::Stock,
-                    Expr::col(blind_box_prize::Column::Stock).sub(1i64),
-                )
-                .filter(blind_box_prize::Column::Id.eq(prize.id))
-                .filter(blind_box_prize::Column::Stock.gte(1i64))
-                .exec(&txn)
-                .await?;
-            if taken.rows_affected != 1 {
-                return Err(AppError::internal(format!(
-                    "prize {} stock changed under the box lock",
-                    prize.id
-                )));
-            }
-            prize.stock = Some(stock - 1);
-        }
-        let prize = prize.clone();
-        grant(
-            &txn,
-            settings,
-            member_id,
-            &prize,
-            &format!("{key}:{i}"),
-            now,
-        )
-        .await?;
-        let pool_json =
-            serde_json::to_string(&pool).map_err(|e| AppError::internal(e.to_string()))?;
-        draws.push(
-            blind_box_draw::ActiveModel {
-                box_id: Set(box_id),
-                member_id: Set(member_id),
-                prize_id: Set(prize.id),
-                pity: Set(by_pity),
-                seed_id: Set(server_seed.id),
-                nonce: Set(first_nonce + i),
-                member_nonce: Set(Some(member_nonce)),
-                client_seed: Set(Some(client_seed.clone())),
-                pool: Set(pool_json),
-                batch_key: Set(key.clone()),
-                created_at: Set(now),
-                ..Default::default()
-            }
-            .insert(&txn)
-            .await?,
-        );
-        pity = rules::pity_after(pity, Rarity::parse(&prize.rarity).unwrap_or(Rarity::Common));
-    }
-    save_pity(&txn, member_id, box_id, pity).await?;
-    let unlocked = progress::record(&txn, settings, member_id, &Event::Drew { count }, now).await?;
-    let member = member::Entity::find_by_id(member_id)
-        .one(&txn)
-        .await?
-        .ok_or(AppError::NotFound("member"))?;
-    txn.commit().await?;
-    Ok(DrawOutcome {
-        draws,
-        points_spent: price,
+    let request = Request::new(
         member,
-        unlocked,
-    })
+        "draw",
+        Some(idempotency_key),
+        &[&box_id.to_string(), &count.to_string()],
+    )?;
+    // Names the batch of draws and the prizes it grants.
+    let key = &request.scoped_key();
+    let work = |txn: DatabaseTransaction| async move {
+        let the_box = find(&txn, box_id)
+            .await?
+            .ok_or(AppError::NotFound("blind box"))?;
+        if !the_box.active {
+            return Err(AppError::NotAvailable("this blind box is closed".into()));
+        }
+        if let Some(limit) = the_box.daily_limit {
+            let today = business_date(now, settings.timezone);
+            let start = today
+                .and_time(NaiveTime::MIN)
+                .and_local_timezone(settings.timezone)
+                .single()
+                .map(|t| t.with_timezone(&Utc))
+                .unwrap_or(now);
+            let drawn = blind_box_draw::Entity::find()
+                .filter(blind_box_draw::Column::MemberId.eq(member_id))
+                .filter(blind_box_draw::Column::BoxId.eq(box_id))
+                .filter(blind_box_draw::Column::CreatedAt.gte(start))
+                .filter(blind_box_draw::Column::CreatedAt.lt(start + Duration::days(1)))
+                .count(&txn)
+                .await? as i64;
+            if drawn + count > i64::from(limit) {
+                return Err(AppError::LimitReached {
+                    limit: i64::from(limit),
+                    message: format!(
+                        "at most {limit} draws of this box a day; {} left today",
+                        std::cmp::max(i64::from(limit) - drawn, 0)
+                    ),
+                });
+            }
+        }
+        let price = the_box.points_price * count;
+        let spend =
+            Movement::new(member_id, price, LedgerKind::Spend, "blindbox", now).source_id(box_id);
+        let (spent, _) = points::debit(&txn, &spend).await?;
+        // Taking the nonces locks the box: its draws (and their stock) go one transaction at a time.
+        blind_box::Entity::update_many()
+            .col_expr(
+                blind_box::Column::NextNonce,
+                Expr::col(blind_box::Column::NextNonce).add(count),
+            )
+            .filter(blind_box::Column::Id.eq(box_id))
+            .exec(&txn)
+            .await?;
+        let the_box = find(&txn, box_id)
+            .await?
+            .ok_or(AppError::NotFound("blind box"))?;
+        let first_nonce = the_box.next_nonce - count;
+        let mut server_seed = seed(&txn, the_box.seed_id).await?;
+        if server_seed.prize_table.is_none() {
+            // A seed committed before commitments covered the prize table (the rotation job
+            // replaces those, at start-up too): never draw with one.
+            let rotated = commit_new_seed(&txn, the_box.clone(), now).await?;
+            server_seed = seed(&txn, rotated.seed_id).await?;
+        }
+        let (client_seed, first_member_nonce) =
+            take_member_nonces(&txn, member_id, count, now).await?;
+        let mut prizes = prizes(&txn, box_id).await?;
+        let mut pity = pity_count(&txn, MemberId::new(member_id), box_id).await?;
+        let threshold = the_box.pity_threshold.map(i64::from);
+        let mut draws = Vec::new();
+        for i in 0..count {
+            let member_nonce = first_member_nonce + i;
+            let candidates: Vec<Candidate> = prizes.iter().map(candidate).collect();
+            let (pool, by_pity) = rules::pool_for(&candidates, pity, threshold);
+            let won = rules::verify(
+                &server_seed.seed,
+                &client_seed,
+                member_id,
+                member_nonce,
+                &pool,
+            )
+            .ok_or_else(|| {
+                AppError::NotAvailable("this blind box has nothing left to win".into())
+            })?;
+            let prize = prizes
+                .iter_mut()
+                .find(|p| p.id == won)
+                .ok_or_else(|| AppError::internal("picked prize vanished"))?;
+            if let Some(stock) = prize.stock {
+                let taken = blind_box_prize::Entity::update_many()
+                    .col_expr(
+                        blind_box_prize::Column::Stock,
+                        Expr::col(blind_box_prize::Column::Stock).sub(1i64),
+                    )
+                    .filter(blind_box_prize::Column::Id.eq(prize.id))
+                    .filter(blind_box_prize::Column::Stock.gte(1i64))
+                    .exec(&txn)
+                    .await?;
+                if taken.rows_affected != 1 {
+                    return Err(AppError::internal(format!(
+                        "prize {} stock changed under the box lock",
+                        prize.id
+                    )));
+                }
+                prize.stock = Some(stock - 1);
+            }
+            let prize = prize.clone();
+            grant(
+                &txn,
+                settings,
+                member_id,
+                &prize,
+                &format!("{key}:{i}"),
+                now,
+            )
+            .await?;
+            let pool_json =
+                serde_json::to_string(&pool).map_err(|e| AppError::internal(e.to_string()))?;
+            draws.push(
+                blind_box_draw::ActiveModel {
+                    box_id: Set(box_id),
+                    member_id: Set(member_id),
+                    prize_id: Set(prize.id),
+                    pity: Set(by_pity),
+                    seed_id: Set(server_seed.id),
+                    nonce: Set(first_nonce + i),
+                    member_nonce: Set(Some(member_nonce)),
+                    client_seed: Set(Some(client_seed.clone())),
+                    pool: Set(pool_json),
+                    batch_key: Set(key.to_string()),
+                    created_at: Set(now),
+                    ..Default::default()
+                }
+                .insert(&txn)
+                .await?,
+            );
+            pity = rules::pity_after(pity, Rarity::parse(&prize.rarity).unwrap_or(Rarity::Common));
+        }
+        save_pity(&txn, member_id, box_id, pity).await?;
+        let unlocked =
+            progress::record(&txn, settings, member_id, &Event::Drew { count }, now).await?;
+        let outcome = DrawOutcome {
+            draws,
+            points_spent: price,
+            member: crate::member::require(&txn, member).await?,
+            unlocked,
+        };
+        Ok((
+            txn,
+            outcome,
+            DrawBatch {
+                ledger_id: spent.id,
+            },
+        ))
+    };
+    let replay = |stored: DrawBatch| async move {
+        let spent = points::entry(db, stored.ledger_id).await?;
+        Ok(DrawOutcome {
+            draws: batch(db, member_id, key).await?,
+            points_spent: -spent.delta,
+            member: crate::member::require(db, member).await?,
+            unlocked: Vec::new(),
+        })
+    };
+    idempotency::run_once(db, &request, now, work, replay).await
 }
 
 async fn save_pity(

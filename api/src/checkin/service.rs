@@ -166,7 +166,7 @@ async fn credit_and_record(
 ) -> AppResult<Vec<Unlocked>> {
     let earn = Movement::new(member_id, points, LedgerKind::Earn, "checkin", now)
         .source_id(day)
-        .idempotent(format!("checkin:{day}"), String::new());
+        .once(format!("checkin:{day}"));
     points::credit(txn, &earn, Expiry::After(settings.points.ttl)).await?;
     let mut unlocked =
         progress::record(txn, settings, member_id, &Event::CheckedIn { streak }, now).await?;

@@ -280,7 +280,7 @@ pub async fn expire_due(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResul
         {
             let refund = Movement::new(c.member_id, c.points, LedgerKind::Refund, "crowdfund", now)
                 .source_id(pool.id)
-                .idempotent(format!("crowdfund-refund:{}", c.id), String::new());
+                .once(format!("crowdfund-refund:{}", c.id));
             match points::credit(
                 &txn,
                 &refund,

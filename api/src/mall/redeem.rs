@@ -433,7 +433,7 @@ async fn cancel_in(
             now,
         )
         .source_id(order.id)
-        .idempotent(format!("cancel:order:{}", order.id), String::new());
+        .once(format!("cancel:order:{}", order.id));
         points::credit(
             txn,
             &refund,

@@ -57,7 +57,7 @@ pub async fn give_gifts(
         }
         let movement = Movement::new(member_id, gift, LedgerKind::Earn, "birthday", now)
             .note(format!("birthday gift {}", today.year()))
-            .idempotent(key.clone(), String::new());
+            .once(key.clone());
         match points::credit(&txn, &movement, Expiry::After(settings.points.ttl)).await {
             Ok(_) => {
                 txn.commit().await?;

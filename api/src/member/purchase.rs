@@ -9,8 +9,8 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
+    EntityTrait, QueryFilter, Set,
 };
 use serde::{Deserialize, Serialize};
 
@@ -19,6 +19,8 @@ use super::tier;
 use crate::clock::business_date;
 use crate::config::Settings;
 use crate::error::{AppError, AppResult};
+use crate::idempotency::{self, Request};
+use crate::member::MemberId;
 use crate::points::{self, Expiry, LedgerKind, Movement};
 use crate::progress::{self, Event};
 use crate::shop_settings;
@@ -150,7 +152,7 @@ fn fingerprint(r: &PurchaseRequest) -> String {
         .iter()
         .map(|l| format!("{}={}", l.category, fen(l.amount)))
         .collect();
-    points::rules::fingerprint(&[
+    crate::idempotency::rules::fingerprint(&[
         &r.order_no,
         &buyer,
         &fen(r.amount).to_string(),
@@ -183,13 +185,13 @@ async fn outcome(
     })
 }
 
-/// A retry of a recorded order answers what the first call did; other input under the same
-/// order number is CONFLICT.
+/// An order already recorded under this number: answered as a repeat (`applied: false`), or
+/// CONFLICT when it was recorded with other details.
 async fn replay(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     order_no: &str,
     request_hash: &str,
-) -> AppResult<Option<PurchaseOutcome>> {
+) -> AppResult<Option<(purchase::Model, PurchaseOutcome)>> {
     let Some(row) = purchase::Entity::find()
         .filter(purchase::Column::OrderNo.eq(order_no))
         .one(db)
@@ -202,7 +204,8 @@ async fn replay(
             "this orderNo was already recorded with other details".into(),
         ));
     }
-    Ok(Some(outcome(db, &row, false, 1).await?))
+    let done = outcome(db, &row, false, 1).await?;
+    Ok(Some((row, done)))
 }
 
 /// `recordPurchase`: points = the earning formula (see `rules::tier::purchase_points`), growth =
@@ -227,9 +230,6 @@ pub async fn record(
     rules::validate_purchase(request.amount, &request.lines, request.paid_at, now)
         .map_err(|(field, message)| AppError::validation(field, message))?;
     let request_hash = fingerprint(&request);
-    if let Some(done) = replay(db, &request.order_no, &request_hash).await? {
-        return Ok(done);
-    }
     let buyer = match &request.buyer {
         Buyer::Openid(o) => {
             member::Entity::find()
@@ -245,102 +245,136 @@ pub async fn record(
         }
     }
     .ok_or(AppError::NotFound("member"))?;
-
-    let txn = db.begin().await?;
-    // Member row first, before the purchase row's foreign key takes a shared lock on it (MySQL).
-    points::lock_members(&txn, &[buyer.id]).await?;
-    let tiers = tier::all(&txn).await?;
-    let member_tier = tier::current(&buyer, &tiers)?;
-    let earning = earning_rules(&txn, settings).await?;
-    let paid_day = business_date(request.paid_at, settings.timezone);
-    let boosts = Boosts {
-        birthday_month: rules::is_birthday_month(buyer.birthday, paid_day),
-        sprint: member_tier.rank > 0 && rules::in_sprint(buyer.tier_valid_until, request.paid_at),
-        double_day: earning.double_points_days.contains(&paid_day),
-    };
-    // A blacklisted member's purchase is recorded, and earns nothing.
-    let earns = buyer.blacklisted_at.is_none();
-    let points = if earns {
-        rules::purchase_points(
-            &request.lines,
-            &earning,
-            member_tier.points_multiplier,
-            boosts,
-            settings.member.sprint_multiplier,
-            settings.points.point_value_yuan,
-        )
-        .ok_or_else(|| AppError::validation("amount", "this purchase is too large to score"))?
-    } else {
-        0
-    };
-    let growth = if earns {
-        rules::growth_from_spend(request.amount, settings.member.growth_spend_weight)
-    } else {
-        0
-    };
-    let lines_json = serde_json::to_string(
-        &request
-            .lines
-            .iter()
-            .map(|l| (l.category.clone(), l.amount.to_string()))
-            .collect::<Vec<_>>(),
-    )
-    .map_err(|e| AppError::internal(e.to_string()))?;
-    let inserted = purchase::ActiveModel {
-        order_no: Set(request.order_no.clone()),
-        member_id: Set(buyer.id),
-        amount_fen: Set(fen(request.amount)),
-        lines: Set(lines_json),
-        points_awarded: Set(points),
-        growth_awarded: Set(growth),
-        request_hash: Set(request_hash.clone()),
-        paid_at: Set(request.paid_at),
-        refunded_at: Set(None),
-        points_not_recovered: Set(None),
-        created_at: Set(now),
-        ..Default::default()
-    }
-    .insert(&txn)
-    .await;
-    let row = match inserted {
-        Ok(row) => row,
-        Err(e) if AppError::is_unique_violation(&e) => {
-            // The same order arrived twice at once; the first one counts.
-            txn.rollback().await?;
-            return replay(db, &request.order_no, &request_hash)
-                .await?
-                .ok_or_else(|| AppError::internal("purchase row vanished"));
+    let once = Request::external(
+        MemberId::new(buyer.id),
+        "purchase",
+        "orderNo",
+        &request.order_no,
+        &[&request_hash],
+    )?;
+    let (request, request_hash, buyer) = (&request, &request_hash, &buyer);
+    let work = |txn: DatabaseTransaction| async move {
+        // The order number is unique across members: a repeat answers what the first one did.
+        if let Some(done) = replay(&txn, &request.order_no, request_hash).await? {
+            let stored = Recorded {
+                purchase_id: done.0.id,
+            };
+            return Ok((txn, done.1, stored));
         }
-        Err(e) => return Err(e.into()),
-    };
-    if points > 0 {
-        let earn = Movement::new(buyer.id, points, LedgerKind::Earn, "purchase", now)
-            .source_id(&row.order_no)
-            .idempotent(format!("purchase:{}", row.order_no), request_hash.clone());
-        points::credit(&txn, &earn, Expiry::After(settings.points.ttl)).await?;
-    }
-    tier::add_growth(&txn, buyer.id, growth, "purchase", Some(&row.order_no), now).await?;
-    let last_purchase = buyer
-        .last_purchase_at
-        .map_or(request.paid_at, |t| t.max(request.paid_at));
-    member::Entity::update_many()
-        .col_expr(member::Column::LastPurchaseAt, Expr::value(last_purchase))
-        .col_expr(member::Column::LastActiveAt, Expr::value(now))
-        .filter(member::Column::Id.eq(buyer.id))
-        .exec(&txn)
-        .await?;
-    let yuan = request.amount.floor().to_i64().unwrap_or(0);
-    progress::record(&txn, settings, buyer.id, &Event::PurchasePaid { yuan }, now).await?;
-    if points > 0 {
-        let earned = Event::PointsEarned {
-            amount: points,
-            interaction: false,
+        let tiers = tier::all(&txn).await?;
+        let member_tier = tier::current(&buyer, &tiers)?;
+        let earning = earning_rules(&txn, settings).await?;
+        let paid_day = business_date(request.paid_at, settings.timezone);
+        let boosts = Boosts {
+            birthday_month: rules::is_birthday_month(buyer.birthday, paid_day),
+            sprint: member_tier.rank > 0
+                && rules::in_sprint(buyer.tier_valid_until, request.paid_at),
+            double_day: earning.double_points_days.contains(&paid_day),
         };
-        progress::record(&txn, settings, buyer.id, &earned, now).await?;
-    }
-    let done = outcome(&txn, &row, true, 1).await?;
-    txn.commit().await?;
-    Ok(done)
+        // A blacklisted member's purchase is recorded, and earns nothing.
+        let earns = buyer.blacklisted_at.is_none();
+        let points = if earns {
+            rules::purchase_points(
+                &request.lines,
+                &earning,
+                member_tier.points_multiplier,
+                boosts,
+                settings.member.sprint_multiplier,
+                settings.points.point_value_yuan,
+            )
+            .ok_or_else(|| AppError::validation("amount", "this purchase is too large to score"))?
+        } else {
+            0
+        };
+        let growth = if earns {
+            rules::growth_from_spend(request.amount, settings.member.growth_spend_weight)
+        } else {
+            0
+        };
+        let lines_json = serde_json::to_string(
+            &request
+                .lines
+                .iter()
+                .map(|l| (l.category.clone(), l.amount.to_string()))
+                .collect::<Vec<_>>(),
+        )
+        .map_err(|e| AppError::internal(e.to_string()))?;
+        let inserted = purchase::ActiveModel {
+            order_no: Set(request.order_no.clone()),
+            member_id: Set(buyer.id),
+            amount_fen: Set(fen(request.amount)),
+            lines: Set(lines_json),
+            points_awarded: Set(points),
+            growth_awarded: Set(growth),
+            request_hash: Set(request_hash.clone()),
+            paid_at: Set(request.paid_at),
+            refunded_at: Set(None),
+            points_not_recovered: Set(None),
+            created_at: Set(now),
+            ..Default::default()
+        }
+        .insert(&txn)
+        .await
+        .map_err(|e| {
+            // Only another member's order under the same number can race this one here.
+            AppError::on_unique_violation(
+                e,
+                AppError::Conflict("this orderNo was already recorded with other details".into()),
+            )
+        })?;
+        let row = inserted;
+        if points > 0 {
+            let earn = Movement::new(buyer.id, points, LedgerKind::Earn, "purchase", now)
+                .source_id(&row.order_no)
+                .once(format!("purchase:{}", row.order_no));
+            points::credit(&txn, &earn, Expiry::After(settings.points.ttl)).await?;
+        }
+        tier::add_growth(&txn, buyer.id, growth, "purchase", Some(&row.order_no), now).await?;
+        let last_purchase = buyer
+            .last_purchase_at
+            .map_or(request.paid_at, |t| t.max(request.paid_at));
+        member::Entity::update_many()
+            .col_expr(member::Column::LastPurchaseAt, Expr::value(last_purchase))
+            .col_expr(member::Column::LastActiveAt, Expr::value(now))
+            .filter(member::Column::Id.eq(buyer.id))
+            .exec(&txn)
+            .await?;
+        let yuan = request.amount.floor().to_i64().unwrap_or(0);
+        progress::record(&txn, settings, buyer.id, &Event::PurchasePaid { yuan }, now).await?;
+        if points > 0 {
+            let earned = Event::PointsEarned {
+                amount: points,
+                interaction: false,
+            };
+            progress::record(&txn, settings, buyer.id, &earned, now).await?;
+        }
+        let done = outcome(&txn, &row, true, 1).await?;
+        Ok((
+            txn,
+            done,
+            Recorded {
+                purchase_id: row.id,
+            },
+        ))
+    };
+    idempotency::run_once(db, &once, now, work, |stored| async move {
+        outcome(db, &purchase_row(db, stored.purchase_id).await?, false, 1).await
+    })
+    .await
+}
+
+/// What a purchase or refund stored to answer its retries.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Recorded {
+    purchase_id: i64,
+}
+
+async fn purchase_row(db: &impl ConnectionTrait, id: i64) -> AppResult<purchase::Model> {
+    purchase::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or(AppError::NotFound("purchase"))
 }
 
 /// `refundPurchase`: takes back the order's growth, and its points as far as the balance
@@ -356,55 +390,61 @@ pub async fn refund(
         .one(db)
         .await?
         .ok_or(AppError::NotFound("purchase"))?;
-    let txn = db.begin().await?;
-    let marked = purchase::Entity::update_many()
-        .col_expr(purchase::Column::RefundedAt, Expr::value(now))
-        .filter(purchase::Column::Id.eq(row.id))
-        .filter(purchase::Column::RefundedAt.is_null())
-        .exec(&txn)
-        .await?;
-    if marked.rows_affected != 1 {
-        txn.rollback().await?;
-        let row = purchase::Entity::find_by_id(row.id)
-            .one(db)
-            .await?
-            .ok_or(AppError::NotFound("purchase"))?;
-        return outcome(db, &row, false, -1).await;
-    }
-    points::lock_members(&txn, &[row.member_id]).await?;
-    let balance = member::Entity::find_by_id(row.member_id)
-        .one(&txn)
-        .await?
-        .map_or(0, |m| m.points);
-    let take_back = row.points_awarded.min(balance).max(0);
-    if take_back > 0 {
-        let revoke = Movement::new(row.member_id, take_back, LedgerKind::Revoke, "refund", now)
-            .source_id(&row.order_no)
-            .idempotent(format!("refund:{}", row.order_no), String::new());
-        points::debit(&txn, &revoke).await?;
-    }
-    purchase::Entity::update_many()
-        .col_expr(
-            purchase::Column::PointsNotRecovered,
-            Expr::value(row.points_awarded - take_back),
-        )
-        .filter(purchase::Column::Id.eq(row.id))
-        .exec(&txn)
-        .await?;
-    tier::add_growth(
-        &txn,
-        row.member_id,
-        -row.growth_awarded,
+    let once = Request::external(
+        MemberId::new(row.member_id),
         "refund",
-        Some(&row.order_no),
-        now,
-    )
-    .await?;
-    let row = purchase::Entity::find_by_id(row.id)
-        .one(&txn)
-        .await?
-        .ok_or(AppError::NotFound("purchase"))?;
-    let done = outcome(&txn, &row, true, -1).await?;
-    txn.commit().await?;
-    Ok(done)
+        "orderNo",
+        &row.order_no,
+        &[],
+    )?;
+    let row = &row;
+    let work = |txn: DatabaseTransaction| async move {
+        let marked = purchase::Entity::update_many()
+            .col_expr(purchase::Column::RefundedAt, Expr::value(now))
+            .filter(purchase::Column::Id.eq(row.id))
+            .filter(purchase::Column::RefundedAt.is_null())
+            .exec(&txn)
+            .await?;
+        let stored = Recorded {
+            purchase_id: row.id,
+        };
+        if marked.rows_affected != 1 {
+            let done = outcome(&txn, &purchase_row(&txn, row.id).await?, false, -1).await?;
+            return Ok((txn, done, stored));
+        }
+        let balance = member::Entity::find_by_id(row.member_id)
+            .one(&txn)
+            .await?
+            .map_or(0, |m| m.points);
+        let take_back = row.points_awarded.min(balance).max(0);
+        if take_back > 0 {
+            let revoke = Movement::new(row.member_id, take_back, LedgerKind::Revoke, "refund", now)
+                .source_id(&row.order_no)
+                .once(format!("refund:{}", row.order_no));
+            points::debit(&txn, &revoke).await?;
+        }
+        purchase::Entity::update_many()
+            .col_expr(
+                purchase::Column::PointsNotRecovered,
+                Expr::value(row.points_awarded - take_back),
+            )
+            .filter(purchase::Column::Id.eq(row.id))
+            .exec(&txn)
+            .await?;
+        tier::add_growth(
+            &txn,
+            row.member_id,
+            -row.growth_awarded,
+            "refund",
+            Some(&row.order_no),
+            now,
+        )
+        .await?;
+        let done = outcome(&txn, &purchase_row(&txn, row.id).await?, true, -1).await?;
+        Ok((txn, done, stored))
+    };
+    idempotency::run_once(db, &once, now, work, |stored| async move {
+        outcome(db, &purchase_row(db, stored.purchase_id).await?, false, -1).await
+    })
+    .await
 }

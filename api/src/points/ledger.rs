@@ -22,9 +22,8 @@ pub struct Movement {
     pub source: String,
     pub source_id: Option<String>,
     pub note: Option<String>,
-    /// Scoped key (see `rules::scoped_key`) and the request's fingerprint, for retries.
+    /// The effect's key, if it must happen once (see `once`).
     pub idempotency_key: Option<String>,
-    pub request_hash: Option<String>,
     pub now: DateTime<Utc>,
 }
 
@@ -44,7 +43,6 @@ impl Movement {
             source_id: None,
             note: None,
             idempotency_key: None,
-            request_hash: None,
             now,
         }
     }
@@ -59,9 +57,11 @@ impl Movement {
         self
     }
 
-    pub fn idempotent(mut self, key: String, request_hash: String) -> Self {
+    /// Makes the movement happen at most once for `key` (a check-in's day, an achievement's
+    /// reward, an order's refund): a second movement under it fails as a unique violation.
+    /// Requests from clients are made idempotent by `idempotency::run_once`, not here.
+    pub fn once(mut self, key: String) -> Self {
         self.idempotency_key = Some(key);
-        self.request_hash = Some(request_hash);
         self
     }
 }
@@ -87,15 +87,12 @@ pub async fn find_by_key(
         .await?)
 }
 
-/// A retry returns the first result; the same key with other input is CONFLICT.
-pub fn check_replay(first: &points_ledger::Model, request_hash: &str) -> AppResult<()> {
-    if first.request_hash.as_deref() == Some(request_hash) {
-        Ok(())
-    } else {
-        Err(AppError::Conflict(
-            "this idempotencyKey was already used for another request".into(),
-        ))
-    }
+/// One ledger row, by id (the entry a use case wrote and remembered).
+pub async fn entry(db: &impl ConnectionTrait, id: i64) -> AppResult<points_ledger::Model> {
+    points_ledger::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::internal(format!("ledger row {id} missing")))
 }
 
 async fn balance(db: &impl ConnectionTrait, member_id: i64) -> AppResult<i64> {
@@ -177,7 +174,7 @@ async fn write_row(
         source_id: Set(m.source_id.clone()),
         note: Set(m.note.clone()),
         idempotency_key: Set(m.idempotency_key.clone()),
-        request_hash: Set(m.request_hash.clone()),
+        request_hash: Set(None),
         expires_at: Set(expires_at),
         created_at: Set(m.now),
         ..Default::default()
@@ -363,7 +360,7 @@ pub async fn expire_lot(
         now,
     )
     .source_id(lot.id)
-    .idempotent(key, String::new());
+    .once(key);
     Ok(Some(
         write_row(db, &m, -lot.remaining, balance_after, Some(lot.expires_at)).await?,
     ))

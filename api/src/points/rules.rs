@@ -5,9 +5,6 @@ use std::collections::BTreeMap;
 
 use async_graphql::Enum;
 use chrono::{DateTime, NaiveDate, Utc};
-use sha2::{Digest, Sha256};
-
-use crate::error::{AppError, AppResult};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Enum)]
 pub enum LedgerKind {
@@ -189,34 +186,6 @@ pub fn budget_exceeded(outstanding: i64, budget: Option<i64>) -> bool {
     budget.is_some_and(|b| outstanding * 5 > b * 6)
 }
 
-/// Checks a client's idempotency key and scopes it to one operation, so one UUID sent to two
-/// different mutations does not collide.
-pub fn scoped_key(operation: &str, key: &str) -> AppResult<String> {
-    let key = key.trim();
-    let ok_len = (1..=64).contains(&key.len());
-    let ok_chars = key
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || "-_:.".contains(c));
-    if !ok_len || !ok_chars {
-        return Err(AppError::validation(
-            "idempotencyKey",
-            "idempotencyKey must be 1 to 64 letters, digits, '-', '_', ':' or '.' (a UUID is ideal)",
-        ));
-    }
-    Ok(format!("{operation}:{key}"))
-}
-
-/// A fingerprint of a request's input, stored beside its key: a retry matches it, a reuse of
-/// the key for another request does not.
-pub fn fingerprint(parts: &[&str]) -> String {
-    let mut hash = Sha256::new();
-    for part in parts {
-        hash.update(part.as_bytes());
-        hash.update([0u8]);
-    }
-    hex::encode(hash.finalize())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -326,15 +295,6 @@ mod tests {
         assert!(!budget_exceeded(1_000_000, None));
         assert!(!budget_exceeded(1200, Some(1000)));
         assert!(budget_exceeded(1201, Some(1000)));
-    }
-
-    #[test]
-    fn keys_are_scoped_and_checked() {
-        assert_eq!(scoped_key("transfer", "abc-1").unwrap(), "transfer:abc-1");
-        assert_eq!(scoped_key("transfer", "").unwrap_err().code(), "VALIDATION");
-        assert!(scoped_key("transfer", &"x".repeat(65)).is_err());
-        assert!(scoped_key("transfer", "a b").is_err());
-        assert_ne!(fingerprint(&["a", "bc"]), fingerprint(&["ab", "c"]));
     }
 
     #[derive(Debug, Clone)]

@@ -94,13 +94,6 @@ pub struct LedgerRow {
     pub ledger_id: i64,
 }
 
-async fn ledger_row(db: &impl ConnectionTrait, id: i64) -> AppResult<points_ledger::Model> {
-    points_ledger::Entity::find_by_id(id)
-        .one(db)
-        .await?
-        .ok_or_else(|| AppError::internal(format!("ledger row {id} missing")))
-}
-
 /// Moves points to another member: both sides in one transaction, the recipient's lots keeping
 /// the expiry of the points they came from. Idempotent on the sender's key.
 pub async fn transfer(
@@ -126,7 +119,7 @@ pub async fn transfer(
         &[&to_member_no, &amount.to_string()],
     )?;
     let replay = |stored: LedgerRow| async move {
-        receipt(db, ledger_row(db, stored.ledger_id).await?).await
+        receipt(db, ledger::entry(db, stored.ledger_id).await?).await
     };
     // A retry is answered before the recipient is looked at again.
     if let Some(stored) = idempotency::recorded(db, &request).await? {

@@ -507,7 +507,7 @@ pub async fn claim(
         if t.reward_points > 0 {
             let reward = Movement::new(member_id, t.reward_points, LedgerKind::Earn, "task", now)
                 .source_id(&t.code)
-                .idempotent(format!("task:{}:{period}", t.id), String::new());
+                .once(format!("task:{}:{period}", t.id));
             points::credit(&txn, &reward, Expiry::After(settings.points.ttl)).await?;
             let earned = Event::PointsEarned {
                 amount: t.reward_points,
@@ -608,7 +608,7 @@ pub async fn invite_joined(
             now,
         )
         .source_id(invitee_id)
-        .idempotent(format!("invite:{invitee_id}"), String::new());
+        .once(format!("invite:{invitee_id}"));
         points::credit(txn, &reward, Expiry::After(settings.points.ttl)).await?;
         let earned = Event::PointsEarned {
             amount: settings.tasks.invite_reward_points,

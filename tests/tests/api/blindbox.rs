@@ -73,7 +73,10 @@ async fn pity_gives_a_one_in_ten_thousand_prize_within_ten_draws() {
     // thousand runs chance gives one earlier, and the draws after it count again.
     let last_rare = rarities.iter().rposition(|r| r != "COMMON").unwrap();
     let after = alice.gql(BOX, json!({ "b": id })).await;
-    assert_eq!(after.data()["blindBox"]["myPityCount"], 9 - last_rare as i64);
+    assert_eq!(
+        after.data()["blindBox"]["myPityCount"],
+        9 - last_rare as i64
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
