@@ -10,6 +10,7 @@ mod checkin_tasks;
 mod clock;
 mod hardening;
 mod http_protocol;
+mod idempotency;
 mod limiter;
 mod mall;
 mod member_center;
