@@ -262,7 +262,7 @@ pub async fn record(
             return Ok((txn, done.1, stored));
         }
         let tiers = tier::all(&txn).await?;
-        let member_tier = tier::current(&buyer, &tiers)?;
+        let member_tier = tier::current(buyer, &tiers)?;
         let earning = earning_rules(&txn, settings).await?;
         let paid_day = business_date(request.paid_at, settings.timezone);
         let boosts = Boosts {
