@@ -11,6 +11,8 @@ use ipnet::IpNet;
 use rust_decimal::Decimal;
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::extensions::Extensions;
+
 /// The JWT secret used when none is set outside production. Production refuses it.
 const DEV_JWT_SECRET: &str = "dev-only-insecure-jwt-secret-do-not-use-in-production";
 /// Shortest JWT secret production accepts, in bytes (HS256 wants at least 256 bits).
@@ -210,16 +212,18 @@ pub struct MemberSettings {
 
 #[derive(Debug, Clone)]
 pub struct TaskSettings {
-    /// Client-reported event kinds accepted by `reportEvent`, with daily caps.
-    pub reportable: Vec<crate::task::rules::Reportable>,
+    /// `REPORTABLE_EVENTS` as written: client-reported event kinds with daily caps, parsed by the
+    /// task module at start-up (see `startup::parse_settings`).
+    pub reportable_events: String,
     /// Points the inviter earns for each friend who joins with their code (single level).
     pub invite_reward_points: i64,
 }
 
 #[derive(Debug, Clone)]
 pub struct MallSettings {
-    /// How much of an order's cash value points may pay, by order value.
-    pub deduction_ladder: crate::mall::rules::Ladder,
+    /// `DEDUCTION_LADDER` as written: how much of an order's cash value points may pay, parsed
+    /// by the mall at start-up (see `startup::parse_settings`).
+    pub deduction_ladder: String,
     /// Points+cash orders not paid within this are cancelled and give back points and stock.
     pub payment_window: Duration,
     /// How long a crowdfund stays open.
@@ -288,6 +292,16 @@ pub struct Settings {
     pub blindbox: BlindBoxSettings,
     pub jobs: JobSettings,
     pub shutdown: ShutdownSettings,
+    /// Settings whose values belong to a module's domain (`REPORTABLE_EVENTS`,
+    /// `DEDUCTION_LADDER`), as their modules parsed them: filled by `startup::parse_settings`,
+    /// so this module names no feature module.
+    pub parsed: Extensions,
+}
+
+impl ConfigError {
+    pub fn new(setting: &'static str, message: impl Into<String>) -> Self {
+        invalid(setting, message)
+    }
 }
 
 /// A setting that could not be used, with the setting's name first so an operator knows what to fix.
@@ -557,12 +571,9 @@ impl Settings {
                 )?,
             },
             tasks: TaskSettings {
-                reportable: crate::task::rules::parse_reportables(
-                    &get("REPORTABLE_EVENTS").unwrap_or_else(|| {
-                        "browse_item:50:distinct,share:20,review:5,ugc_post:5".into()
-                    }),
-                )
-                .map_err(|e| invalid("REPORTABLE_EVENTS", e))?,
+                reportable_events: get("REPORTABLE_EVENTS").unwrap_or_else(|| {
+                    "browse_item:50:distinct,share:20,review:5,ugc_post:5".into()
+                }),
                 invite_reward_points: parse(
                     "INVITE_REWARD_POINTS",
                     get("INVITE_REWARD_POINTS"),
@@ -570,10 +581,8 @@ impl Settings {
                 )?,
             },
             mall: MallSettings {
-                deduction_ladder: crate::mall::rules::Ladder::parse(
-                    &get("DEDUCTION_LADDER").unwrap_or_else(|| "100:0.5,300:0.8".into()),
-                )
-                .map_err(|e| invalid("DEDUCTION_LADDER", e))?,
+                deduction_ladder: get("DEDUCTION_LADDER")
+                    .unwrap_or_else(|| "100:0.5,300:0.8".into()),
                 payment_window: duration("PAYMENT_WINDOW", "30m")?,
                 crowdfund_window: duration("CROWDFUND_WINDOW", "7d")?,
             },
@@ -584,6 +593,7 @@ impl Settings {
                 enabled: flag("JOBS_ENABLED", env != AppEnv::Test)?,
                 interval: duration("JOB_INTERVAL", "1h")?,
             },
+            parsed: Extensions::default(),
             shutdown: ShutdownSettings {
                 grace: duration("SHUTDOWN_GRACE", "30s")?,
             },

@@ -61,6 +61,15 @@ pub fn yuan_to_fen(field: &str, yuan: Decimal) -> AppResult<i64> {
     fen.to_i64().ok_or_else(refuse)
 }
 
+/// Codes and kinds (a task's code, an event kind, an achievement's code) are short snake_case
+/// words: lowercase letters, digits, `_` and `.`, 1 to 64 of them.
+pub fn is_code(code: &str) -> bool {
+    (1..=64).contains(&code.len())
+        && code
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '.')
+}
+
 /// The first character of `text` that no input may hold: control characters (NUL among them,
 /// which PostgreSQL refuses), except the newline, carriage return and tab of ordinary text.
 pub fn forbidden_char(text: &str) -> Option<char> {
@@ -197,6 +206,12 @@ mod tests {
         }
         assert!(yuan_to_fen("amount", Decimal::MAX).is_err());
         assert!(yuan_to_fen("amount", Decimal::MIN).is_err());
+    }
+
+    #[test]
+    fn codes_are_short_snake_case_words() {
+        assert!(is_code("browse_item") && is_code("checkin.streak") && is_code("day7"));
+        assert!(!is_code("") && !is_code("Browse") && !is_code("a b") && !is_code(&"a".repeat(65)));
     }
 
     #[test]

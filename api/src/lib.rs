@@ -12,6 +12,7 @@ pub mod config;
 pub mod context;
 pub mod db;
 pub mod error;
+pub mod extensions;
 pub mod graphql;
 pub mod http;
 pub mod idempotency;

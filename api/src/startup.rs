@@ -20,9 +20,10 @@ use crate::anticheat::{
 use crate::auth::jwt::JwtKeys;
 use crate::auth::wechat::{MockWeChat, WeChatApi, WeChatLogin};
 use crate::clock::Clock;
-use crate::config::{AppEnv, Settings};
+use crate::config::{AppEnv, ConfigError, Settings};
+use crate::extensions::Extensions;
 use crate::state::AppState;
-use crate::{auth, db, graphql, http, jobs, seed};
+use crate::{achievement, auth, db, graphql, http, jobs, mall, member, progress, seed, task};
 
 /// Why the application could not start, with what it was doing.
 #[derive(Debug)]
@@ -40,8 +41,39 @@ fn context<E: fmt::Display>(what: &'static str) -> impl FnOnce(E) -> StartupErro
     move |e| StartupError(format!("{what}: {e}"))
 }
 
+/// The modules that react to events (see `progress`): member growth, tasks, achievements.
+fn install_progress_handlers() {
+    progress::install(vec![
+        &member::GROWTH_FROM_INTERACTION,
+        &task::TASK_PROGRESS,
+        &achievement::ACHIEVEMENTS,
+    ]);
+}
+
+/// Settings whose values belong to a module's domain, each parsed by its module.
+const SETTING_PARSERS: &[fn(&Settings, Extensions) -> Result<Extensions, ConfigError>] =
+    &[task::parse_settings, mall::parse_settings];
+
+/// Parses the settings that belong to a module's domain into `settings.parsed`. `Application`
+/// does it before it binds, so a bad value stops the process with the setting's name.
+pub fn parse_settings(mut settings: Settings) -> Result<Settings, ConfigError> {
+    let mut parsed = std::mem::take(&mut settings.parsed);
+    for parse in SETTING_PARSERS {
+        parsed = parse(&settings, parsed)?;
+    }
+    settings.parsed = parsed;
+    Ok(settings)
+}
+
+/// What modules keep in the shared state without `AppState` naming them.
+fn extensions() -> Extensions {
+    Extensions::default().with(achievement::LeaderboardCache::default())
+}
+
 /// Everything but the HTTP server: database (migrated), Redis, limiter, WeChat, keys.
 pub async fn build_state(settings: Settings) -> Result<AppState, StartupError> {
+    install_progress_handlers();
+    let settings = parse_settings(settings).map_err(context("settings"))?;
     let db_stats = Arc::new(db::DbStats::default());
     let database = db::connect(&settings, db_stats.clone())
         .await
@@ -129,7 +161,7 @@ pub async fn build_state(settings: Settings) -> Result<AppState, StartupError> {
         revoked_sessions: Default::default(),
         tiers: Default::default(),
         price_campaigns: Default::default(),
-        leaderboards: Default::default(),
+        extensions: Arc::new(extensions()),
         shutdown: CancellationToken::new(),
         db_stats,
     })
@@ -163,6 +195,7 @@ impl Stopper {
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let settings = parse_settings(settings).map_err(context("settings"))?;
         let listener = TcpListener::bind((settings.host.as_str(), settings.port))
             .map_err(context("binding APP_HOST:APP_PORT"))?;
         let state = build_state(settings).await?;

@@ -29,8 +29,8 @@ pub struct AppState {
     /// Rarely-changed rows for the read paths; see `cache`.
     pub tiers: Arc<Cached<Vec<crate::member::Tier>>>,
     pub price_campaigns: Arc<Cached<Vec<entity::price_campaign::Model>>>,
-    /// Leaderboards when there is no Redis.
-    pub leaderboards: Arc<crate::cache::Keyed<Vec<crate::achievement::rules::Score>>>,
+    /// What modules registered at start-up (their caches, their lookups): see `extensions`.
+    pub extensions: Arc<crate::extensions::Extensions>,
     /// Cancelled when the process is asked to stop: background work finishes what it is doing
     /// and starts nothing new.
     pub shutdown: CancellationToken,

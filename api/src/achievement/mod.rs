@@ -10,5 +10,6 @@ pub use graphql::{
     unlocked_achievements,
 };
 pub use service::{
-    ACHIEVEMENTS, AchievementChange, backfill, grant_title, title_name, title_of, upsert,
+    ACHIEVEMENTS, AchievementChange, LeaderboardCache, backfill, grant_title, title_name, title_of,
+    upsert,
 };

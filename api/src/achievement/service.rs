@@ -40,7 +40,7 @@ pub async fn upsert(
     now: DateTime<Utc>,
 ) -> AppResult<achievement::Model> {
     let code = c.code.trim().to_ascii_lowercase();
-    if !crate::task::rules::valid_kind(&code) {
+    if !crate::input::is_code(&code) {
         return Err(AppError::validation(
             "code",
             "code is 1 to 64 of a-z, 0-9, '_' or '.'",
@@ -77,7 +77,7 @@ pub async fn upsert(
     if title_code.is_some() != title_name.is_some()
         || title_code
             .as_deref()
-            .is_some_and(|t| !crate::task::rules::valid_kind(t))
+            .is_some_and(|t| !crate::input::is_code(t))
     {
         return Err(AppError::validation(
             "titleCode",
@@ -635,6 +635,10 @@ async fn redis_board(
     Ok((top, rank.map(|r| r + 1)))
 }
 
+/// Leaderboards ranked in this process (no Redis), kept as long as Redis would keep them.
+#[derive(Default)]
+pub struct LeaderboardCache(crate::cache::Keyed<Vec<rules::Score>>);
+
 /// A leaderboard: the board's metric in its period, blacklisted members left out, ties ranked by
 /// who got there first. With Redis, read from a sorted set; without (or if Redis fails), from
 /// the database.
@@ -646,7 +650,8 @@ pub async fn leaderboard(
     now: DateTime<Utc>,
 ) -> AppResult<Board> {
     let member_id = member.get();
-    let (db, settings, boards) = (&app.db, app.settings.as_ref(), app.leaderboards.as_ref());
+    let (db, settings) = (&app.db, app.settings.as_ref());
+    let boards = &app.extensions.get::<LeaderboardCache>()?.0;
     let redis = app
         .redis
         .as_ref()

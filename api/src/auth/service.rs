@@ -22,7 +22,6 @@ use crate::error::{AppError, AppResult};
 use crate::member as members;
 use crate::member::MemberId;
 use crate::state::AppState;
-use crate::task;
 
 pub const MIN_PASSWORD_LEN: usize = 8;
 
@@ -71,7 +70,7 @@ pub async fn login(
     let (member, created) = members::upsert_on_login(&txn, &wechat, invite_code, now).await?;
     // An invite counts once, at the friend's first login, for the direct inviter only.
     if let (true, Some(inviter)) = (created, member.invited_by) {
-        task::invite_joined(&txn, &app.settings, inviter, member.id, now).await?;
+        members::invite_joined(&txn, &app.settings, inviter, member.id, now).await?;
     }
     let session_id = rules::new_session_id();
     let refresh_token = open_refresh_token(&txn, app, member.id, &session_id, now).await?;

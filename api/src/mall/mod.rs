@@ -17,3 +17,14 @@ pub use crowdfund::expire_due as expire_crowdfunds;
 pub use donation::upsert as upsert_donation_project;
 pub use graphql::{MallMutation, MallQuery};
 pub use redeem::{cancel_unpaid as cancel_unpaid_orders, grant_coupon, grant_item};
+
+use crate::config::{ConfigError, Settings};
+use crate::extensions::Extensions;
+
+/// The mall's settings parser (`DEDUCTION_LADDER`), registered by the composition root
+/// (`startup`).
+pub fn parse_settings(settings: &Settings, parsed: Extensions) -> Result<Extensions, ConfigError> {
+    let ladder = rules::Ladder::parse(&settings.mall.deduction_ladder)
+        .map_err(|e| ConfigError::new("DEDUCTION_LADDER", e))?;
+    Ok(parsed.with(ladder))
+}

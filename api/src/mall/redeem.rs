@@ -124,7 +124,7 @@ async fn price(
         item.cash_price_fen.unwrap_or(0),
         quantity,
         points_to_use,
-        &settings.mall.deduction_ladder,
+        settings.parsed.get::<rules::Ladder>()?,
         settings.points.point_value_yuan,
         balance,
     )

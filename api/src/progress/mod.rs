@@ -4,6 +4,8 @@
 
 pub mod rules;
 
+use std::sync::OnceLock;
+
 use chrono::{DateTime, Utc};
 use entity::member_metric;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
@@ -52,13 +54,21 @@ pub trait ProgressHandler: Send + Sync {
     ) -> AppResult<Vec<Unlocked>>;
 }
 
-/// The handlers asked after every event; modules add themselves here as they are built.
-fn handlers() -> Vec<&'static dyn ProgressHandler> {
-    vec![
-        &crate::member::GROWTH_FROM_INTERACTION,
-        &crate::task::TASK_PROGRESS,
-        &crate::achievement::ACHIEVEMENTS,
-    ]
+static HANDLERS: OnceLock<Vec<&'static dyn ProgressHandler>> = OnceLock::new();
+
+/// Installs the modules that react to events; the composition root (`startup`) calls it once,
+/// so this module names none of them. Later calls change nothing.
+pub fn install(handlers: Vec<&'static dyn ProgressHandler>) {
+    let _ = HANDLERS.set(handlers);
+}
+
+/// The handlers asked after every event. Recording an event before any are installed is a bug
+/// (an event would count for nothing), so it fails instead of passing silently.
+fn handlers() -> AppResult<&'static [&'static dyn ProgressHandler]> {
+    HANDLERS
+        .get()
+        .map(Vec::as_slice)
+        .ok_or_else(|| AppError::internal("progress handlers were not installed at start-up"))
 }
 
 /// Records `event` for the member and returns what it unlocked. Counters for days and weeks
@@ -93,7 +103,7 @@ pub async fn record(
         settings,
     };
     let mut unlocked = Vec::new();
-    for handler in handlers() {
+    for handler in handlers()? {
         unlocked.extend(handler.on_progress(txn, &progress).await?);
     }
     Ok(unlocked)

@@ -135,7 +135,7 @@ pub fn parse_reportables(spec: &str) -> Result<Vec<Reportable>, String> {
                 Some(other) => return Err(format!("{item:?}: unknown flag {other:?}")),
             };
             match cap {
-                Some(cap) if cap > 0 && valid_kind(kind) => Ok(Reportable {
+                Some(cap) if cap > 0 && crate::input::is_code(kind) => Ok(Reportable {
                     kind: kind.to_string(),
                     daily_cap: cap,
                     distinct_targets: distinct,
@@ -144,14 +144,6 @@ pub fn parse_reportables(spec: &str) -> Result<Vec<Reportable>, String> {
             }
         })
         .collect()
-}
-
-/// Event kinds are short snake_case words.
-pub fn valid_kind(kind: &str) -> bool {
-    (1..=64).contains(&kind.len())
-        && kind
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '.')
 }
 
 #[cfg(test)]

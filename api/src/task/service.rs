@@ -59,14 +59,14 @@ pub async fn upsert(
         )
     })?;
     let code = change.code.trim().to_ascii_lowercase();
-    if !rules::valid_kind(&code) {
+    if !crate::input::is_code(&code) {
         return Err(AppError::validation(
             "code",
             "code is 1 to 64 of a-z, 0-9, '_' or '.'",
         ));
     }
     let event = change.event.trim().to_string();
-    if !rules::valid_kind(&event) {
+    if !crate::input::is_code(&event) {
         return Err(AppError::validation(
             "event",
             "event is an event kind such as checkin or browse_item",
@@ -337,8 +337,9 @@ pub async fn report(
     let member_id = member.get();
     let kind = kind.trim();
     let allowed = settings
-        .tasks
-        .reportable
+        .parsed
+        .get::<super::Reportables>()?
+        .0
         .iter()
         .find(|r| r.kind == kind)
         .ok_or_else(|| {
@@ -583,39 +584,5 @@ where
         Err(e) if AppError::is_unique_violation(&e) => savepoint.rollback().await?,
         Err(e) => return Err(e.into()),
     }
-    Ok(())
-}
-
-/// A friend joined with the inviter's code (at their first login): the inviter earns the invite
-/// reward once per friend, and challenge tasks count it. Single level: only the direct inviter.
-pub async fn invite_joined(
-    txn: &DatabaseTransaction,
-    settings: &Settings,
-    inviter_id: i64,
-    invitee_id: i64,
-    now: DateTime<Utc>,
-) -> AppResult<()> {
-    let inviter = member::Entity::find_by_id(inviter_id).one(txn).await?;
-    let Some(inviter) = inviter.filter(|m| m.blacklisted_at.is_none()) else {
-        return Ok(());
-    };
-    if settings.tasks.invite_reward_points > 0 {
-        let reward = Movement::new(
-            inviter.id,
-            settings.tasks.invite_reward_points,
-            LedgerKind::Earn,
-            "invite",
-            now,
-        )
-        .source_id(invitee_id)
-        .once(format!("invite:{invitee_id}"));
-        points::credit(txn, &reward, Expiry::After(settings.points.ttl)).await?;
-        let earned = Event::PointsEarned {
-            amount: settings.tasks.invite_reward_points,
-            interaction: true,
-        };
-        progress::record(txn, settings, inviter.id, &earned, now).await?;
-    }
-    progress::record(txn, settings, inviter.id, &Event::InviteJoined, now).await?;
     Ok(())
 }

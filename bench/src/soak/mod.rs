@@ -231,8 +231,10 @@ async fn run_on(scratch: &scratch::Scratch, options: &Options) -> Result<bool, S
     let limits = checks::Limits {
         report_caps: state
             .settings
-            .tasks
-            .reportable
+            .parsed
+            .get::<api::task::Reportables>()
+            .map_err(|e| e.to_string())?
+            .0
             .iter()
             .map(|r| (r.kind.clone(), r.daily_cap))
             .collect(),

@@ -14,6 +14,7 @@ mod idempotency;
 mod limiter;
 mod mall;
 mod member_center;
+mod module_graph;
 mod playground;
 mod points;
 mod profile;
