@@ -23,7 +23,9 @@ use crate::clock::Clock;
 use crate::config::{AppEnv, ConfigError, Settings};
 use crate::extensions::Extensions;
 use crate::state::AppState;
-use crate::{achievement, auth, db, graphql, http, jobs, mall, member, progress, seed, task};
+use crate::{
+    achievement, auth, checkin, db, graphql, http, jobs, mall, member, progress, seed, task,
+};
 
 /// Why the application could not start, with what it was doing.
 #[derive(Debug)]
@@ -41,18 +43,22 @@ fn context<E: fmt::Display>(what: &'static str) -> impl FnOnce(E) -> StartupErro
     move |e| StartupError(format!("{what}: {e}"))
 }
 
-/// The modules that react to events (see `progress`): member growth, tasks, achievements.
+/// The modules that react to events (see `progress`): member growth, tasks, achievements, and
+/// the mall's goods and coupons given as prizes.
 fn install_progress_handlers() {
     progress::install(vec![
         &member::GROWTH_FROM_INTERACTION,
         &task::TASK_PROGRESS,
         &achievement::ACHIEVEMENTS,
+        &mall::PRIZES,
     ]);
 }
 
+/// A module's parser of the settings that belong to its domain.
+type SettingParser = fn(&Settings, Extensions) -> Result<Extensions, ConfigError>;
+
 /// Settings whose values belong to a module's domain, each parsed by its module.
-const SETTING_PARSERS: &[fn(&Settings, Extensions) -> Result<Extensions, ConfigError>] =
-    &[task::parse_settings, mall::parse_settings];
+const SETTING_PARSERS: &[SettingParser] = &[task::parse_settings, mall::parse_settings];
 
 /// Parses the settings that belong to a module's domain into `settings.parsed`. `Application`
 /// does it before it binds, so a bad value stops the process with the setting's name.
@@ -67,7 +73,10 @@ pub fn parse_settings(mut settings: Settings) -> Result<Settings, ConfigError> {
 
 /// What modules keep in the shared state without `AppState` naming them.
 fn extensions() -> Extensions {
-    Extensions::default().with(achievement::LeaderboardCache::default())
+    Extensions::default()
+        .with(achievement::LeaderboardCache::default())
+        .with(member::Streaks(Arc::new(checkin::Streaks)))
+        .with(member::Titles(Arc::new(achievement::Titles)))
 }
 
 /// Everything but the HTTP server: database (migrated), Redis, limiter, WeChat, keys.

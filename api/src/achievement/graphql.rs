@@ -10,100 +10,45 @@ use super::service::{self, AchievementChange, Wall, WallEntry};
 use crate::auth::RoleGuard;
 use crate::auth::rules::OPERATORS;
 use crate::context::ContextExt;
-use crate::error::{AppError, AppResult};
+use crate::error::AppError;
 use crate::member::MemberView;
 use crate::pagination::MAX_PAGE_SIZE;
-use crate::progress::Unlocked;
-use crate::state::AppState;
+use crate::progress::{AchievementView, TitleView};
 
-/// An earned title, worn on the profile.
-#[derive(SimpleObject, Clone)]
-pub struct Title {
-    code: String,
-    name: String,
-}
-
-impl Title {
-    pub fn new(code: String, name: String) -> Self {
-        Title { code, name }
-    }
-}
-
-impl From<member_title::Model> for Title {
-    fn from(t: member_title::Model) -> Self {
-        Title {
-            code: t.code,
-            name: t.name,
-        }
-    }
-}
-
-pub struct Achievement(pub achievement::Model);
-
-#[Object]
-impl Achievement {
-    async fn code(&self) -> &str {
-        &self.0.code
-    }
-    async fn name(&self) -> &str {
-        &self.0.name
-    }
-    async fn description(&self) -> &str {
-        &self.0.description
-    }
-    async fn category(&self) -> &str {
-        &self.0.category
-    }
-    async fn icon_url(&self) -> Option<&str> {
-        self.0.icon_url.as_deref()
-    }
-    /// Hidden achievements show only once unlocked.
-    async fn hidden(&self) -> bool {
-        self.0.hidden
-    }
-    async fn threshold(&self) -> i64 {
-        self.0.threshold
-    }
-    async fn reward_points(&self) -> i64 {
-        self.0.reward_points
-    }
-    async fn title(&self) -> Option<Title> {
-        match (&self.0.title_code, &self.0.title_name) {
-            (Some(code), Some(name)) => Some(Title {
+/// How an achievement shows, in the wall and in the `unlocked` lists of other modules' mutations.
+pub fn view(a: &achievement::Model) -> AchievementView {
+    AchievementView {
+        code: a.code.clone(),
+        name: a.name.clone(),
+        description: a.description.clone(),
+        category: a.category.clone(),
+        icon_url: a.icon_url.clone(),
+        hidden: a.hidden,
+        threshold: a.threshold,
+        reward_points: a.reward_points,
+        title: match (&a.title_code, &a.title_name) {
+            (Some(code), Some(name)) => Some(TitleView {
                 code: code.clone(),
                 name: name.clone(),
             }),
             _ => None,
-        }
+        },
     }
 }
 
-/// The achievements an action unlocked, for its `unlocked` list.
-pub async fn unlocked_achievements(
-    app: &AppState,
-    unlocked: &[Unlocked],
-) -> AppResult<Vec<Achievement>> {
-    let codes: Vec<String> = unlocked
-        .iter()
-        .filter(|u| u.kind == "achievement")
-        .map(|u| u.code.clone())
-        .collect();
-    if codes.is_empty() {
-        return Ok(Vec::new());
+fn title_view(t: member_title::Model) -> TitleView {
+    TitleView {
+        code: t.code,
+        name: t.name,
     }
-    Ok(service::by_codes(&app.db, &codes)
-        .await?
-        .into_iter()
-        .map(Achievement)
-        .collect())
 }
 
 pub struct AchievementProgress(WallEntry);
 
 #[Object]
 impl AchievementProgress {
-    async fn achievement(&self) -> Achievement {
-        Achievement(self.0.achievement.clone())
+    async fn achievement(&self) -> AchievementView {
+        view(&self.0.achievement)
     }
     async fn progress(&self) -> i64 {
         self.0.progress
@@ -124,8 +69,8 @@ pub struct AchievementWall(Wall);
 
 #[Object]
 impl AchievementWall {
-    async fn showcase(&self) -> Vec<Achievement> {
-        self.0.showcase.iter().cloned().map(Achievement).collect()
+    async fn showcase(&self) -> Vec<AchievementView> {
+        self.0.showcase.iter().map(view).collect()
     }
     async fn achievements(&self) -> Vec<AchievementProgress> {
         self.0
@@ -148,8 +93,8 @@ impl AchievementWall {
             .filter(|e| e.unlocked_at.is_some())
             .count() as i64
     }
-    async fn titles(&self) -> Vec<Title> {
-        self.0.titles.iter().cloned().map(Title::from).collect()
+    async fn titles(&self) -> Vec<TitleView> {
+        self.0.titles.iter().cloned().map(title_view).collect()
     }
 }
 

@@ -18,7 +18,7 @@ use crate::config::Settings;
 use crate::error::{AppError, AppResult};
 use crate::member::MemberId;
 use crate::points::{self, Expiry, LedgerKind, Movement};
-use crate::progress::{self, Period, Progress, ProgressHandler, Unlocked};
+use crate::progress::{self, Event, Grant, Period, Progress, ProgressHandler, Unlocked};
 
 pub struct AchievementChange {
     pub code: String,
@@ -215,10 +215,7 @@ async fn unlock_met(
         for a in candidates {
             if unlock(txn, settings, member_id, &a, now).await? {
                 holders_of.push(a.id);
-                unlocked.push(Unlocked {
-                    kind: "achievement",
-                    code: a.code,
-                });
+                unlocked.push(Unlocked::Achievement(super::graphql::view(&a)));
                 any = true;
             }
         }
@@ -262,6 +259,10 @@ impl ProgressHandler for AchievementUnlocker {
         txn: &DatabaseTransaction,
         p: &Progress<'_>,
     ) -> AppResult<Vec<Unlocked>> {
+        if let Event::Granted(Grant::Title { code }) = p.event {
+            grant_title(txn, MemberId::new(p.member_id), code, p.now).await?;
+            return Ok(Vec::new());
+        }
         let all_time: Vec<(String, i64)> = p
             .changed
             .iter()
@@ -272,6 +273,13 @@ impl ProgressHandler for AchievementUnlocker {
             return Ok(Vec::new());
         }
         unlock_met(txn, p.settings, p.member_id, all_time, p.now).await
+    }
+
+    async fn resolves(&self, txn: &DatabaseTransaction, grant: &Grant) -> AppResult<Option<bool>> {
+        Ok(match grant {
+            Grant::Title { code } => Some(title_name(txn, code).await?.is_some()),
+            _ => None,
+        })
     }
 }
 

@@ -24,8 +24,7 @@ use crate::input;
 use crate::member::MemberId;
 use crate::pagination::PageRequest;
 use crate::points::{self, Expiry, LedgerKind, Movement};
-use crate::progress::{self, Event};
-use crate::{mall, task};
+use crate::progress::{self, Event, Grant};
 
 pub const MAX_DRAWS_PER_REQUEST: i64 = 10;
 const COUPON_PRIZE_VALID_DAYS: i64 = 30;
@@ -248,7 +247,7 @@ pub struct BoxChange {
 }
 
 /// Checks a prize's payload resolves to something that can be given.
-async fn check_prize(db: &impl ConnectionTrait, p: &PrizeChange) -> AppResult<(Rarity, PrizeKind)> {
+async fn check_prize(txn: &DatabaseTransaction, p: &PrizeChange) -> AppResult<(Rarity, PrizeKind)> {
     let bad = |m: &str| AppError::validation("prizes", format!("{}: {m}", p.name));
     let rarity =
         Rarity::parse(&p.rarity).ok_or_else(|| bad("rarity is COMMON, RARE, EPIC or LEGENDARY"))?;
@@ -277,32 +276,19 @@ async fn check_prize(db: &impl ConnectionTrait, p: &PrizeChange) -> AppResult<(R
                 return Err(bad("a POINTS payload is an amount of 1 to 1,000,000"));
             }
         }
-        PrizeKind::Coupon => {
-            if payload
-                .parse::<Decimal>()
-                .ok()
-                .and_then(|yuan| input::yuan_to_fen("prizes", yuan).ok())
-                .is_none_or(|f| f <= 0)
-            {
-                return Err(bad("a COUPON payload is its value in yuan"));
-            }
-        }
-        PrizeKind::Item => {
-            let id: i64 = payload
-                .parse()
-                .map_err(|_| bad("an ITEM payload is a mall item id"))?;
-            mall::find_item(db, id)
-                .await?
-                .ok_or_else(|| bad("no mall item has that id"))?;
-        }
-        PrizeKind::HiddenTask => {
-            if !task::hidden_task_exists(db, payload).await? {
-                return Err(bad("a HIDDEN_TASK payload is the code of a HIDDEN task"));
-            }
-        }
-        PrizeKind::Title => {
-            if crate::achievement::title_name(db, payload).await?.is_none() {
-                return Err(bad("a TITLE payload is the title code of an achievement"));
+        other => {
+            let why = match other {
+                PrizeKind::Coupon => "a COUPON payload is its value in yuan",
+                PrizeKind::Item => "an ITEM payload is the id of a mall item",
+                PrizeKind::HiddenTask => "a HIDDEN_TASK payload is the code of a HIDDEN task",
+                _ => "a TITLE payload is the title code of an achievement",
+            };
+            let resolves = match grant_of(other, &p.name, payload, "") {
+                Some(grant) => progress::grant_resolves(txn, &grant).await?,
+                None => false,
+            };
+            if !resolves {
+                return Err(bad(why));
             }
         }
     }
@@ -750,6 +736,34 @@ async fn save_pity(
     Ok(())
 }
 
+/// What another module gives for a prize of `kind` (every kind but POINTS, which the ledger
+/// pays): the grant its handler resolves and gives. `None` for a payload that does not parse.
+fn grant_of(kind: PrizeKind, name: &str, payload: &str, key: &str) -> Option<Grant> {
+    let payload = payload.trim();
+    Some(match kind {
+        PrizeKind::Points => return None,
+        PrizeKind::Coupon => Grant::Coupon {
+            name: name.to_string(),
+            value_fen: payload
+                .parse::<Decimal>()
+                .ok()
+                .and_then(|yuan| input::yuan_to_fen("prizes", yuan).ok())?,
+            valid_days: COUPON_PRIZE_VALID_DAYS,
+            source: "blindbox".into(),
+        },
+        PrizeKind::Item => Grant::MallItem {
+            item_id: payload.parse().ok()?,
+            source_key: key.to_string(),
+        },
+        PrizeKind::HiddenTask => Grant::HiddenTask {
+            code: payload.to_string(),
+        },
+        PrizeKind::Title => Grant::Title {
+            code: payload.to_string(),
+        },
+    })
+}
+
 async fn grant(
     txn: &DatabaseTransaction,
     settings: &Settings,
@@ -769,37 +783,11 @@ async fn grant(
                 .note(prize.name.clone());
             points::credit(txn, &win, Expiry::After(settings.points.ttl)).await?;
         }
-        Some(PrizeKind::Coupon) => {
-            let fen = prize
-                .payload
-                .parse::<Decimal>()
-                .ok()
-                .and_then(|yuan| input::yuan_to_fen("prizes", yuan).ok())
-                .ok_or_else(|| AppError::internal("bad COUPON payload"))?;
-            mall::grant_coupon(
-                txn,
-                MemberId::new(member_id),
-                &prize.name,
-                fen,
-                COUPON_PRIZE_VALID_DAYS,
-                "blindbox",
-                now,
-            )
-            .await?;
-        }
-        Some(PrizeKind::Item) => {
-            let item_id: i64 = prize
-                .payload
-                .parse()
-                .map_err(|_| AppError::internal("bad ITEM payload"))?;
-            mall::grant_item(txn, MemberId::new(member_id), item_id, key, now).await?;
-        }
-        Some(PrizeKind::HiddenTask) => {
-            task::unlock_hidden(txn, MemberId::new(member_id), &prize.payload, now).await?
-        }
-        Some(PrizeKind::Title) => {
-            crate::achievement::grant_title(txn, MemberId::new(member_id), &prize.payload, now)
-                .await?
+        Some(kind) => {
+            let grant = grant_of(kind, &prize.name, &prize.payload, key).ok_or_else(|| {
+                AppError::internal(format!("prize {} has a bad payload", prize.id))
+            })?;
+            progress::grant(txn, settings, member_id, grant, now).await?;
         }
         None => {
             return Err(AppError::internal(format!(

@@ -33,11 +33,8 @@ impl CheckInResult {
         MemberView(self.0.member.clone())
     }
     /// Achievements unlocked by this action.
-    async fn unlocked(
-        &self,
-        ctx: &Context<'_>,
-    ) -> async_graphql::Result<Vec<crate::achievement::Achievement>> {
-        Ok(crate::achievement::unlocked_achievements(ctx.app()?, &self.0.unlocked).await?)
+    async fn unlocked(&self) -> Vec<crate::progress::AchievementView> {
+        crate::progress::unlocked_achievements(&self.0.unlocked)
     }
 }
 

@@ -6,3 +6,18 @@ mod service;
 
 pub use graphql::{CheckInAdminMutation, CheckInAdminQuery, CheckInMutation, CheckInQuery};
 pub use service::current_streak;
+
+/// The member profile's check-in streak, registered by the composition root.
+pub struct Streaks;
+
+#[async_trait::async_trait]
+impl crate::member::StreakSource for Streaks {
+    async fn current_streak(
+        &self,
+        db: &sea_orm::DatabaseConnection,
+        member: crate::member::MemberId,
+        today: chrono::NaiveDate,
+    ) -> crate::AppResult<i64> {
+        service::current_streak(db, member, today).await
+    }
+}

@@ -7,6 +7,7 @@ mod catalog;
 mod crowdfund;
 mod donation;
 mod graphql;
+mod prizes;
 mod redeem;
 pub mod rules;
 
@@ -16,7 +17,8 @@ pub use catalog::{ItemChange, upsert as upsert_item};
 pub use crowdfund::expire_due as expire_crowdfunds;
 pub use donation::upsert as upsert_donation_project;
 pub use graphql::{MallMutation, MallQuery};
-pub use redeem::{cancel_unpaid as cancel_unpaid_orders, grant_coupon, grant_item};
+pub use prizes::PRIZES;
+pub use redeem::cancel_unpaid as cancel_unpaid_orders;
 
 use crate::config::{ConfigError, Settings};
 use crate::extensions::Extensions;

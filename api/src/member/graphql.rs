@@ -102,19 +102,26 @@ impl MemberView {
     async fn active_title(
         &self,
         ctx: &Context<'_>,
-    ) -> async_graphql::Result<Option<crate::achievement::Title>> {
+    ) -> async_graphql::Result<Option<crate::progress::TitleView>> {
         let Some(code) = &self.0.active_title_code else {
             return Ok(None);
         };
-        let title =
-            crate::achievement::title_of(&ctx.app()?.db, MemberId::new(self.0.id), code).await?;
-        Ok(title.map(|t| crate::achievement::Title::new(t.code, t.name)))
+        let app = ctx.app()?;
+        let titles = app.extensions.get::<super::Titles>()?;
+        Ok(titles
+            .0
+            .earned_title(&app.db, MemberId::new(self.0.id), code)
+            .await?)
     }
 
     async fn check_in_streak(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
         let app = ctx.app()?;
         let today = crate::clock::business_date(ctx.now()?, app.settings.timezone);
-        Ok(crate::checkin::current_streak(&app.db, MemberId::new(self.0.id), today).await?)
+        let streaks = app.extensions.get::<super::Streaks>()?;
+        Ok(streaks
+            .0
+            .current_streak(&app.db, MemberId::new(self.0.id), today)
+            .await?)
     }
 
     /// Points that expire within the next 30 days.

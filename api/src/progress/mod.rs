@@ -3,6 +3,7 @@
 //! changed for it, so a check-in never needs to know an achievement exists.
 
 pub mod rules;
+mod view;
 
 use std::sync::OnceLock;
 
@@ -12,7 +13,8 @@ use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, Set};
 
 use rules::Update;
-pub use rules::{Event, Period};
+pub use rules::{Event, Grant, Period};
+pub use view::{AchievementView, TitleView, unlocked_achievements};
 
 use crate::clock::business_date;
 use crate::config::Settings;
@@ -26,11 +28,10 @@ pub struct MetricValue {
     pub value: i64,
 }
 
-/// Something an event unlocked (an achievement, a task), for the mutation's `unlocked` list.
+/// Something an event unlocked, for the mutation's `unlocked` list.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Unlocked {
-    pub kind: &'static str,
-    pub code: String,
+pub enum Unlocked {
+    Achievement(AchievementView),
 }
 
 /// What a handler is told about one event.
@@ -52,6 +53,38 @@ pub trait ProgressHandler: Send + Sync {
         txn: &DatabaseTransaction,
         progress: &Progress<'_>,
     ) -> AppResult<Vec<Unlocked>>;
+
+    /// For a grant this handler gives: whether it can be given (the title, task or item
+    /// exists). `None` for grants it does not give.
+    async fn resolves(
+        &self,
+        _txn: &DatabaseTransaction,
+        _grant: &Grant,
+    ) -> AppResult<Option<bool>> {
+        Ok(None)
+    }
+}
+
+/// Gives the member `grant` through the module that owns it (see `Event::Granted`).
+pub async fn grant(
+    txn: &DatabaseTransaction,
+    settings: &Settings,
+    member_id: i64,
+    grant: Grant,
+    now: DateTime<Utc>,
+) -> AppResult<Vec<Unlocked>> {
+    record(txn, settings, member_id, &Event::Granted(grant), now).await
+}
+
+/// Whether some module can give `grant` (checked when a blind box is saved, so every prize
+/// resolves before anyone can win it).
+pub async fn grant_resolves(txn: &DatabaseTransaction, grant: &Grant) -> AppResult<bool> {
+    for handler in handlers()? {
+        if let Some(answer) = handler.resolves(txn, grant).await? {
+            return Ok(answer);
+        }
+    }
+    Ok(false)
 }
 
 static HANDLERS: OnceLock<Vec<&'static dyn ProgressHandler>> = OnceLock::new();

@@ -29,6 +29,27 @@ pub enum Event {
     Reported {
         kind: String,
     },
+    /// The member is given something another module owns (a blind-box prize); that module's
+    /// handler gives it, in the same transaction. Counts for no metric.
+    Granted(Grant),
+}
+
+/// Something one module gives a member and another module owns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Grant {
+    /// An achievement's title (achievements).
+    Title { code: String },
+    /// A HIDDEN task unlocked (tasks).
+    HiddenTask { code: String },
+    /// A mall item as a paid order at 0 points; `source_key` names what gave it (mall).
+    MallItem { item_id: i64, source_key: String },
+    /// A coupon worth `value_fen`, valid `valid_days` (mall).
+    Coupon {
+        name: String,
+        value_fen: i64,
+        valid_days: i64,
+        source: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,6 +113,7 @@ pub fn changes_for(event: &Event) -> Vec<(String, Update, &'static [Period])> {
         }
         Event::Donated { points } => vec![(m("donation.points"), Update::Add(*points), &[All])],
         Event::Reported { kind } => vec![(format!("event.{kind}"), Update::Add(1), ALL_DWM)],
+        Event::Granted(_) => Vec::new(),
     }
 }
 

@@ -81,7 +81,7 @@ pub fn task_events(event: &Event) -> Vec<(String, i64)> {
         Event::InviteJoined => vec![("invite".into(), 1)],
         Event::Donated { points } => vec![("donate".into(), *points)],
         Event::Reported { kind } => vec![(kind.clone(), 1)],
-        Event::TaskClaimed | Event::PointsEarned { .. } => Vec::new(),
+        Event::TaskClaimed | Event::PointsEarned { .. } | Event::Granted(_) => Vec::new(),
     }
 }
 

@@ -17,7 +17,7 @@ use crate::error::{AppError, AppResult};
 use crate::idempotency::{self, Request};
 use crate::member::MemberId;
 use crate::points::{self, Expiry, LedgerKind, Movement};
-use crate::progress::{self, Event, Progress, ProgressHandler, Unlocked};
+use crate::progress::{self, Event, Grant, Progress, ProgressHandler, Unlocked};
 
 /// A task with what the member has done of it in the current period.
 pub struct TaskStatus {
@@ -243,6 +243,10 @@ impl ProgressHandler for TaskProgressHandler {
         txn: &DatabaseTransaction,
         p: &Progress<'_>,
     ) -> AppResult<Vec<Unlocked>> {
+        if let Event::Granted(Grant::HiddenTask { code }) = p.event {
+            unlock_hidden(txn, MemberId::new(p.member_id), code, p.now).await?;
+            return Ok(Vec::new());
+        }
         let day = business_date(p.now, p.settings.timezone);
         for (event, amount) in rules::task_events(p.event) {
             if amount <= 0 {
@@ -256,6 +260,13 @@ impl ProgressHandler for TaskProgressHandler {
             advance(txn, p.member_id, &tasks, day, amount, p.now).await?;
         }
         Ok(Vec::new())
+    }
+
+    async fn resolves(&self, txn: &DatabaseTransaction, grant: &Grant) -> AppResult<Option<bool>> {
+        Ok(match grant {
+            Grant::HiddenTask { code } => Some(hidden_task_exists(txn, code).await?),
+            _ => None,
+        })
     }
 }
 
