@@ -350,10 +350,7 @@ fn showcase_codes(m: &member::Model) -> Vec<String> {
 
 pub async fn wall(db: &DatabaseConnection, member: MemberId) -> AppResult<Wall> {
     let member_id = member.get();
-    let m = member::Entity::find_by_id(member_id)
-        .one(db)
-        .await?
-        .ok_or(AppError::NotFound("member"))?;
+    let m = crate::member::require(db, crate::member::MemberId::new(member_id)).await?;
     let unlocked: HashMap<i64, DateTime<Utc>> = member_achievement::Entity::find()
         .filter(member_achievement::Column::MemberId.eq(member_id))
         .all(db)
@@ -418,12 +415,7 @@ pub async fn set_showcase(
         )
     })?;
     let json = serde_json::to_string(&codes).map_err(|e| AppError::internal(e.to_string()))?;
-    member::Entity::update_many()
-        .col_expr(member::Column::Showcase, Expr::value(json))
-        .filter(member::Column::Id.eq(member_id))
-        .exec(db)
-        .await?;
-    Ok(())
+    crate::member::set_showcase(db, MemberId::new(member_id), &json).await
 }
 
 /// Wears an earned title, or takes it off with `None`.
@@ -446,18 +438,8 @@ pub async fn equip_title(
             ));
         }
     }
-    member::Entity::update_many()
-        .col_expr(
-            member::Column::ActiveTitleCode,
-            Expr::value(code.map(str::to_string)),
-        )
-        .filter(member::Column::Id.eq(member_id))
-        .exec(db)
-        .await?;
-    member::Entity::find_by_id(member_id)
-        .one(db)
-        .await?
-        .ok_or(AppError::NotFound("member"))
+    crate::member::set_active_title(db, member, code).await?;
+    crate::member::require(db, member).await
 }
 
 /// The name of a title some achievement defines, if any (blind boxes give titles as prizes).

@@ -3,10 +3,12 @@
 
 use chrono::{DateTime, Duration, Utc};
 use entity::member;
-use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect, TransactionTrait};
+
+use sea_orm::{DatabaseTransaction, EntityTrait, QuerySelect};
 
 use crate::error::{AppError, AppResult};
+use crate::idempotency::{self, Request};
+use crate::member::MemberId;
 use crate::points::{self, LedgerKind, Movement};
 use crate::state::AppState;
 
@@ -53,36 +55,30 @@ pub async fn blacklist_member(
             "a reason of 1 to 255 characters is required",
         ));
     }
-    let txn = app.db.begin().await?;
-    let listed = member::Entity::update_many()
-        .col_expr(member::Column::BlacklistedAt, Expr::value(now))
-        .col_expr(member::Column::BlacklistReason, Expr::value(reason))
-        .col_expr(member::Column::BlacklistedBy, Expr::value(admin_username))
-        .filter(member::Column::Id.eq(member_id))
-        .filter(member::Column::BlacklistedAt.is_null())
-        .exec(&txn)
-        .await?;
-    if listed.rows_affected == 1 {
-        // The row is locked now: no credit can slip in between this read and the revoke.
-        let points = member::Entity::find_by_id(member_id)
-            .one(&txn)
-            .await?
-            .map(|m| m.points)
-            .unwrap_or(0);
-        if points > 0 {
-            let revoke = Movement::new(member_id, points, LedgerKind::Revoke, "blacklist", now)
-                .source_id(admin_username)
-                .note(reason);
-            points::debit(&txn, &revoke).await?;
+    let member = MemberId::new(member_id);
+    // Moves points, so it runs like every such use case: the member locked, one transaction,
+    // run again after a deadlock. It has no key of its own: blacklisting twice changes nothing.
+    let request = Request::new(member, "blacklist", None, &[])?;
+    let work = |txn: DatabaseTransaction| async move {
+        if crate::member::mark_blacklisted(&txn, member, reason, admin_username, now).await? {
+            // The row is locked: no credit can slip in between this read and the revoke.
+            let points = crate::member::require(&txn, member).await?.points;
+            if points > 0 {
+                let revoke = Movement::new(member_id, points, LedgerKind::Revoke, "blacklist", now)
+                    .source_id(admin_username)
+                    .note(reason);
+                points::debit(&txn, &revoke).await?;
+            }
         }
-    }
-    let member = member::Entity::find_by_id(member_id)
-        .one(&txn)
-        .await?
-        .ok_or(AppError::NotFound("member"))?;
-    txn.commit().await?;
+        let listed = crate::member::require(&txn, member).await?;
+        Ok((txn, listed, ()))
+    };
+    let listed = idempotency::run_once(&app.db, &request, now, work, |()| async {
+        crate::member::require(&app.db, member).await
+    })
+    .await?;
     forget_cached(app, member_id).await;
-    Ok(member)
+    Ok(listed)
 }
 
 /// Drops the cached state after a change. The database already holds the truth, so a cache
@@ -101,26 +97,7 @@ pub async fn unblacklist_member(
     member_id: i64,
     now: DateTime<Utc>,
 ) -> AppResult<member::Model> {
-    member::Entity::update_many()
-        .col_expr(
-            member::Column::BlacklistedAt,
-            Expr::value(Option::<DateTime<Utc>>::None),
-        )
-        .col_expr(
-            member::Column::BlacklistReason,
-            Expr::value(Option::<String>::None),
-        )
-        .col_expr(
-            member::Column::BlacklistedBy,
-            Expr::value(Option::<String>::None),
-        )
-        .col_expr(member::Column::UpdatedAt, Expr::value(now))
-        .filter(member::Column::Id.eq(member_id))
-        .exec(&app.db)
-        .await?;
+    crate::member::clear_blacklist(&app.db, MemberId::new(member_id), now).await?;
     forget_cached(app, member_id).await;
-    member::Entity::find_by_id(member_id)
-        .one(&app.db)
-        .await?
-        .ok_or(AppError::NotFound("member"))
+    crate::member::require(&app.db, crate::member::MemberId::new(member_id)).await
 }

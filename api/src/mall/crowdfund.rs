@@ -3,7 +3,7 @@
 //! refunds everyone.
 
 use chrono::{DateTime, Utc};
-use entity::{crowdfund, crowdfund_contribution, mall_order, member};
+use entity::{crowdfund, crowdfund_contribution, mall_order};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
@@ -49,11 +49,8 @@ pub async fn start(
     let member_id = member.get();
     let txn = db.begin().await?;
     // One start at a time per member keeps the per-member limit exact.
-    points::lock_members(&txn, &[member_id]).await?;
-    let initiator = member::Entity::find_by_id(member_id)
-        .one(&txn)
-        .await?
-        .ok_or(AppError::NotFound("member"))?;
+    crate::member::lock(&txn, &[member]).await?;
+    let initiator = crate::member::require(&txn, crate::member::MemberId::new(member_id)).await?;
     let item = catalog::find(&txn, item_id)
         .await?
         .ok_or(AppError::NotFound("mall item"))?;
@@ -203,10 +200,8 @@ async fn fund(
     let item = catalog::find(txn, pool.item_id)
         .await?
         .ok_or(AppError::NotFound("mall item"))?;
-    let initiator = member::Entity::find_by_id(pool.initiator_id)
-        .one(txn)
-        .await?
-        .ok_or(AppError::NotFound("member"))?;
+    let initiator =
+        crate::member::require(txn, crate::member::MemberId::new(pool.initiator_id)).await?;
     availability(txn, &item, &initiator, 0, now).await?;
     if !catalog::take_stock(txn, pool.item_id, 1).await? {
         return Err(AppError::OutOfStock);
@@ -262,7 +257,8 @@ pub async fn expire_due(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResul
             .iter()
             .map(|c| c.member_id)
             .collect();
-        points::lock_members(&txn, &members).await?;
+        let members: Vec<MemberId> = members.into_iter().map(MemberId::new).collect();
+        crate::member::lock(&txn, &members).await?;
         let closed = crowdfund::Entity::update_many()
             .col_expr(crowdfund::Column::Status, Expr::value("EXPIRED"))
             .filter(crowdfund::Column::Id.eq(pool.id))

@@ -152,10 +152,7 @@ pub async fn quote(
     let item = catalog::find(db, item_id)
         .await?
         .ok_or(AppError::NotFound("mall item"))?;
-    let member = member::Entity::find_by_id(member_id)
-        .one(db)
-        .await?
-        .ok_or(AppError::NotFound("member"))?;
+    let member = crate::member::require(db, crate::member::MemberId::new(member_id)).await?;
     let quote = price(
         db,
         settings,
@@ -423,7 +420,7 @@ async fn cancel_in(
             "this order can no longer be cancelled".into(),
         ));
     }
-    points::lock_members(txn, &[order.member_id]).await?;
+    crate::member::lock(txn, &[MemberId::new(order.member_id)]).await?;
     if order.points_cost > 0 {
         let refund = Movement::new(
             order.member_id,

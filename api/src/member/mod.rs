@@ -23,7 +23,10 @@ pub use invite::invite_joined;
 pub use profile_sources::{StreakSource, Streaks, TitleSource, Titles};
 pub use purchase::update_earning_rules;
 pub use rfm::refresh as refresh_rfm;
-pub use service::{ProfileChange, find, update_profile, upsert_on_login};
+pub use service::{
+    ProfileChange, clear_blacklist, find, mark_blacklisted, set_active_title, set_showcase,
+    update_profile, upsert_on_login,
+};
 pub use tier::Tier;
 pub use tier::all as tier_ladder;
 pub use tier::evaluate_expired as evaluate_tiers;

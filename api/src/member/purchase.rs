@@ -167,10 +167,7 @@ async fn outcome(
     applied: bool,
     sign: i64,
 ) -> AppResult<PurchaseOutcome> {
-    let member = member::Entity::find_by_id(row.member_id)
-        .one(db)
-        .await?
-        .ok_or(AppError::NotFound("member"))?;
+    let member = crate::member::require(db, crate::member::MemberId::new(row.member_id)).await?;
     let points_back = row.points_awarded - row.points_not_recovered.unwrap_or(0);
     Ok(PurchaseOutcome {
         order_no: row.order_no.clone(),

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use entity::member;
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
     EntityTrait, QueryFilter, Set, TransactionTrait,
@@ -145,4 +146,81 @@ pub async fn update_profile(
     let updated = active.update(&txn).await?;
     txn.commit().await?;
     Ok(updated)
+}
+
+/// Marks the member blacklisted, with why and by whom; false if they already were. Run inside
+/// the blacklisting's transaction, so the row stays locked until its points are revoked.
+pub async fn mark_blacklisted(
+    db: &impl ConnectionTrait,
+    member: MemberId,
+    reason: &str,
+    by: &str,
+    now: DateTime<Utc>,
+) -> AppResult<bool> {
+    let listed = member::Entity::update_many()
+        .col_expr(member::Column::BlacklistedAt, Expr::value(now))
+        .col_expr(member::Column::BlacklistReason, Expr::value(reason))
+        .col_expr(member::Column::BlacklistedBy, Expr::value(by))
+        .filter(member::Column::Id.eq(member))
+        .filter(member::Column::BlacklistedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(listed.rows_affected == 1)
+}
+
+/// Lifts a blacklisting (revoked points stay revoked).
+pub async fn clear_blacklist(
+    db: &impl ConnectionTrait,
+    member: MemberId,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    member::Entity::update_many()
+        .col_expr(
+            member::Column::BlacklistedAt,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(
+            member::Column::BlacklistReason,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(
+            member::Column::BlacklistedBy,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(member::Column::UpdatedAt, Expr::value(now))
+        .filter(member::Column::Id.eq(member))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// The achievements pinned on the member's wall, as the JSON list of their codes.
+pub async fn set_showcase(
+    db: &impl ConnectionTrait,
+    member: MemberId,
+    codes_json: &str,
+) -> AppResult<()> {
+    member::Entity::update_many()
+        .col_expr(member::Column::Showcase, Expr::value(codes_json))
+        .filter(member::Column::Id.eq(member))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// The title the member wears (`None`: none).
+pub async fn set_active_title(
+    db: &impl ConnectionTrait,
+    member: MemberId,
+    code: Option<&str>,
+) -> AppResult<()> {
+    member::Entity::update_many()
+        .col_expr(
+            member::Column::ActiveTitleCode,
+            Expr::value(code.map(str::to_string)),
+        )
+        .filter(member::Column::Id.eq(member))
+        .exec(db)
+        .await?;
+    Ok(())
 }

@@ -143,10 +143,7 @@ async fn upgrade_if_earned(
     member_id: i64,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
-    let member = member::Entity::find_by_id(member_id)
-        .one(db)
-        .await?
-        .ok_or(AppError::NotFound("member"))?;
+    let member = crate::member::require(db, crate::member::MemberId::new(member_id)).await?;
     let tiers = all(db).await?;
     let current_rank = current(&member, &tiers)?.rank;
     let growth = growth_last_12_months(db, member_id, now).await?;

@@ -125,25 +125,6 @@ async fn update_balance(
     Ok(Some(balance(db, member_id).await?))
 }
 
-/// Takes a row lock on each member in id order, so two transactions that touch the same two
-/// members (a transfer each way) queue instead of deadlocking.
-pub async fn lock_members(db: &impl ConnectionTrait, member_ids: &[i64]) -> AppResult<()> {
-    let mut ids = member_ids.to_vec();
-    ids.sort_unstable();
-    ids.dedup();
-    for id in ids {
-        member::Entity::update_many()
-            .col_expr(
-                member::Column::Points,
-                Expr::col(member::Column::Points).add(0i64),
-            )
-            .filter(member::Column::Id.eq(id))
-            .exec(db)
-            .await?;
-    }
-    Ok(())
-}
-
 /// Something the member did (not an expiry, an operator's change or a gift received) counts as
 /// activity for the at-risk and dormant counts; it rides on the balance update, so it is free.
 fn touch_activity(
@@ -315,7 +296,7 @@ pub async fn expire_lot(
     // Member first, then lot: the same lock order as a debit. The job read the lot before this
     // transaction and the member may have spent from it since (soak finding 1): expire what it
     // holds now, under the member's lock.
-    lock_members(db, &[lot.member_id]).await?;
+    crate::member::lock(db, &[crate::member::MemberId::new(lot.member_id)]).await?;
     let Some(lot) = points_lot::Entity::find_by_id(lot.id).one(db).await? else {
         return Ok(None);
     };

@@ -7,6 +7,6 @@ pub mod rules;
 mod service;
 
 pub use graphql::{PointsAdminMutation, PointsAdminQuery, PointsMutation, PointsQuery};
-pub use ledger::{Expiry, Movement, credit, debit, entry, find_by_key, lock_members};
+pub use ledger::{Expiry, Movement, credit, debit, entry, find_by_key};
 pub use rules::LedgerKind;
 pub use service::{EXPIRING_SOON_DAYS, expire_due, expiring_soon};

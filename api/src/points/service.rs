@@ -74,10 +74,7 @@ async fn receipt(
     db: &impl ConnectionTrait,
     out: points_ledger::Model,
 ) -> AppResult<TransferReceipt> {
-    let sender = member::Entity::find_by_id(out.member_id)
-        .one(db)
-        .await?
-        .ok_or(AppError::NotFound("member"))?;
+    let sender = crate::member::require(db, crate::member::MemberId::new(out.member_id)).await?;
     Ok(TransferReceipt {
         id: out.id,
         amount: -out.delta,

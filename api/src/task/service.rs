@@ -148,10 +148,7 @@ struct Viewer {
 }
 
 async fn viewer(db: &impl ConnectionTrait, member_id: i64) -> AppResult<Viewer> {
-    let m = member::Entity::find_by_id(member_id)
-        .one(db)
-        .await?
-        .ok_or(AppError::NotFound("member"))?;
+    let m = crate::member::require(db, crate::member::MemberId::new(member_id)).await?;
     let unlocked = task_unlock::Entity::find()
         .filter(task_unlock::Column::MemberId.eq(member_id))
         .all(db)
