@@ -1,12 +1,12 @@
 //! Blind-box resolvers: disclosed boxes, draws and their verification data, members' client
 //! seeds; the operator's boxes, seed rotation and statistics.
 
-use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
+use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::{blind_box, blind_box_draw, blind_box_prize};
 use sea_orm::EntityTrait;
 
-use super::rules::{self, PrizeKind, Rarity};
+use super::rules;
 use super::service::{self, BoxChange, DrawOutcome, PrizeChange, candidate};
 use crate::anticheat::{self, Action};
 use crate::auth::RoleGuard;
@@ -17,6 +17,27 @@ use crate::loaders::{ById, LoadExt};
 use crate::member::MemberView;
 use crate::pagination::{PageInfo, finish_page, page_request};
 use crate::scalars::id_number;
+
+/// How rare a prize is. RARE and better end a pity streak.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(name = "Rarity", remote = "entity::blind_box_prize::Rarity")]
+pub enum RarityView {
+    Common,
+    Rare,
+    Epic,
+    Legendary,
+}
+
+/// What a prize gives: points, a coupon, a mall item, a hidden task or a title.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(name = "PrizeKind", remote = "entity::blind_box_prize::PrizeKind")]
+pub enum PrizeKindView {
+    Points,
+    Coupon,
+    Item,
+    HiddenTask,
+    Title,
+}
 
 pub struct BlindBoxPrize {
     prize: blind_box_prize::Model,
@@ -31,11 +52,11 @@ impl BlindBoxPrize {
     async fn name(&self) -> &str {
         &self.prize.name
     }
-    async fn rarity(&self) -> Rarity {
-        Rarity::parse(&self.prize.rarity).unwrap_or(Rarity::Common)
+    async fn rarity(&self) -> RarityView {
+        self.prize.rarity.into()
     }
-    async fn kind(&self) -> PrizeKind {
-        PrizeKind::parse(&self.prize.kind).unwrap_or(PrizeKind::Points)
+    async fn kind(&self) -> PrizeKindView {
+        self.prize.kind.into()
     }
     /// Disclosed probability of this prize on one draw right now (stock taken into account); all sum to 1.
     async fn probability(&self) -> f64 {

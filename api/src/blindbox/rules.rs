@@ -17,73 +17,11 @@
 //! Draws made before client seeds existed used the message `"{memberId}:{nonce}"` (the box's
 //! nonce) and a commitment over the seed alone (`verify_legacy`, `legacy_commitment`).
 
-use async_graphql::Enum;
 use chrono::{DateTime, Duration, Utc};
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Enum)]
-pub enum Rarity {
-    Common,
-    Rare,
-    Epic,
-    Legendary,
-}
-
-impl Rarity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Rarity::Common => "COMMON",
-            Rarity::Rare => "RARE",
-            Rarity::Epic => "EPIC",
-            Rarity::Legendary => "LEGENDARY",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [
-            Rarity::Common,
-            Rarity::Rare,
-            Rarity::Epic,
-            Rarity::Legendary,
-        ]
-        .into_iter()
-        .find(|r| r.as_str().eq_ignore_ascii_case(s.trim()))
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-pub enum PrizeKind {
-    Points,
-    Coupon,
-    Item,
-    HiddenTask,
-    Title,
-}
-
-impl PrizeKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PrizeKind::Points => "POINTS",
-            PrizeKind::Coupon => "COUPON",
-            PrizeKind::Item => "ITEM",
-            PrizeKind::HiddenTask => "HIDDEN_TASK",
-            PrizeKind::Title => "TITLE",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [
-            PrizeKind::Points,
-            PrizeKind::Coupon,
-            PrizeKind::Item,
-            PrizeKind::HiddenTask,
-            PrizeKind::Title,
-        ]
-        .into_iter()
-        .find(|k| k.as_str().eq_ignore_ascii_case(s.trim()))
-    }
-}
+pub use entity::blind_box_prize::{PrizeKind, Rarity};
 
 /// A prize as a draw sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -51,7 +51,7 @@ pub fn candidate(p: &blind_box_prize::Model) -> Candidate {
         id: p.id,
         weight: std::cmp::max(p.weight, 0) as u64,
         stock: p.stock,
-        rarity: Rarity::parse(&p.rarity).unwrap_or(Rarity::Common),
+        rarity: p.rarity,
     }
 }
 
@@ -392,8 +392,8 @@ pub async fn upsert_in(
             box_id: Set(saved.id),
             position: Set(position as i32),
             name: Set(p.name.trim().to_string()),
-            rarity: Set(rarity.as_str().to_string()),
-            kind: Set(kind.as_str().to_string()),
+            rarity: Set(rarity),
+            kind: Set(kind),
             weight: Set(p.weight),
             stock: Set(p.stock),
             payload: Set(p.payload.trim().to_string()),
@@ -679,7 +679,7 @@ pub async fn draw(
                 .insert(&txn)
                 .await?,
             );
-            pity = rules::pity_after(pity, Rarity::parse(&prize.rarity).unwrap_or(Rarity::Common));
+            pity = rules::pity_after(pity, prize.rarity);
         }
         save_pity(&txn, member_id, box_id, pity).await?;
         let unlocked =
@@ -772,8 +772,8 @@ async fn grant(
     key: &str,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
-    match PrizeKind::parse(&prize.kind) {
-        Some(PrizeKind::Points) => {
+    match prize.kind {
+        PrizeKind::Points => {
             let amount: i64 = prize
                 .payload
                 .parse()
@@ -783,17 +783,11 @@ async fn grant(
                 .note(prize.name.clone());
             points::credit(txn, &win, Expiry::After(settings.points.ttl)).await?;
         }
-        Some(kind) => {
+        kind => {
             let grant = grant_of(kind, &prize.name, &prize.payload, key).ok_or_else(|| {
                 AppError::internal(format!("prize {} has a bad payload", prize.id))
             })?;
             progress::grant(txn, settings, member_id, grant, now).await?;
-        }
-        None => {
-            return Err(AppError::internal(format!(
-                "prize {} cannot be given",
-                prize.id
-            )));
         }
     }
     Ok(())
