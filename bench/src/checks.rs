@@ -3,6 +3,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use entity::crowdfund::CrowdfundStatus;
 use entity::{
     blind_box, blind_box_draw, blind_box_prize, checkin, mall_item, mall_order, points_ledger,
 };
@@ -360,16 +361,21 @@ pub async fn soak(db: &DatabaseConnection, limits: &Limits) -> Result<Vec<Check>
         if held != expected_held {
             bad.push(format!(
                 "crowdfund {} ({}): holds {held}, should hold {expected_held}",
-                pool.id, pool.status
+                pool.id,
+                pool.status.as_str()
             ));
         }
         if pool.raised_points > pool.target_points
-            || (pool.status == "FUNDED") != (pool.order_id.is_some())
-            || (pool.status == "FUNDED" && pool.raised_points != pool.target_points)
+            || (pool.status == CrowdfundStatus::Funded) != (pool.order_id.is_some())
+            || (pool.status == CrowdfundStatus::Funded && pool.raised_points != pool.target_points)
         {
             bad.push(format!(
                 "crowdfund {} ({}): raised {} of {}, order {:?}",
-                pool.id, pool.status, pool.raised_points, pool.target_points, pool.order_id
+                pool.id,
+                pool.status.as_str(),
+                pool.raised_points,
+                pool.target_points,
+                pool.order_id
             ));
         }
         let debited = escrowed.get(&pool.id).copied().unwrap_or(0);
@@ -399,8 +405,14 @@ pub async fn soak(db: &DatabaseConnection, limits: &Limits) -> Result<Vec<Check>
             format!(
                 "{} pools ({} funded, {} expired), {} contributions",
                 pools.len(),
-                pools.iter().filter(|p| p.status == "FUNDED").count(),
-                pools.iter().filter(|p| p.status == "EXPIRED").count(),
+                pools
+                    .iter()
+                    .filter(|p| p.status == CrowdfundStatus::Funded)
+                    .count(),
+                pools
+                    .iter()
+                    .filter(|p| p.status == CrowdfundStatus::Expired)
+                    .count(),
                 gifts.len()
             )
         } else {
@@ -616,7 +628,7 @@ pub async fn soak(db: &DatabaseConnection, limits: &Limits) -> Result<Vec<Check>
             *held.entry((*member, *item)).or_default() += quantity;
         }
     }
-    for pool in pools.iter().filter(|p| p.status == "OPEN") {
+    for pool in pools.iter().filter(|p| p.status == CrowdfundStatus::Open) {
         *held.entry((pool.initiator_id, pool.item_id)).or_default() += 1;
     }
     let bad: Vec<String> = held

@@ -10,11 +10,19 @@ pub struct Model {
     pub initiator_id: i64,
     pub target_points: i64,
     pub raised_points: i64,
-    /// OPEN | FUNDED | EXPIRED
-    pub status: String,
+    pub status: CrowdfundStatus,
     pub deadline: DateTimeUtc,
     pub order_id: Option<i64>,
     pub created_at: DateTimeUtc,
+}
+
+crate::stored_enum! {
+    /// A pool is open until funded, or until its deadline expires it.
+    pub enum CrowdfundStatus {
+        Open = "OPEN",
+        Funded = "FUNDED",
+        Expired = "EXPIRED",
+    }
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

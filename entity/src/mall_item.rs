@@ -10,8 +10,7 @@ pub struct Model {
     #[sea_orm(column_type = "Text")]
     pub description: String,
     pub category: String,
-    /// PHYSICAL | COUPON | PRIVILEGE
-    pub kind: String,
+    pub kind: MallItemKind,
     pub image_url: Option<String>,
     pub points_price: i64,
     /// Points+cash items: the cash part, in fen.
@@ -27,6 +26,15 @@ pub struct Model {
     pub crowdfundable: bool,
     pub active: bool,
     pub updated_at: DateTimeUtc,
+}
+
+crate::stored_enum! {
+    /// What redeeming an item gives: goods to ship, coupons, or a privilege delivered at once.
+    pub enum MallItemKind {
+        Physical = "PHYSICAL",
+        Coupon = "COUPON",
+        Privilege = "PRIVILEGE",
+    }
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

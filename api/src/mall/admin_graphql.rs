@@ -76,7 +76,7 @@ impl From<mall_order::Model> for OrderAdmin {
     fn from(o: mall_order::Model) -> Self {
         OrderAdmin {
             id: ID(o.id.to_string()),
-            status: o.status,
+            status: o.status.as_str().to_string(),
             tracking_no: o.tracking_no,
         }
     }

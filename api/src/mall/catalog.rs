@@ -213,7 +213,7 @@ pub async fn upsert(
     item.name = Set(name.to_string());
     item.description = Set(c.description.trim().to_string());
     item.category = Set(category.to_string());
-    item.kind = Set(kind.as_str().to_string());
+    item.kind = Set(kind);
     if is_new {
         item.image_url = Set(None);
     }

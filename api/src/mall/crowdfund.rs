@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::catalog;
 use super::redeem::{availability, draws_from_json};
-use super::rules::{self, MallItemKind, OrderOrigin, OrderStatus};
+use super::rules::{self, CrowdfundStatus, OrderOrigin};
 use crate::config::Settings;
 use crate::error::{AppError, AppResult};
 use crate::idempotency::{self, Request};
@@ -74,7 +74,7 @@ pub async fn start(
         initiator_id: Set(member_id),
         target_points: Set(target),
         raised_points: Set(0),
-        status: Set("OPEN".into()),
+        status: Set(CrowdfundStatus::Open),
         deadline: Set(now + settings.mall.crowdfund_window),
         order_id: Set(None),
         created_at: Set(now),
@@ -132,7 +132,7 @@ pub async fn contribute(
         let pool = find(&txn, crowdfund_id)
             .await?
             .ok_or(AppError::NotFound("crowdfund"))?;
-        if pool.status != "OPEN" || pool.deadline <= now {
+        if pool.status != CrowdfundStatus::Open || pool.deadline <= now {
             return Err(AppError::NotAvailable("this crowdfund is closed".into()));
         }
         // Never past the target, even when contributions race.
@@ -142,7 +142,7 @@ pub async fn contribute(
                 Expr::col(crowdfund::Column::RaisedPoints).add(amount),
             )
             .filter(crowdfund::Column::Id.eq(pool.id))
-            .filter(crowdfund::Column::Status.eq("OPEN"))
+            .filter(crowdfund::Column::Status.eq(CrowdfundStatus::Open))
             .filter(
                 Expr::col(crowdfund::Column::RaisedPoints)
                     .add(amount)
@@ -206,22 +206,21 @@ async fn fund(
     if !catalog::take_stock(txn, pool.item_id, 1).await? {
         return Err(AppError::OutOfStock);
     }
-    let status =
-        OrderStatus::when_paid(MallItemKind::parse(&item.kind).unwrap_or(MallItemKind::Physical));
+    let status = rules::status_when_paid(item.kind);
     let order = mall_order::ActiveModel {
         member_id: Set(pool.initiator_id),
         item_id: Set(pool.item_id),
         quantity: Set(1),
         points_cost: Set(pool.target_points),
         cash_due_fen: Set(0),
-        status: Set(status.as_str().to_string()),
+        status: Set(status),
         idempotency_key: Set(None),
         request_hash: Set(String::new()),
         points_draws: Set("[]".into()),
         tracking_no: Set(None),
         transaction_id: Set(None),
         crowdfund_id: Set(Some(pool.id)),
-        origin: Set(OrderOrigin::Crowdfund.as_str().into()),
+        origin: Set(OrderOrigin::Crowdfund),
         address_id: Set(None),
         pay_by: Set(None),
         created_at: Set(now),
@@ -231,7 +230,10 @@ async fn fund(
     .insert(txn)
     .await?;
     crowdfund::Entity::update_many()
-        .col_expr(crowdfund::Column::Status, Expr::value("FUNDED"))
+        .col_expr(
+            crowdfund::Column::Status,
+            Expr::value(CrowdfundStatus::Funded),
+        )
         .col_expr(crowdfund::Column::OrderId, Expr::value(order.id))
         .filter(crowdfund::Column::Id.eq(pool.id))
         .exec(txn)
@@ -244,7 +246,7 @@ async fn fund(
 /// points' original expiry) and closes as EXPIRED. One transaction per pool.
 pub async fn expire_due(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<u64> {
     let due = crowdfund::Entity::find()
-        .filter(crowdfund::Column::Status.eq("OPEN"))
+        .filter(crowdfund::Column::Status.eq(CrowdfundStatus::Open))
         .filter(crowdfund::Column::Deadline.lte(now))
         .all(db)
         .await?;
@@ -260,9 +262,12 @@ pub async fn expire_due(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResul
         let members: Vec<MemberId> = members.into_iter().map(MemberId::new).collect();
         crate::member::lock(&txn, &members).await?;
         let closed = crowdfund::Entity::update_many()
-            .col_expr(crowdfund::Column::Status, Expr::value("EXPIRED"))
+            .col_expr(
+                crowdfund::Column::Status,
+                Expr::value(CrowdfundStatus::Expired),
+            )
             .filter(crowdfund::Column::Id.eq(pool.id))
-            .filter(crowdfund::Column::Status.eq("OPEN"))
+            .filter(crowdfund::Column::Status.eq(CrowdfundStatus::Open))
             .exec(&txn)
             .await?;
         if closed.rows_affected != 1 {

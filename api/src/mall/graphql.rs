@@ -12,7 +12,7 @@ use async_graphql::dataloader::Loader;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 
 use super::redeem::{self, RedeemRequest};
-use super::rules::{self, CouponStatus, MallItemKind, OrderStatus};
+use super::rules::{self, CouponStatus};
 use super::{catalog, crowdfund as pools, donation};
 use crate::anticheat::{self, Action};
 use crate::context::ContextExt;
@@ -62,8 +62,8 @@ impl MallItem {
     async fn category(&self) -> &str {
         &self.item.category
     }
-    async fn kind(&self) -> MallItemKind {
-        MallItemKind::parse(&self.item.kind).unwrap_or(MallItemKind::Physical)
+    async fn kind(&self) -> MallItemKindView {
+        self.item.kind.into()
     }
     async fn image_url(&self) -> Option<&str> {
         self.item.image_url.as_deref()
@@ -154,8 +154,8 @@ impl Order {
     async fn cash_due(&self) -> Decimal {
         rules::fen_to_yuan(self.0.cash_due_fen)
     }
-    async fn status(&self) -> OrderStatus {
-        OrderStatus::parse(&self.0.status)
+    async fn status(&self) -> OrderStatusView {
+        self.0.status.into()
     }
     /// The coupon a COUPON order issued (the first, for orders of several).
     async fn coupon(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Coupon>> {
@@ -197,11 +197,36 @@ pub struct RedeemInput {
     idempotency_key: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-pub enum CrowdfundStatus {
+/// A crowdfund is open until funded, or until its deadline expires it.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(
+    name = "CrowdfundStatus",
+    remote = "entity::crowdfund::CrowdfundStatus"
+)]
+pub enum CrowdfundStatusView {
     Open,
     Funded,
     Expired,
+}
+
+/// What redeeming an item gives: goods to ship, coupons, or a privilege delivered at once.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(name = "MallItemKind", remote = "entity::mall_item::MallItemKind")]
+pub enum MallItemKindView {
+    Physical,
+    Coupon,
+    Privilege,
+}
+
+/// Where an order is in its life.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(name = "OrderStatus", remote = "entity::mall_order::OrderStatus")]
+pub enum OrderStatusView {
+    PendingPayment,
+    Paid,
+    Shipped,
+    Completed,
+    Cancelled,
 }
 
 #[derive(SimpleObject)]
@@ -261,12 +286,8 @@ impl Crowdfund {
     async fn raised_points(&self) -> i64 {
         self.0.raised_points
     }
-    async fn status(&self) -> CrowdfundStatus {
-        match self.0.status.as_str() {
-            "FUNDED" => CrowdfundStatus::Funded,
-            "EXPIRED" => CrowdfundStatus::Expired,
-            _ => CrowdfundStatus::Open,
-        }
+    async fn status(&self) -> CrowdfundStatusView {
+        self.0.status.into()
     }
     async fn deadline(&self) -> DateTime<Utc> {
         self.0.deadline

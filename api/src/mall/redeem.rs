@@ -11,7 +11,7 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 
 use super::catalog;
-use super::rules::{self, MallItemKind, OrderOrigin, OrderStatus, Quote};
+use super::rules::{self, CrowdfundStatus, OrderOrigin, OrderStatus, Quote};
 use crate::config::Settings;
 use crate::error::{AppError, AppResult};
 use crate::idempotency::{self, Request};
@@ -93,14 +93,14 @@ async fn units_held(db: &impl ConnectionTrait, member_id: i64, item_id: i64) -> 
         .column(mall_order::Column::Quantity)
         .filter(mall_order::Column::MemberId.eq(member_id))
         .filter(mall_order::Column::ItemId.eq(item_id))
-        .filter(mall_order::Column::Status.ne(OrderStatus::Cancelled.as_str()))
+        .filter(mall_order::Column::Status.ne(OrderStatus::Cancelled))
         .into_tuple()
         .all(db)
         .await?;
     let pooling = crowdfund::Entity::find()
         .filter(crowdfund::Column::InitiatorId.eq(member_id))
         .filter(crowdfund::Column::ItemId.eq(item_id))
-        .filter(crowdfund::Column::Status.eq("OPEN"))
+        .filter(crowdfund::Column::Status.eq(CrowdfundStatus::Open))
         .count(db)
         .await?;
     Ok(ordered.iter().sum::<i64>() + pooling as i64)
@@ -272,7 +272,7 @@ pub async fn redeem(
             .await?
             .ok_or(AppError::NotFound("mall item"))?;
         availability(&txn, &item, &buyer, r.quantity, now).await?;
-        let kind = MallItemKind::parse(&item.kind).unwrap_or(MallItemKind::Physical);
+        let kind = item.kind;
         let quote = price(
             &txn,
             settings,
@@ -289,7 +289,7 @@ pub async fn redeem(
         let status = if quote.cash_due_fen > 0 {
             OrderStatus::PendingPayment
         } else {
-            OrderStatus::when_paid(kind)
+            rules::status_when_paid(kind)
         };
         let order = mall_order::ActiveModel {
             member_id: Set(member_id),
@@ -297,14 +297,14 @@ pub async fn redeem(
             quantity: Set(r.quantity),
             points_cost: Set(quote.points_cost),
             cash_due_fen: Set(quote.cash_due_fen),
-            status: Set(status.as_str().to_string()),
+            status: Set(status),
             idempotency_key: Set(None),
             request_hash: Set(String::new()),
             points_draws: Set("[]".into()),
             tracking_no: Set(None),
             transaction_id: Set(None),
             crowdfund_id: Set(None),
-            origin: Set(OrderOrigin::Redemption.as_str().into()),
+            origin: Set(OrderOrigin::Redemption),
             address_id: Set(r.address_id.clone()),
             pay_by: Set(
                 (status == OrderStatus::PendingPayment).then(|| now + settings.mall.payment_window)
@@ -381,10 +381,10 @@ async fn transition(
     now: DateTime<Utc>,
 ) -> AppResult<bool> {
     let moved = mall_order::Entity::update_many()
-        .col_expr(mall_order::Column::Status, Expr::value(to.as_str()))
+        .col_expr(mall_order::Column::Status, Expr::value(to))
         .col_expr(mall_order::Column::UpdatedAt, Expr::value(now))
         .filter(mall_order::Column::Id.eq(order_id))
-        .filter(mall_order::Column::Status.is_in(from.iter().map(|s| s.as_str())))
+        .filter(mall_order::Column::Status.is_in(from.iter().copied()))
         .exec(txn)
         .await?;
     Ok(moved.rows_affected == 1)
@@ -410,11 +410,8 @@ async fn cancel_in(
     let item = catalog::find(txn, order.item_id)
         .await?
         .ok_or(AppError::NotFound("mall item"))?;
-    let kind = MallItemKind::parse(&item.kind).unwrap_or(MallItemKind::Physical);
-    let origin = OrderOrigin::parse(&order.origin)
-        .ok_or_else(|| AppError::internal(format!("order origin {:?}", order.origin)))?;
-    let from =
-        rules::cancellable_from(kind, origin).map_err(|why| AppError::NotAvailable(why.into()))?;
+    let from = rules::cancellable_from(item.kind, order.origin)
+        .map_err(|why| AppError::NotAvailable(why.into()))?;
     if !transition(txn, order.id, from, OrderStatus::Cancelled, now).await? {
         return Err(AppError::NotAvailable(
             "this order can no longer be cancelled".into(),
@@ -467,7 +464,7 @@ pub async fn cancel(
             .await?
             .filter(|o| o.member_id == member_id)
             .ok_or(AppError::NotFound("order"))?;
-        if OrderStatus::parse(&order.status) == OrderStatus::Cancelled {
+        if order.status == OrderStatus::Cancelled {
             return Err(AppError::AlreadyDone(
                 "this order is already cancelled".into(),
             ));
@@ -511,7 +508,7 @@ pub async fn ship(
     {
         return Err(AppError::NotAvailable(format!(
             "an order that is {} cannot be shipped",
-            order.status
+            order.status.as_str()
         )));
     }
     mall_order::Entity::update_many()
@@ -553,12 +550,11 @@ pub async fn confirm_payment(
     let item = catalog::find(&txn, order.item_id)
         .await?
         .ok_or(AppError::NotFound("mall item"))?;
-    let paid =
-        OrderStatus::when_paid(MallItemKind::parse(&item.kind).unwrap_or(MallItemKind::Physical));
+    let paid = rules::status_when_paid(item.kind);
     if !transition(&txn, order.id, &[OrderStatus::PendingPayment], paid, now).await? {
         return Err(AppError::NotAvailable(format!(
             "an order that is {} cannot be paid",
-            order.status
+            order.status.as_str()
         )));
     }
     mall_order::Entity::update_many()
@@ -582,7 +578,7 @@ pub async fn confirm_payment(
 /// give back points and stock. One transaction per order.
 pub async fn cancel_unpaid(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<u64> {
     let due = mall_order::Entity::find()
-        .filter(mall_order::Column::Status.eq(OrderStatus::PendingPayment.as_str()))
+        .filter(mall_order::Column::Status.eq(OrderStatus::PendingPayment))
         .filter(mall_order::Column::PayBy.lte(now))
         .all(db)
         .await?;
@@ -687,22 +683,21 @@ pub async fn grant_item(
     let item = catalog::find(txn, item_id)
         .await?
         .ok_or(AppError::NotFound("mall item"))?;
-    let status =
-        OrderStatus::when_paid(MallItemKind::parse(&item.kind).unwrap_or(MallItemKind::Physical));
+    let status = rules::status_when_paid(item.kind);
     mall_order::ActiveModel {
         member_id: Set(member_id),
         item_id: Set(item.id),
         quantity: Set(1),
         points_cost: Set(0),
         cash_due_fen: Set(0),
-        status: Set(status.as_str().to_string()),
+        status: Set(status),
         idempotency_key: Set(Some(source_key.to_string())),
         request_hash: Set(String::new()),
         points_draws: Set("[]".into()),
         tracking_no: Set(None),
         transaction_id: Set(None),
         crowdfund_id: Set(None),
-        origin: Set(OrderOrigin::Prize.as_str().into()),
+        origin: Set(OrderOrigin::Prize),
         address_id: Set(None),
         pay_by: Set(None),
         created_at: Set(now),

@@ -8,99 +8,16 @@ use rust_decimal::prelude::ToPrimitive;
 
 pub const MAX_QUANTITY: i64 = 100;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-pub enum MallItemKind {
-    Physical,
-    Coupon,
-    Privilege,
-}
+pub use entity::crowdfund::CrowdfundStatus;
+pub use entity::mall_item::MallItemKind;
+pub use entity::mall_order::{OrderOrigin, OrderStatus};
 
-impl MallItemKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MallItemKind::Physical => "PHYSICAL",
-            MallItemKind::Coupon => "COUPON",
-            MallItemKind::Privilege => "PRIVILEGE",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [
-            MallItemKind::Physical,
-            MallItemKind::Coupon,
-            MallItemKind::Privilege,
-        ]
-        .into_iter()
-        .find(|k| k.as_str().eq_ignore_ascii_case(s.trim()))
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-pub enum OrderStatus {
-    PendingPayment,
-    Paid,
-    Shipped,
-    Completed,
-    Cancelled,
-}
-
-impl OrderStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OrderStatus::PendingPayment => "PENDING_PAYMENT",
-            OrderStatus::Paid => "PAID",
-            OrderStatus::Shipped => "SHIPPED",
-            OrderStatus::Completed => "COMPLETED",
-            OrderStatus::Cancelled => "CANCELLED",
-        }
-    }
-
-    pub fn parse(s: &str) -> Self {
-        match s {
-            "PENDING_PAYMENT" => OrderStatus::PendingPayment,
-            "SHIPPED" => OrderStatus::Shipped,
-            "COMPLETED" => OrderStatus::Completed,
-            "CANCELLED" => OrderStatus::Cancelled,
-            _ => OrderStatus::Paid,
-        }
-    }
-
-    /// Once paid: goods wait to be shipped; coupons and privileges are delivered at once.
-    pub fn when_paid(kind: MallItemKind) -> Self {
-        match kind {
-            MallItemKind::Physical => OrderStatus::Paid,
-            MallItemKind::Coupon | MallItemKind::Privilege => OrderStatus::Completed,
-        }
-    }
-}
-
-/// Where an order came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OrderOrigin {
-    /// The member redeemed it.
-    Redemption,
-    /// A funded crowdfund, for its initiator.
-    Crowdfund,
-    /// A blind-box prize (a 0-point order that took no mall stock).
-    Prize,
-}
-
-impl OrderOrigin {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OrderOrigin::Redemption => "REDEMPTION",
-            OrderOrigin::Crowdfund => "CROWDFUND",
-            OrderOrigin::Prize => "PRIZE",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "REDEMPTION" => Some(OrderOrigin::Redemption),
-            "CROWDFUND" => Some(OrderOrigin::Crowdfund),
-            "PRIZE" => Some(OrderOrigin::Prize),
-            _ => None,
-        }
+/// An order's status once it is paid: goods wait to be shipped; coupons and privileges are
+/// delivered at once.
+pub fn status_when_paid(kind: MallItemKind) -> OrderStatus {
+    match kind {
+        MallItemKind::Physical => OrderStatus::Paid,
+        MallItemKind::Coupon | MallItemKind::Privilege => OrderStatus::Completed,
     }
 }
 
@@ -373,12 +290,9 @@ mod tests {
 
     #[test]
     fn orders_move_through_their_states() {
+        assert_eq!(status_when_paid(MallItemKind::Physical), OrderStatus::Paid);
         assert_eq!(
-            OrderStatus::when_paid(MallItemKind::Physical),
-            OrderStatus::Paid
-        );
-        assert_eq!(
-            OrderStatus::when_paid(MallItemKind::Coupon),
+            status_when_paid(MallItemKind::Coupon),
             OrderStatus::Completed
         );
     }
