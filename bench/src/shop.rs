@@ -486,7 +486,7 @@ fn ledger_row(
         member_id: Set(member_id),
         delta: Set(delta),
         balance_after: Set(balance_after),
-        kind: Set(LedgerKind::Earn.as_str().to_string()),
+        kind: Set(LedgerKind::Earn),
         source: Set(source.into()),
         source_id: Set(source_id),
         note: Set(None),

@@ -9,8 +9,7 @@ pub struct Model {
     pub member_id: i64,
     pub delta: i64,
     pub balance_after: i64,
-    /// EARN | SPEND | REFUND | EXPIRE | TRANSFER_IN | TRANSFER_OUT | ADJUST | REVOKE
-    pub kind: String,
+    pub kind: LedgerKind,
     /// What caused it: checkin, task, purchase, redeem, draw, transfer, expiry, admin, ...
     pub source: String,
     pub source_id: Option<String>,
@@ -21,6 +20,20 @@ pub struct Model {
     pub request_hash: Option<String>,
     pub expires_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
+}
+
+crate::stored_enum! {
+    /// Which way a ledger entry moved points, and why.
+    pub enum LedgerKind {
+        Earn = "EARN",
+        Spend = "SPEND",
+        Refund = "REFUND",
+        Expire = "EXPIRE",
+        TransferIn = "TRANSFER_IN",
+        TransferOut = "TRANSFER_OUT",
+        Adjust = "ADJUST",
+        Revoke = "REVOKE",
+    }
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -9,8 +9,7 @@ pub struct Model {
     pub code: String,
     pub name: String,
     pub description: String,
-    /// DAILY | WEEKLY | ONCE | GROWTH | CHALLENGE | HIDDEN
-    pub kind: String,
+    pub kind: TaskKind,
     /// The event kind that advances it (checkin, purchase, spend, redeem, draw, invite, or a
     /// client-reported kind such as browse_item).
     pub event: String,
@@ -22,6 +21,19 @@ pub struct Model {
     pub min_tier_rank: Option<i32>,
     pub audience_segment: Option<String>,
     pub updated_at: DateTimeUtc,
+}
+
+crate::stored_enum! {
+    /// How a task's progress is counted: per business day, per ISO week, once, or for ever;
+    /// HIDDEN tasks show once unlocked.
+    pub enum TaskKind {
+        Daily = "DAILY",
+        Weekly = "WEEKLY",
+        Once = "ONCE",
+        Growth = "GROWTH",
+        Challenge = "CHALLENGE",
+        Hidden = "HIDDEN",
+    }
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

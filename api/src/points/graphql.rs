@@ -1,12 +1,12 @@
 //! Points resolvers: the member's ledger and transfers; the operator's adjustments, audit and
 //! health report.
 
-use async_graphql::{Context, ID, Object, SimpleObject};
+use async_graphql::{Context, Enum, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::points_ledger;
 use rust_decimal::Decimal;
 
-use super::rules::{Flow, LedgerKind};
+use super::rules::Flow;
 use super::service::{self, HealthSettings, TransferReceipt};
 use crate::anticheat::{self, Action};
 use crate::auth::RoleGuard;
@@ -15,6 +15,20 @@ use crate::context::ContextExt;
 use crate::member::{MemberAdminView, MemberId, MemberView};
 use crate::pagination::{PageInfo, finish_page, page_request};
 use crate::scalars::{Date, id_number};
+
+/// Which way a ledger entry moved points, and why.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(name = "LedgerKind", remote = "entity::points_ledger::LedgerKind")]
+pub enum LedgerKindView {
+    Earn,
+    Spend,
+    Refund,
+    Expire,
+    TransferIn,
+    TransferOut,
+    Adjust,
+    Revoke,
+}
 
 pub struct LedgerEntry(points_ledger::Model);
 
@@ -29,8 +43,8 @@ impl LedgerEntry {
     async fn balance_after(&self) -> i64 {
         self.0.balance_after
     }
-    async fn kind(&self) -> LedgerKind {
-        LedgerKind::parse(&self.0.kind).unwrap_or(LedgerKind::Adjust)
+    async fn kind(&self) -> LedgerKindView {
+        self.0.kind.into()
     }
     /// What caused it: checkin, task, purchase, redeem, draw, transfer, expiry, admin, ...
     async fn source(&self) -> &str {

@@ -150,7 +150,7 @@ async fn write_row(
         member_id: Set(m.member_id),
         delta: Set(delta),
         balance_after: Set(balance_after),
-        kind: Set(m.kind.as_str().to_string()),
+        kind: Set(m.kind),
         source: Set(m.source.clone()),
         source_id: Set(m.source_id.clone()),
         note: Set(m.note.clone()),

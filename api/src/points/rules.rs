@@ -3,50 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use async_graphql::Enum;
 use chrono::{DateTime, NaiveDate, Utc};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Enum)]
-pub enum LedgerKind {
-    Earn,
-    Spend,
-    Refund,
-    Expire,
-    TransferIn,
-    TransferOut,
-    Adjust,
-    Revoke,
-}
-
-impl LedgerKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LedgerKind::Earn => "EARN",
-            LedgerKind::Spend => "SPEND",
-            LedgerKind::Refund => "REFUND",
-            LedgerKind::Expire => "EXPIRE",
-            LedgerKind::TransferIn => "TRANSFER_IN",
-            LedgerKind::TransferOut => "TRANSFER_OUT",
-            LedgerKind::Adjust => "ADJUST",
-            LedgerKind::Revoke => "REVOKE",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [
-            LedgerKind::Earn,
-            LedgerKind::Spend,
-            LedgerKind::Refund,
-            LedgerKind::Expire,
-            LedgerKind::TransferIn,
-            LedgerKind::TransferOut,
-            LedgerKind::Adjust,
-            LedgerKind::Revoke,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
-    }
-}
+pub use entity::points_ledger::LedgerKind;
 
 /// A lot with points left, as a debit sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

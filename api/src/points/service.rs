@@ -406,17 +406,15 @@ pub async fn health(
                 .filter(points_ledger::Column::Id.gt(after))
                 .order_by_asc(points_ledger::Column::Id)
                 .limit(SCAN_CHUNK)
-                .into_tuple::<(i64, String, i64, DateTime<Utc>)>()
+                .into_tuple::<(i64, LedgerKind, i64, DateTime<Utc>)>()
                 .all(db)
         },
         |row| row.0,
         |chunk| {
-            rows.extend(chunk.into_iter().filter_map(|(_, kind, delta, at)| {
-                Some(HealthRow {
-                    kind: LedgerKind::parse(&kind)?,
-                    delta,
-                    day: business_date(at, tz),
-                })
+            rows.extend(chunk.into_iter().map(|(_, kind, delta, at)| HealthRow {
+                kind,
+                delta,
+                day: business_date(at, tz),
             }))
         },
     )

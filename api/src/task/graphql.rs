@@ -1,10 +1,9 @@
 //! Task resolvers: the member's tasks, reported events and claims; the operator's definitions.
 
-use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
+use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::task;
 
-use super::rules::TaskKind;
 use super::service::{self, ClaimOutcome, TaskChange, TaskStatus, kind_of};
 use crate::anticheat::{self, Action};
 use crate::auth::RoleGuard;
@@ -12,6 +11,19 @@ use crate::auth::rules::OPERATORS;
 use crate::context::ContextExt;
 use crate::member::MemberView;
 use crate::scalars::id_number;
+
+/// How a task's progress is counted: per business day, per ISO week, once, or for ever;
+/// HIDDEN tasks show once unlocked.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(name = "TaskKind", remote = "entity::task::TaskKind")]
+pub enum TaskKindView {
+    Daily,
+    Weekly,
+    Once,
+    Growth,
+    Challenge,
+    Hidden,
+}
 
 pub struct Task(task::Model);
 
@@ -29,8 +41,8 @@ impl Task {
     async fn description(&self) -> &str {
         &self.0.description
     }
-    async fn kind(&self) -> TaskKind {
-        kind_of(&self.0)
+    async fn kind(&self) -> TaskKindView {
+        kind_of(&self.0).into()
     }
     /// The event kind that advances it.
     async fn event(&self) -> &str {

@@ -1,59 +1,21 @@
 //! Pure rules of tasks: kinds and their periods, which events advance which tasks, who sees a
 //! task, and the allow-list of client-reported events.
 
-use async_graphql::Enum;
 use chrono::{DateTime, Datelike, Duration, FixedOffset, NaiveDate, NaiveTime, Utc};
 
 use crate::progress::Event;
 use crate::progress::rules::{Period, period_key};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-pub enum TaskKind {
-    Daily,
-    Weekly,
-    Once,
-    Growth,
-    Challenge,
-    Hidden,
-}
-
-impl TaskKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TaskKind::Daily => "DAILY",
-            TaskKind::Weekly => "WEEKLY",
-            TaskKind::Once => "ONCE",
-            TaskKind::Growth => "GROWTH",
-            TaskKind::Challenge => "CHALLENGE",
-            TaskKind::Hidden => "HIDDEN",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [
-            TaskKind::Daily,
-            TaskKind::Weekly,
-            TaskKind::Once,
-            TaskKind::Growth,
-            TaskKind::Challenge,
-            TaskKind::Hidden,
-        ]
-        .into_iter()
-        .find(|k| k.as_str().eq_ignore_ascii_case(s.trim()))
-    }
-
-    fn period(self) -> Period {
-        match self {
-            TaskKind::Daily => Period::Day,
-            TaskKind::Weekly => Period::Week,
-            _ => Period::All,
-        }
-    }
-}
+pub use entity::task::TaskKind;
 
 /// The progress period a task counts in on `day`: the day, the ISO week, or for ever.
 pub fn period_of(kind: TaskKind, day: NaiveDate) -> String {
-    period_key(kind.period(), day)
+    let period = match kind {
+        TaskKind::Daily => Period::Day,
+        TaskKind::Weekly => Period::Week,
+        _ => Period::All,
+    };
+    period_key(period, day)
 }
 
 /// When the current period ends (the next midnight, or next Monday's), for DAILY and WEEKLY.

@@ -29,7 +29,7 @@ pub struct TaskStatus {
 }
 
 pub fn kind_of(task: &task::Model) -> TaskKind {
-    TaskKind::parse(&task.kind).unwrap_or(TaskKind::Once)
+    task.kind
 }
 
 /// An operator's task definition.
@@ -120,7 +120,7 @@ pub async fn upsert(
     active.code = Set(code);
     active.name = Set(name.to_string());
     active.description = Set(change.description.trim().to_string());
-    active.kind = Set(kind.as_str().to_string());
+    active.kind = Set(kind);
     active.event = Set(event);
     active.target = Set(change.target);
     active.reward_points = Set(change.reward_points);
@@ -556,7 +556,7 @@ pub async fn claim(
 pub async fn hidden_task_exists(db: &impl ConnectionTrait, code: &str) -> AppResult<bool> {
     Ok(task::Entity::find()
         .filter(task::Column::Code.eq(code))
-        .filter(task::Column::Kind.eq(TaskKind::Hidden.as_str()))
+        .filter(task::Column::Kind.eq(TaskKind::Hidden))
         .one(db)
         .await?
         .is_some())

@@ -603,3 +603,32 @@ async fn parallel_draws_never_pass_the_daily_limit() {
     assert_eq!(points_of(&alice).await.0, 973);
     assert_audit_ok(&admin).await;
 }
+
+/// Structure: status and kind columns are stored enums. A value the code does not know (a bad
+/// migration, a hand edit) now fails to load (INTERNAL, logged) instead of passing as a default:
+/// an unknown rarity used to count as COMMON for pity.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_stored_rarity_fails_loudly_instead_of_counting_as_common() {
+    use sea_orm::ConnectionTrait;
+    let app = spawn_app().await;
+    let admin = app.admin(AdminRole::Operator).await;
+    let the_box = admin
+        .gql(
+            "mutation($input: BlindBoxInput!) { upsertBlindBox(input: $input) { id } }",
+            json!({ "input": { "name": "b", "description": "", "pointsPrice": 10, "prizes": [
+                { "name": "a", "rarity": "COMMON", "kind": "POINTS", "weight": 1, "payload": "1" } ] } }),
+        )
+        .await;
+    let box_id = the_box.data()["upsertBlindBox"]["id"].as_str().unwrap().to_string();
+    let alice = app.login("alice").await;
+    let query = "query($b: ID!) { blindBox(id: $b) { prizes { rarity } } }";
+    let before = alice.gql(query, json!({ "b": box_id })).await;
+    assert_eq!(before.data()["blindBox"]["prizes"][0]["rarity"], "COMMON");
+    app.state
+        .db
+        .execute_unprepared("UPDATE blind_box_prize SET rarity = 'MYTHIC'")
+        .await
+        .unwrap();
+    let after = alice.gql(query, json!({ "b": box_id })).await;
+    after.expect_error("INTERNAL");
+}
