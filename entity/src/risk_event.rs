@@ -12,12 +12,20 @@ pub struct Model {
     /// JSON text.
     #[sea_orm(column_type = "Text")]
     pub detail: String,
-    /// OPEN | DISMISSED | ACTIONED
-    pub status: String,
+    pub status: RiskStatus,
     pub resolved_by: Option<String>,
     pub resolution_note: Option<String>,
     pub resolved_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
+}
+
+crate::stored_enum! {
+    /// An event is open until an operator dismisses it or acts on it (blacklists its member).
+    pub enum RiskStatus {
+        Open = "OPEN",
+        Dismissed = "DISMISSED",
+        Actioned = "ACTIONED",
+    }
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -30,29 +30,13 @@ impl CaptchaMutation {
     }
 }
 
+/// An event is open until an operator dismisses it or acts on it (blacklists its member).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[graphql(remote = "entity::risk_event::RiskStatus")]
 pub enum RiskStatus {
     Open,
     Dismissed,
     Actioned,
-}
-
-impl RiskStatus {
-    fn as_str(self) -> &'static str {
-        match self {
-            RiskStatus::Open => "OPEN",
-            RiskStatus::Dismissed => "DISMISSED",
-            RiskStatus::Actioned => "ACTIONED",
-        }
-    }
-
-    fn parse(s: &str) -> Self {
-        match s {
-            "DISMISSED" => RiskStatus::Dismissed,
-            "ACTIONED" => RiskStatus::Actioned,
-            _ => RiskStatus::Open,
-        }
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
@@ -80,7 +64,7 @@ impl From<risk_event::Model> for RiskEvent {
             device_id: e.device_id,
             rule: e.rule,
             detail: serde_json::from_str(&e.detail).unwrap_or(serde_json::Value::String(e.detail)),
-            status: RiskStatus::parse(&e.status),
+            status: e.status.into(),
             created_at: e.created_at,
         }
     }
@@ -109,7 +93,7 @@ impl AnticheatAdminQuery {
         after: Option<String>,
     ) -> async_graphql::Result<RiskEventConnection> {
         let page = page_request(first, after.as_deref())?;
-        let rows = risk::list(&ctx.app()?.db, status.map(RiskStatus::as_str), page).await?;
+        let rows = risk::list(&ctx.app()?.db, status.map(Into::into), page).await?;
         let (rows, page_info) = finish_page(rows, page, |r| r.id);
         Ok(RiskEventConnection {
             nodes: rows.into_iter().map(Into::into).collect(),
@@ -180,7 +164,7 @@ impl AnticheatAdminMutation {
         let event = risk::close(
             &app.db,
             id,
-            status.as_str(),
+            status.into(),
             &admin.username,
             note.as_deref(),
             now,

@@ -1,7 +1,7 @@
 //! Risk events: what a rule flagged rather than blocked, for an operator to dismiss or act on.
 
 use chrono::{DateTime, Utc};
-use entity::risk_event;
+use entity::risk_event::{self, RiskStatus};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
@@ -24,7 +24,7 @@ pub async fn record(
         device_id: Set(device_id.map(str::to_string)),
         rule: Set(rule.to_string()),
         detail: Set(detail.to_string()),
-        status: Set("OPEN".into()),
+        status: Set(RiskStatus::Open),
         resolved_by: Set(None),
         resolution_note: Set(None),
         resolved_at: Set(None),
@@ -37,7 +37,7 @@ pub async fn record(
 
 pub async fn list(
     db: &DatabaseConnection,
-    status: Option<&str>,
+    status: Option<RiskStatus>,
     page: PageRequest,
 ) -> AppResult<Vec<risk_event::Model>> {
     let mut query = risk_event::Entity::find()
@@ -56,7 +56,7 @@ pub async fn list(
 pub async fn close(
     db: &impl ConnectionTrait,
     id: i64,
-    status: &str,
+    status: RiskStatus,
     admin_username: &str,
     note: Option<&str>,
     now: DateTime<Utc>,
@@ -74,7 +74,7 @@ pub async fn close(
         )
         .col_expr(risk_event::Column::ResolvedAt, Expr::value(now))
         .filter(risk_event::Column::Id.eq(event.id))
-        .filter(risk_event::Column::Status.eq("OPEN"))
+        .filter(risk_event::Column::Status.eq(RiskStatus::Open))
         .exec(db)
         .await?;
     if closed.rows_affected != 1 {
@@ -94,7 +94,7 @@ pub async fn find_open(db: &impl ConnectionTrait, id: i64) -> AppResult<risk_eve
         .one(db)
         .await?
         .ok_or(AppError::NotFound("risk event"))?;
-    if event.status != "OPEN" {
+    if event.status != RiskStatus::Open {
         return Err(AppError::AlreadyDone(format!(
             "risk event {id} is already resolved"
         )));

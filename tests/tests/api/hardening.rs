@@ -619,7 +619,10 @@ async fn an_unknown_stored_rarity_fails_loudly_instead_of_counting_as_common() {
                 { "name": "a", "rarity": "COMMON", "kind": "POINTS", "weight": 1, "payload": "1" } ] } }),
         )
         .await;
-    let box_id = the_box.data()["upsertBlindBox"]["id"].as_str().unwrap().to_string();
+    let box_id = the_box.data()["upsertBlindBox"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let alice = app.login("alice").await;
     let query = "query($b: ID!) { blindBox(id: $b) { prizes { rarity } } }";
     let before = alice.gql(query, json!({ "b": box_id })).await;
