@@ -34,6 +34,7 @@ pub struct AchievementChange {
     pub hidden: bool,
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn upsert(
     db: &impl ConnectionTrait,
     c: AchievementChange,
@@ -285,6 +286,7 @@ impl ProgressHandler for AchievementUnlocker {
 
 /// Job BACKFILL_ACHIEVEMENTS: unlocks every achievement members already meet (after an operator
 /// defines a new one), without waiting for their next event. One transaction per member.
+#[tracing::instrument(skip_all)]
 pub async fn backfill(
     db: &DatabaseConnection,
     settings: &Settings,
@@ -313,6 +315,7 @@ pub async fn backfill(
     Ok(unlocked)
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn by_codes(
     db: &impl ConnectionTrait,
     codes: &[String],
@@ -348,6 +351,7 @@ fn showcase_codes(m: &member::Model) -> Vec<String> {
         .unwrap_or_default()
 }
 
+#[tracing::instrument(skip_all, fields(member = %member))]
 pub async fn wall(db: &DatabaseConnection, member: MemberId) -> AppResult<Wall> {
     let member_id = member.get();
     let m = crate::member::require(db, crate::member::MemberId::new(member_id)).await?;
@@ -388,6 +392,7 @@ pub async fn wall(db: &DatabaseConnection, member: MemberId) -> AppResult<Wall> 
     })
 }
 
+#[tracing::instrument(skip_all, fields(member = %member))]
 pub async fn set_showcase(
     db: &DatabaseConnection,
     member: MemberId,
@@ -419,6 +424,7 @@ pub async fn set_showcase(
 }
 
 /// Wears an earned title, or takes it off with `None`.
+#[tracing::instrument(skip_all, fields(member = %member))]
 pub async fn equip_title(
     db: &DatabaseConnection,
     member: MemberId,
@@ -443,6 +449,7 @@ pub async fn equip_title(
 }
 
 /// The name of a title some achievement defines, if any (blind boxes give titles as prizes).
+#[tracing::instrument(skip_all)]
 pub async fn title_name(db: &impl ConnectionTrait, code: &str) -> AppResult<Option<String>> {
     Ok(achievement::Entity::find()
         .filter(achievement::Column::TitleCode.eq(code))
@@ -452,6 +459,7 @@ pub async fn title_name(db: &impl ConnectionTrait, code: &str) -> AppResult<Opti
 }
 
 /// Grants a title; granting one already held changes nothing.
+#[tracing::instrument(skip_all, fields(member = %member))]
 pub async fn grant_title(
     txn: &DatabaseTransaction,
     member: MemberId,
@@ -479,6 +487,7 @@ pub async fn grant_title(
     Ok(())
 }
 
+#[tracing::instrument(skip_all, fields(member = %member))]
 pub async fn title_of(
     db: &impl ConnectionTrait,
     member: MemberId,
@@ -632,6 +641,7 @@ pub struct LeaderboardCache(crate::cache::Keyed<Vec<rules::Score>>);
 /// A leaderboard: the board's metric in its period, blacklisted members left out, ties ranked by
 /// who got there first. With Redis, read from a sorted set; without (or if Redis fails), from
 /// the database.
+#[tracing::instrument(skip_all, fields(member = %member))]
 pub async fn leaderboard(
     app: &crate::state::AppState,
     kind: LeaderboardKind,

@@ -16,6 +16,7 @@ fn cache_key(member_id: i64) -> String {
     format!("blacklist:{{{member_id}}}")
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn is_blacklisted(app: &AppState, member_id: i64, now: DateTime<Utc>) -> AppResult<bool> {
     let key = cache_key(member_id);
     if let Some(cached) = app.store.get(&key, now).await? {
@@ -41,6 +42,7 @@ pub async fn is_blacklisted(app: &AppState, member_id: i64, now: DateTime<Utc>) 
 
 /// Blacklists a member and revokes every point they hold with one REVOKE entry. Blacklisting
 /// someone already on the list changes nothing.
+#[tracing::instrument(skip_all)]
 pub async fn blacklist_member(
     app: &AppState,
     member_id: i64,
@@ -92,6 +94,7 @@ async fn forget_cached(app: &AppState, member_id: i64) {
 }
 
 /// Lifts the blacklist. Revoked points are not restored.
+#[tracing::instrument(skip_all)]
 pub async fn unblacklist_member(
     app: &AppState,
     member_id: i64,

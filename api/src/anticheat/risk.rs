@@ -11,6 +11,7 @@ use sea_orm::{
 use crate::error::{AppError, AppResult};
 use crate::pagination::PageRequest;
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn record(
     db: &impl ConnectionTrait,
     member_id: Option<i64>,
@@ -35,6 +36,7 @@ pub async fn record(
     .await?)
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn list(
     db: &DatabaseConnection,
     status: Option<RiskStatus>,
@@ -53,6 +55,7 @@ pub async fn list(
 }
 
 /// Closes an open event as DISMISSED or ACTIONED. Closing it twice is ALREADY_DONE.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn close(
     db: &impl ConnectionTrait,
     id: i64,
@@ -89,6 +92,7 @@ pub async fn close(
 }
 
 /// An event that is still open, or NOT_FOUND / ALREADY_DONE.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn find_open(db: &impl ConnectionTrait, id: i64) -> AppResult<risk_event::Model> {
     let event = risk_event::Entity::find_by_id(id)
         .one(db)

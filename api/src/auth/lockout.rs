@@ -90,6 +90,7 @@ async fn write(
 
 /// The keys a login for `username` from `ip` counts under, refused with RATE_LIMITED while any
 /// is locked. A username no admin can have (wrong shape) is counted by address only.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn check(
     app: &AppState,
     username: &str,
@@ -138,6 +139,7 @@ pub async fn check(
 }
 
 /// Counts a failed login under each key, and locks those past their policy's count.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn record_failure(app: &AppState, keys: Vec<Key>, now: DateTime<Utc>) -> AppResult<()> {
     let limits = &app.settings.rate_limits;
     for Key {
@@ -181,6 +183,7 @@ pub async fn record_failure(app: &AppState, keys: Vec<Key>, now: DateTime<Utc>) 
 
 /// `clearAdminLockout`: lifts the lock of a username and/or an address and restarts its count.
 /// True if one of them was locked.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn clear(
     app: &AppState,
     username: Option<&str>,

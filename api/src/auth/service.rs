@@ -48,6 +48,7 @@ pub struct AdminSession {
 
 /// `login(code, inviteCode)`: WeChat first (outside any transaction), then one transaction that
 /// creates or touches the member and opens a refresh-token family.
+#[tracing::instrument(skip_all)]
 pub async fn login(
     app: &AppState,
     now: DateTime<Utc>,
@@ -81,6 +82,7 @@ pub async fn login(
 /// `refreshSession`: the presented token is spent and its successor issued in its family.
 /// Presented again within `REFRESH_GRACE` (two refreshes racing on app resume), it returns the
 /// same successor pair; later, someone else may hold a copy, and the whole session is revoked.
+#[tracing::instrument(skip_all)]
 pub async fn refresh(app: &AppState, now: DateTime<Utc>, token: &str) -> AppResult<MemberSession> {
     let token = token.trim();
     // A refresh that loses the race for the token tries once more: it then finds the token spent
@@ -192,6 +194,7 @@ async fn replay(
 }
 
 /// `logout`: ends this sign-in: its refresh tokens, and its access tokens from the next request.
+#[tracing::instrument(skip_all, fields(member = %member))]
 pub async fn logout(
     app: &AppState,
     member: MemberId,
@@ -269,6 +272,7 @@ fn member_session(
 }
 
 /// Who a verified member token names, unless its session has ended (logout, revoked family).
+#[tracing::instrument(skip_all)]
 pub async fn member_from_claims(
     app: &AppState,
     claims: &Claims,
@@ -290,6 +294,7 @@ pub async fn member_from_claims(
 
 /// Who a verified admin token names, with the role as it is now in the database, so a removed
 /// or demoted admin loses access at once rather than when the token expires.
+#[tracing::instrument(skip_all)]
 pub async fn admin_from_claims(
     db: &DatabaseConnection,
     claims: &Claims,
@@ -306,6 +311,7 @@ pub async fn admin_from_claims(
 }
 
 /// The admin with this (normalised) username, if any.
+#[tracing::instrument(skip_all)]
 pub async fn admin_by_username(
     db: &impl ConnectionTrait,
     username: &str,
@@ -335,6 +341,7 @@ fn principal(admin: admin_user::Model) -> AppResult<AdminPrincipal> {
 /// `adminLogin`: limited per address (every attempt) and locked out per username and per
 /// address after repeated failures (see `lockout`); as slow for an unknown username as for a
 /// wrong password, so it tells an attacker nothing.
+#[tracing::instrument(skip_all)]
 pub async fn admin_login(
     app: &AppState,
     now: DateTime<Utc>,
@@ -389,6 +396,7 @@ pub async fn admin_login(
 }
 
 /// `clearAdminLockout` (SUPERADMIN): lifts the lockout of a username and/or an address.
+#[tracing::instrument(skip_all)]
 pub async fn clear_admin_lockout(
     app: &AppState,
     username: Option<&str>,
@@ -441,6 +449,7 @@ fn dummy_hash() -> &'static str {
 }
 
 /// Creates an admin account (used by the bootstrap, the `create-admin` command and tests).
+#[tracing::instrument(skip_all)]
 pub async fn create_admin(
     db: &impl ConnectionTrait,
     username: &str,
@@ -481,6 +490,7 @@ pub async fn create_admin(
 }
 
 /// Creates the SUPERADMIN `admin` when there is no admin at all and a bootstrap password is set.
+#[tracing::instrument(skip_all)]
 pub async fn bootstrap_admin(
     db: &DatabaseConnection,
     password: Option<&SecretString>,

@@ -86,6 +86,7 @@ impl RevokedSessions {
 }
 
 /// Whether the session's access tokens are refused.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn is_revoked(app: &AppState, session_id: &str, now: DateTime<Utc>) -> AppResult<bool> {
     if app.redis.is_some() {
         return match app.store.get(&key(session_id), now).await {
@@ -121,6 +122,7 @@ async fn in_database(
 /// Ends the session's access tokens: the row, in the caller's transaction, and the fast copy
 /// (Redis or this process). The copy is written before the caller commits, so no instance can
 /// see the logout done and the tokens still working; an error here fails the caller.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn revoke(
     app: &AppState,
     txn: &impl ConnectionTrait,

@@ -29,11 +29,13 @@ use crate::progress::{self, Event, Grant};
 pub const MAX_DRAWS_PER_REQUEST: i64 = 10;
 const COUPON_PRIZE_VALID_DAYS: i64 = 30;
 
+#[tracing::instrument(skip_all)]
 pub async fn find(db: &impl ConnectionTrait, id: i64) -> AppResult<Option<blind_box::Model>> {
     Ok(blind_box::Entity::find_by_id(id).one(db).await?)
 }
 
 /// The prizes members can win now, in their published order.
+#[tracing::instrument(skip_all)]
 pub async fn prizes(
     db: &impl ConnectionTrait,
     box_id: i64,
@@ -55,6 +57,7 @@ pub fn candidate(p: &blind_box_prize::Model) -> Candidate {
     }
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn seed(db: &impl ConnectionTrait, seed_id: i64) -> AppResult<blind_box_seed::Model> {
     blind_box_seed::Entity::find_by_id(seed_id)
         .one(db)
@@ -62,6 +65,7 @@ pub async fn seed(db: &impl ConnectionTrait, seed_id: i64) -> AppResult<blind_bo
         .ok_or_else(|| AppError::internal(format!("seed {seed_id} missing")))
 }
 
+#[tracing::instrument(skip_all, fields(member = %member))]
 pub async fn pity_count(
     db: &impl ConnectionTrait,
     member: MemberId,
@@ -102,6 +106,7 @@ fn new_client_seed(
 }
 
 /// The member's client seed and next nonce; the first call gives them a random seed.
+#[tracing::instrument(skip_all, fields(member = %member))]
 pub async fn client_seed(
     db: &DatabaseConnection,
     member: MemberId,
@@ -127,6 +132,7 @@ pub async fn client_seed(
 
 /// `setBlindBoxClientSeed`: the member's own client seed for their next draws. Their nonce
 /// goes on counting, so no (client seed, nonce) pair is ever used twice.
+#[tracing::instrument(skip_all, fields(member = %member))]
 pub async fn set_client_seed(
     db: &DatabaseConnection,
     member: MemberId,
@@ -298,6 +304,7 @@ async fn check_prize(txn: &DatabaseTransaction, p: &PrizeChange) -> AppResult<(R
 /// Creates or edits a box. Editing replaces the prize list; old prizes are retired, so past
 /// draws still name what they gave. Either way the box commits to a new seed over its prize
 /// table, and an edit reveals the seed it replaces.
+#[tracing::instrument(skip_all)]
 pub async fn upsert(
     db: &DatabaseConnection,
     c: BoxChange,
@@ -310,6 +317,7 @@ pub async fn upsert(
 }
 
 /// `upsert` inside the caller's transaction (the demo seed's).
+#[tracing::instrument(skip_all)]
 pub async fn upsert_in(
     txn: &DatabaseTransaction,
     c: BoxChange,
@@ -410,6 +418,7 @@ pub async fn upsert_in(
 
 /// Reveals the box's current seed (so every draw made with it can be verified) and commits to
 /// a new one.
+#[tracing::instrument(skip_all)]
 pub async fn rotate_seed(
     db: &DatabaseConnection,
     box_id: i64,
@@ -444,6 +453,7 @@ async fn lock_box(
 /// The scheduled rotation (job ROTATE_BLIND_BOX_SEEDS): every box whose seed is older than
 /// `rotation`, or was committed without a prize table, reveals it and commits to a new one.
 /// One transaction per box. Returns how many rotated.
+#[tracing::instrument(skip_all)]
 pub async fn rotate_due_seeds(
     db: &DatabaseConnection,
     rotation: Duration,
@@ -484,6 +494,7 @@ pub async fn rotate_due_seeds(
     Ok(rotated)
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn revealed_seeds(db: &impl ConnectionTrait, box_id: i64) -> AppResult<Vec<String>> {
     Ok(blind_box_seed::Entity::find()
         .filter(blind_box_seed::Column::BoxId.eq(box_id))
@@ -527,6 +538,7 @@ struct DrawBatch {
 /// one debit for all of them, the member's next `count` nonces, then for each a fair pick (pity
 /// when due) keyed by the box's committed seed, the member's client seed and nonce, the prize's
 /// stock, the prize itself, the draw record and the pity counter. Idempotent on the key.
+#[tracing::instrument(skip_all, fields(member = %member))]
 pub async fn draw(
     db: &DatabaseConnection,
     settings: &Settings,
@@ -793,6 +805,7 @@ async fn grant(
     Ok(())
 }
 
+#[tracing::instrument(skip_all, fields(member = %member))]
 pub async fn draws_of(
     db: &DatabaseConnection,
     member: MemberId,
@@ -810,6 +823,7 @@ pub async fn draws_of(
 }
 
 /// How often each prize has come up, beside its configured probability.
+#[tracing::instrument(skip_all)]
 pub async fn stats(
     db: &impl ConnectionTrait,
     box_id: i64,

@@ -22,10 +22,12 @@ const RULES_KEY: &str = "checkin_rules";
 /// How far back streaks are read: a streak longer than a year is counted as a year.
 const STREAK_LOOKBACK_DAYS: i64 = 400;
 
+#[tracing::instrument(skip_all)]
 pub async fn rules(db: &impl ConnectionTrait) -> AppResult<CheckInRules> {
     Ok(shop_settings::get(db, RULES_KEY).await?.unwrap_or_default())
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn update_rules(
     db: &impl ConnectionTrait,
     rules: CheckInRules,
@@ -66,6 +68,7 @@ async fn checked_days(
 }
 
 /// `me.checkInStreak`: the streak through today (or yesterday while today is open).
+#[tracing::instrument(skip_all, fields(member = %member))]
 pub async fn current_streak(
     db: &impl ConnectionTrait,
     member: MemberId,
@@ -104,6 +107,7 @@ async fn replay(db: &impl ConnectionTrait, stored: CheckinRow) -> AppResult<Chec
 /// Today's check-in: base points plus the bonus of a streak reached today, flat for every tier.
 /// A second check-in the same business day is ALREADY_DONE; a retry with the first one's key
 /// gets the first answer.
+#[tracing::instrument(skip_all, fields(member = %member))]
 pub async fn check_in(
     db: &DatabaseConnection,
     settings: &Settings,
@@ -180,6 +184,7 @@ async fn credit_and_record(
 
 /// A missed day of this month, before today, for `makeUpCost` points: it earns the base points
 /// and the streak is counted again across the filled gap. Limited per month.
+#[tracing::instrument(skip_all, fields(member = %member))]
 pub async fn make_up(
     db: &DatabaseConnection,
     settings: &Settings,
@@ -289,6 +294,7 @@ pub struct Calendar {
 }
 
 /// One month of check-ins (default this month).
+#[tracing::instrument(skip_all, fields(member = %member))]
 pub async fn calendar(
     db: &DatabaseConnection,
     settings: &Settings,

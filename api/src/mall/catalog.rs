@@ -17,6 +17,7 @@ use crate::input;
 use crate::pagination::PageRequest;
 
 /// The multipliers of the campaigns running at `now`.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn running_multipliers(
     db: &impl ConnectionTrait,
     now: DateTime<Utc>,
@@ -30,6 +31,7 @@ pub async fn running_multipliers(
 }
 
 /// The same for read paths, from the process's cache of every campaign (see `cache`).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn cached_running_multipliers(
     app: &crate::state::AppState,
     now: DateTime<Utc>,
@@ -53,6 +55,7 @@ fn multipliers_at(campaigns: &[price_campaign::Model], now: DateTime<Utc>) -> Ve
 /// that sells stock (redemption, a funded crowdfund) goes through here, so the statement is
 /// always built with the same parameter types: PostgreSQL caches prepared statements by their
 /// text, and the same text bound once as `i32` and once as `i64` fails on a shared connection.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn take_stock(
     txn: &impl ConnectionTrait,
     item_id: i64,
@@ -71,6 +74,7 @@ pub async fn take_stock(
 }
 
 /// Puts `quantity` units back (a cancelled order).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn return_stock(
     txn: &impl ConnectionTrait,
     item_id: i64,
@@ -93,6 +97,7 @@ pub fn on_sale(item: &mall_item::Model, now: DateTime<Utc>) -> bool {
 }
 
 /// Active items in their window, in catalog order (sold-out ones included, with stock 0).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn list(
     db: &impl ConnectionTrait,
     category: Option<&str>,
@@ -122,6 +127,7 @@ pub async fn list(
     Ok(query.all(db).await?)
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn find(db: &impl ConnectionTrait, id: i64) -> AppResult<Option<mall_item::Model>> {
     Ok(mall_item::Entity::find_by_id(id).one(db).await?)
 }
@@ -151,6 +157,7 @@ fn fen(field: &str, yuan: Option<Decimal>) -> AppResult<Option<i64>> {
     yuan.map(|y| input::yuan_to_fen(field, y)).transpose()
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn upsert(
     db: &impl ConnectionTrait,
     c: ItemChange,
@@ -239,6 +246,7 @@ pub async fn upsert(
     })
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn upsert_campaign(
     db: &impl ConnectionTrait,
     id: Option<i64>,

@@ -21,10 +21,12 @@ use crate::member::MemberId;
 use crate::points::{self, Expiry, LedgerKind, Movement};
 use crate::progress::{self, Event};
 
+#[tracing::instrument(skip_all)]
 pub async fn find(db: &impl ConnectionTrait, id: i64) -> AppResult<Option<crowdfund::Model>> {
     Ok(crowdfund::Entity::find_by_id(id).one(db).await?)
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn contributions(
     db: &impl ConnectionTrait,
     crowdfund_id: i64,
@@ -39,6 +41,7 @@ pub async fn contributions(
 /// `startCrowdfund`: a pool for one unit of a crowdfundable item, targeting its points price now.
 /// The pool is a redemption for its initiator, so the item's window, tier and per-member limit
 /// apply to them (an open pool holds one of their units), now and again when it is funded.
+#[tracing::instrument(skip_all, fields(member = %member))]
 pub async fn start(
     db: &DatabaseConnection,
     settings: &Settings,
@@ -95,6 +98,7 @@ struct Contributed {
 
 /// `contributeCrowdfund`: escrows points toward the target (never past it), idempotent on the
 /// key. The contribution that reaches the target takes the stock and creates the initiator's order.
+#[tracing::instrument(skip_all, fields(member = %member))]
 pub async fn contribute(
     db: &DatabaseConnection,
     settings: &Settings,
@@ -244,6 +248,7 @@ async fn fund(
 
 /// Job EXPIRE_CROWDFUNDS: every open pool past its deadline refunds each contribution (with the
 /// points' original expiry) and closes as EXPIRED. One transaction per pool.
+#[tracing::instrument(skip_all)]
 pub async fn expire_due(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<u64> {
     let due = crowdfund::Entity::find()
         .filter(crowdfund::Column::Status.eq(CrowdfundStatus::Open))

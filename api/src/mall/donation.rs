@@ -16,6 +16,7 @@ use crate::member::MemberId;
 use crate::points::{self, LedgerKind, Movement};
 use crate::progress::{self, Event};
 
+#[tracing::instrument(skip_all)]
 pub async fn active_projects(db: &impl ConnectionTrait) -> AppResult<Vec<donation_project::Model>> {
     Ok(donation_project::Entity::find()
         .filter(donation_project::Column::Active.eq(true))
@@ -24,6 +25,7 @@ pub async fn active_projects(db: &impl ConnectionTrait) -> AppResult<Vec<donatio
         .await?)
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn upsert(
     db: &impl ConnectionTrait,
     id: Option<i64>,
@@ -76,6 +78,7 @@ struct Donated {
 }
 
 /// `donatePoints`: debits the member and adds to the project, counting each donor once.
+#[tracing::instrument(skip_all, fields(member = %member))]
 pub async fn donate(
     db: &DatabaseConnection,
     settings: &Settings,

@@ -137,6 +137,7 @@ pub struct QuoteOutcome {
 }
 
 /// `redeemQuote`: what a redemption would cost and whether it would go through; writes nothing.
+#[tracing::instrument(skip_all, fields(member = %member))]
 pub async fn quote(
     db: &DatabaseConnection,
     settings: &Settings,
@@ -233,6 +234,7 @@ fn request_of(member: MemberId, r: &RedeemRequest) -> AppResult<(Request, i64)> 
 /// flash sale most attempts end here, and cheaply. A retry of a redemption that went through is
 /// not refused (it replays). Stock only grows back by a cancellation, so the read is at worst a
 /// moment old; while there is stock, the conditional update in `redeem` decides.
+#[tracing::instrument(skip_all, fields(member = %member))]
 pub async fn refuse_if_sold_out(
     db: &DatabaseConnection,
     member: MemberId,
@@ -254,6 +256,7 @@ pub async fn refuse_if_sold_out(
 /// `redeem`: in one transaction, the item's window, the member's tier and per-member limit,
 /// a conditional stock decrement, the points debit and the order. Points-only orders are paid at
 /// once; points+cash orders wait for the merchant's payment, holding points and stock.
+#[tracing::instrument(skip_all, fields(member = %member))]
 pub async fn redeem(
     db: &DatabaseConnection,
     settings: &Settings,
@@ -449,6 +452,7 @@ async fn cancel_in(
 }
 
 /// `cancelOrder`: the member's own order, before it ships.
+#[tracing::instrument(skip_all, fields(member = %member))]
 pub async fn cancel(
     db: &DatabaseConnection,
     member: MemberId,
@@ -479,6 +483,7 @@ pub async fn cancel(
 }
 
 /// Admin `shipOrder`: a paid physical order leaves with a tracking number.
+#[tracing::instrument(skip_all)]
 pub async fn ship(
     db: &DatabaseConnection,
     order_id: i64,
@@ -526,6 +531,7 @@ pub async fn ship(
 
 /// Admin `confirmOrderPayment`: the merchant's payment system says the cash part was paid.
 /// Idempotent on the same transaction id; an order cancelled for non-payment is NOT_AVAILABLE.
+#[tracing::instrument(skip_all)]
 pub async fn confirm_payment(
     db: &DatabaseConnection,
     order_id: i64,
@@ -576,6 +582,7 @@ pub async fn confirm_payment(
 
 /// Job CANCEL_UNPAID_ORDERS: points+cash orders past their payment window are cancelled and
 /// give back points and stock. One transaction per order.
+#[tracing::instrument(skip_all)]
 pub async fn cancel_unpaid(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<u64> {
     let due = mall_order::Entity::find()
         .filter(mall_order::Column::Status.eq(OrderStatus::PendingPayment))
@@ -598,6 +605,7 @@ pub async fn cancel_unpaid(db: &DatabaseConnection, now: DateTime<Utc>) -> AppRe
     Ok(cancelled)
 }
 
+#[tracing::instrument(skip_all, fields(member = %member))]
 pub async fn orders_of(
     db: &DatabaseConnection,
     member: MemberId,
@@ -614,6 +622,7 @@ pub async fn orders_of(
     Ok(query.all(db).await?)
 }
 
+#[tracing::instrument(skip_all, fields(member = %member))]
 pub async fn coupons_of(
     db: &impl ConnectionTrait,
     member: MemberId,
@@ -628,6 +637,7 @@ pub async fn coupons_of(
 }
 
 /// The coupons (not taken back) that these orders issued, in issue order.
+#[tracing::instrument(skip_all)]
 pub async fn coupons_of_orders(
     db: &impl ConnectionTrait,
     order_ids: &[i64],
@@ -641,6 +651,7 @@ pub async fn coupons_of_orders(
 }
 
 /// A coupon given as a prize (blind boxes), valid `valid_days` from now.
+#[tracing::instrument(skip_all, fields(member = %member))]
 pub async fn grant_coupon(
     txn: &DatabaseTransaction,
     member: MemberId,
@@ -672,6 +683,7 @@ pub async fn grant_coupon(
 
 /// A mall item given as a prize: a paid order at 0 points. The prize's own stock governs how
 /// many are given; the mall's stock is the operator's to align.
+#[tracing::instrument(skip_all, fields(member = %member))]
 pub async fn grant_item(
     txn: &DatabaseTransaction,
     member: MemberId,

@@ -17,6 +17,7 @@ use crate::points::{self, Expiry, LedgerKind, Movement};
 
 /// Gives this year's gift to every member whose birthday month it is and who has not had it;
 /// the ledger key `birthday:<year>` makes a second run (or a second instance) give nothing.
+#[tracing::instrument(skip_all)]
 pub async fn give_gifts(
     db: &DatabaseConnection,
     settings: &Settings,

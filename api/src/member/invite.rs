@@ -12,6 +12,7 @@ use crate::progress::{self, Event};
 
 /// A friend joined with the inviter's code (at their first login): the inviter earns the invite
 /// reward once per friend, and challenge tasks count it. Single level: only the direct inviter.
+#[tracing::instrument(skip_all)]
 pub async fn invite_joined(
     txn: &DatabaseTransaction,
     settings: &Settings,

@@ -36,6 +36,7 @@ struct StoredEarning {
 }
 
 /// The operator's earning rules, or the defaults from the settings.
+#[tracing::instrument(skip_all)]
 pub async fn earning_rules(db: &impl ConnectionTrait, settings: &Settings) -> AppResult<Earning> {
     let Some(s) = shop_settings::get::<StoredEarning>(db, EARNING_RULES_KEY).await? else {
         return Ok(Earning {
@@ -61,6 +62,7 @@ pub async fn earning_rules(db: &impl ConnectionTrait, settings: &Settings) -> Ap
 }
 
 /// Saves new earning rules after checking them.
+#[tracing::instrument(skip_all)]
 pub async fn update_earning_rules(
     db: &impl ConnectionTrait,
     rules: Earning,
@@ -207,6 +209,7 @@ async fn replay(
 
 /// `recordPurchase`: points = the earning formula (see `rules::tier::purchase_points`), growth =
 /// yuan x the spend weight, in one transaction with the purchase row, idempotent on orderNo.
+#[tracing::instrument(skip_all)]
 pub async fn record(
     db: &DatabaseConnection,
     settings: &Settings,
@@ -377,6 +380,7 @@ async fn purchase_row(db: &impl ConnectionTrait, id: i64) -> AppResult<purchase:
 /// `refundPurchase`: takes back the order's growth, and its points as far as the balance
 /// allows (REVOKE; a balance never goes negative, the shortfall is recorded on the purchase).
 /// The tier is left to the yearly re-evaluation. A second refund changes nothing.
+#[tracing::instrument(skip_all)]
 pub async fn refund(
     db: &DatabaseConnection,
     order_no: &str,

@@ -19,6 +19,7 @@ use crate::error::AppResult;
 const NO_PURCHASE_RECENCY_DAYS: i64 = 366;
 
 /// Scores everyone; returns how many members were scored.
+#[tracing::instrument(skip_all)]
 pub async fn refresh(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<u64> {
     let members: Vec<(i64, Option<DateTime<Utc>>)> = member::Entity::find()
         .select_only()
@@ -74,6 +75,7 @@ pub async fn refresh(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<u
 }
 
 /// Members per RFM segment (the eight, then `unscored`), then `at_risk` and `dormant` by activity.
+#[tracing::instrument(skip_all)]
 pub async fn counts(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<Vec<(String, i64)>> {
     let mut out = Vec::new();
     for segment in rules::RFM_SEGMENTS {

@@ -14,6 +14,7 @@ use crate::clock::business_date;
 use crate::error::{AppError, AppResult};
 use crate::member::MemberId;
 
+#[tracing::instrument(skip_all)]
 pub async fn find(db: &impl ConnectionTrait, id: i64) -> AppResult<Option<member::Model>> {
     Ok(member::Entity::find_by_id(id).one(db).await?)
 }
@@ -21,6 +22,7 @@ pub async fn find(db: &impl ConnectionTrait, id: i64) -> AppResult<Option<member
 /// Finds the member by openid, or creates one with fresh public codes. Runs inside the caller's
 /// transaction; a lost race with a concurrent first login of the same openid, or a clash of
 /// random codes, is retried in a savepoint.
+#[tracing::instrument(skip_all)]
 pub async fn upsert_on_login(
     txn: &DatabaseTransaction,
     session: &WeChatSession,
@@ -102,6 +104,7 @@ pub struct ProfileChange {
     pub birthday: Option<NaiveDate>,
 }
 
+#[tracing::instrument(skip_all, fields(member = %member))]
 pub async fn update_profile(
     db: &DatabaseConnection,
     member: MemberId,
@@ -150,6 +153,7 @@ pub async fn update_profile(
 
 /// Marks the member blacklisted, with why and by whom; false if they already were. Run inside
 /// the blacklisting's transaction, so the row stays locked until its points are revoked.
+#[tracing::instrument(skip_all, fields(member = %member))]
 pub async fn mark_blacklisted(
     db: &impl ConnectionTrait,
     member: MemberId,
@@ -169,6 +173,7 @@ pub async fn mark_blacklisted(
 }
 
 /// Lifts a blacklisting (revoked points stay revoked).
+#[tracing::instrument(skip_all, fields(member = %member))]
 pub async fn clear_blacklist(
     db: &impl ConnectionTrait,
     member: MemberId,
@@ -195,6 +200,7 @@ pub async fn clear_blacklist(
 }
 
 /// The achievements pinned on the member's wall, as the JSON list of their codes.
+#[tracing::instrument(skip_all, fields(member = %member))]
 pub async fn set_showcase(
     db: &impl ConnectionTrait,
     member: MemberId,
@@ -209,6 +215,7 @@ pub async fn set_showcase(
 }
 
 /// The title the member wears (`None`: none).
+#[tracing::instrument(skip_all, fields(member = %member))]
 pub async fn set_active_title(
     db: &impl ConnectionTrait,
     member: MemberId,

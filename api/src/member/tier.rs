@@ -58,6 +58,7 @@ impl Tier {
 }
 
 /// All tiers, lowest first.
+#[tracing::instrument(skip_all)]
 pub async fn all(db: &impl ConnectionTrait) -> AppResult<Vec<Tier>> {
     tier::Entity::find()
         .order_by_asc(tier::Column::Rank)
@@ -83,6 +84,7 @@ fn rules_of(tiers: &[Tier]) -> Vec<TierRule> {
 }
 
 /// Growth earned in the 12 months up to `now`.
+#[tracing::instrument(skip_all)]
 pub async fn growth_last_12_months(
     db: &impl ConnectionTrait,
     member_id: i64,
@@ -103,6 +105,7 @@ pub async fn growth_last_12_months(
 
 /// Adds (or, for refunds, takes back) growth, in the caller's transaction. Crossing a threshold
 /// upgrades at once, valid 12 months from now. Lifetime growth never goes below zero.
+#[tracing::instrument(skip_all)]
 pub async fn add_growth(
     db: &impl ConnectionTrait,
     member_id: i64,
@@ -162,6 +165,7 @@ async fn upgrade_if_earned(
 }
 
 /// What the member would hold if re-evaluated at `now`, when that differs from today's tier.
+#[tracing::instrument(skip_all)]
 pub async fn downgrade_preview(
     db: &impl ConnectionTrait,
     member: &member::Model,
@@ -179,6 +183,7 @@ pub async fn downgrade_preview(
 /// Job EVALUATE_TIERS: every tier whose validity has ended is re-evaluated on the last 12
 /// months' growth: it drops at most one tier, or is renewed for 12 months. One transaction per
 /// member; returns how many were re-evaluated.
+#[tracing::instrument(skip_all)]
 pub async fn evaluate_expired(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<u64> {
     let tiers = all(db).await?;
     let rules = rules_of(&tiers);
@@ -233,6 +238,7 @@ pub struct TierChange {
 
 /// Creates or updates the tier with this code. Ranks and thresholds must stay in step, so a
 /// higher tier never needs less growth, and the lowest tier needs none.
+#[tracing::instrument(skip_all)]
 pub async fn upsert(
     db: &DatabaseConnection,
     change: TierChange,

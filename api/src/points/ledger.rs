@@ -75,6 +75,7 @@ pub enum Expiry {
 }
 
 /// The ledger row of a member's earlier request with this key, if any.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn find_by_key(
     db: &impl ConnectionTrait,
     member_id: i64,
@@ -88,6 +89,7 @@ pub async fn find_by_key(
 }
 
 /// One ledger row, by id (the entry a use case wrote and remembered).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn entry(db: &impl ConnectionTrait, id: i64) -> AppResult<points_ledger::Model> {
     points_ledger::Entity::find_by_id(id)
         .one(db)
@@ -165,6 +167,7 @@ async fn write_row(
 }
 
 /// Adds points. A blacklisted member receives nothing (BLACKLISTED).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn credit(
     db: &impl ConnectionTrait,
     m: &Movement,
@@ -217,6 +220,7 @@ pub async fn credit(
 
 /// Takes points, or fails with INSUFFICIENT_POINTS and changes nothing. Returns the ledger row
 /// and the lots it drew from.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn debit(
     db: &impl ConnectionTrait,
     m: &Movement,
@@ -284,6 +288,7 @@ pub async fn debit(
 
 /// Expires what is left of one lot: one EXPIRE row, keyed by the lot, so running the job twice
 /// (or on two instances) expires it once. Returns `None` when there was nothing to do.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn expire_lot(
     db: &impl ConnectionTrait,
     lot: &points_lot::Model,

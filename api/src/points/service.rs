@@ -26,6 +26,7 @@ use crate::pagination::PageRequest;
 pub const EXPIRING_SOON_DAYS: i64 = 30;
 const SCAN_CHUNK: u64 = 5_000;
 
+#[tracing::instrument(skip_all, fields(member = %member))]
 pub async fn ledger_page(
     db: &DatabaseConnection,
     member: MemberId,
@@ -42,6 +43,7 @@ pub async fn ledger_page(
     Ok(query.all(db).await?)
 }
 
+#[tracing::instrument(skip_all, fields(member = %member))]
 pub async fn expiring_soon(
     db: &impl ConnectionTrait,
     member: MemberId,
@@ -93,6 +95,7 @@ pub struct LedgerRow {
 
 /// Moves points to another member: both sides in one transaction, the recipient's lots keeping
 /// the expiry of the points they came from. Idempotent on the sender's key.
+#[tracing::instrument(skip_all)]
 pub async fn transfer(
     db: &DatabaseConnection,
     from: MemberId,
@@ -168,6 +171,7 @@ pub async fn transfer(
 
 /// An operator's correction: ADJUST in either direction, with a reason. Idempotent on the key.
 #[allow(clippy::too_many_arguments)]
+#[tracing::instrument(skip_all)]
 pub async fn adjust(
     db: &DatabaseConnection,
     member_id: MemberId,
@@ -247,6 +251,7 @@ where
 }
 
 /// Reads every member, ledger row and lot in chunks and checks the invariants of `rules`.
+#[tracing::instrument(skip_all)]
 pub async fn audit(db: &DatabaseConnection) -> AppResult<AuditReport> {
     let mut facts: HashMap<i64, MemberLedgerFacts> = HashMap::new();
     scan_by_id(
@@ -369,6 +374,7 @@ fn day_start(day: NaiveDate, tz: FixedOffset) -> AppResult<DateTime<Utc>> {
 
 /// Points issued, spent and expired over business days `from..=to` (default: the last 30),
 /// with what is outstanding now and what it is worth.
+#[tracing::instrument(skip_all)]
 pub async fn health(
     db: &DatabaseConnection,
     from: Option<NaiveDate>,
@@ -456,6 +462,7 @@ pub async fn health(
 
 /// Expires every lot whose time has come, one transaction per lot. Safe to run twice, or on
 /// two instances at once: a lot is expired by exactly one EXPIRE row.
+#[tracing::instrument(skip_all)]
 pub async fn expire_due(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<u64> {
     let mut expired = 0;
     let mut after = 0i64;

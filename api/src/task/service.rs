@@ -47,6 +47,7 @@ pub struct TaskChange {
     pub audience_segment: Option<String>,
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn upsert(
     db: &impl ConnectionTrait,
     change: TaskChange,
@@ -208,6 +209,7 @@ async fn status_of(
 }
 
 /// The tasks this member sees now, with progress in the current period.
+#[tracing::instrument(skip_all, fields(member = %member))]
 pub async fn visible_tasks(
     db: &DatabaseConnection,
     settings: &Settings,
@@ -333,6 +335,7 @@ async fn advance(
 
 /// `reportEvent`: a client-side action on the allow-list, at most `daily_cap` a business day;
 /// browse-type kinds count a target once a day, and a key once ever. Returns the tasks it moves.
+#[tracing::instrument(skip_all, fields(member = %member))]
 pub async fn report(
     db: &DatabaseConnection,
     settings: &Settings,
@@ -472,6 +475,7 @@ struct Claimed {
 }
 
 /// `claimTask`: pays a completed task once per period.
+#[tracing::instrument(skip_all, fields(member = %member))]
 pub async fn claim(
     db: &DatabaseConnection,
     settings: &Settings,
@@ -553,6 +557,7 @@ pub async fn claim(
 }
 
 /// Whether a HIDDEN task has this code (blind boxes check their prizes with it).
+#[tracing::instrument(skip_all)]
 pub async fn hidden_task_exists(db: &impl ConnectionTrait, code: &str) -> AppResult<bool> {
     Ok(task::Entity::find()
         .filter(task::Column::Code.eq(code))
@@ -563,6 +568,7 @@ pub async fn hidden_task_exists(db: &impl ConnectionTrait, code: &str) -> AppRes
 }
 
 /// Shows a hidden task to one member (blind boxes hand these out). Unlocking twice is harmless.
+#[tracing::instrument(skip_all, fields(member = %member))]
 pub async fn unlock_hidden<C>(
     db: &C,
     member: MemberId,
