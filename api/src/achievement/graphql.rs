@@ -5,8 +5,10 @@ use async_graphql::{Context, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::{achievement, member_title};
 
+use super::definitions::{self, AchievementChange};
 use super::rules::LeaderboardKind;
-use super::service::{self, AchievementChange, Wall, WallEntry};
+use super::wall::{self, Wall, WallEntry};
+use super::{leaderboard, titles};
 use crate::auth::RoleGuard;
 use crate::auth::rules::OPERATORS;
 use crate::context::ContextExt;
@@ -120,7 +122,7 @@ pub struct AchievementQuery;
 impl AchievementQuery {
     async fn achievement_wall(&self, ctx: &Context<'_>) -> async_graphql::Result<AchievementWall> {
         Ok(AchievementWall(
-            service::wall(&ctx.app()?.db, ctx.member_id()?).await?,
+            wall::wall(&ctx.app()?.db, ctx.member_id()?).await?,
         ))
     }
 
@@ -142,7 +144,7 @@ impl AchievementQuery {
         }
         let app = ctx.app()?;
         let board =
-            service::leaderboard(app, kind, first as u64, ctx.member_id()?, ctx.now()?).await?;
+            leaderboard::leaderboard(app, kind, first as u64, ctx.member_id()?, ctx.now()?).await?;
         Ok(Leaderboard {
             kind,
             entries: board
@@ -172,8 +174,8 @@ impl AchievementMutation {
         achievement_codes: Vec<String>,
     ) -> async_graphql::Result<AchievementWall> {
         let (app, member_id) = (ctx.app()?, ctx.member_id()?);
-        service::set_showcase(&app.db, member_id, achievement_codes).await?;
-        Ok(AchievementWall(service::wall(&app.db, member_id).await?))
+        wall::set_showcase(&app.db, member_id, achievement_codes).await?;
+        Ok(AchievementWall(wall::wall(&app.db, member_id).await?))
     }
 
     /// Wear an earned title on the profile; null takes it off.
@@ -183,7 +185,7 @@ impl AchievementMutation {
         title_code: Option<String>,
     ) -> async_graphql::Result<MemberView> {
         let member =
-            service::equip_title(&ctx.app()?.db, ctx.member_id()?, title_code.as_deref()).await?;
+            titles::equip_title(&ctx.app()?.db, ctx.member_id()?, title_code.as_deref()).await?;
         Ok(MemberView(member))
     }
 }
@@ -237,7 +239,7 @@ impl AchievementAdminMutation {
             title_name: input.title_name,
             hidden: input.hidden,
         };
-        let saved = service::upsert(&ctx.app()?.db, change, ctx.now()?).await?;
+        let saved = definitions::upsert(&ctx.app()?.db, change, ctx.now()?).await?;
         Ok(AchievementAdmin {
             code: saved.code,
             metric: saved.metric,

@@ -1,15 +1,19 @@
 //! The achievement wall: badges unlocked from member metrics, titles, the showcase, rarity and
 //! leaderboards. It learns of events only through `progress`.
 
+mod definitions;
 mod graphql;
+mod leaderboard;
 pub mod rules;
-mod service;
+mod titles;
+mod unlocking;
+mod wall;
 
+pub use definitions::{AchievementChange, upsert};
 pub use graphql::{AchievementAdminMutation, AchievementMutation, AchievementQuery};
-pub use service::{
-    ACHIEVEMENTS, AchievementChange, LeaderboardCache, backfill, grant_title, title_name, title_of,
-    upsert,
-};
+pub use leaderboard::LeaderboardCache;
+pub use titles::{grant_title, title_name, title_of};
+pub use unlocking::{ACHIEVEMENTS, backfill};
 
 /// The member profile's worn title, registered by the composition root.
 pub struct Titles;
@@ -22,7 +26,7 @@ impl crate::member::TitleSource for Titles {
         member: crate::member::MemberId,
         code: &str,
     ) -> crate::AppResult<Option<crate::progress::TitleView>> {
-        Ok(service::title_of(db, member, code)
+        Ok(titles::title_of(db, member, code)
             .await?
             .map(|t| crate::progress::TitleView {
                 code: t.code,

@@ -822,12 +822,12 @@ pub async fn draws_of(
     Ok(query.all(db).await?)
 }
 
+/// A box's draws, and per prize: the prize, its configured probability, how often it came up.
+pub type Stats = (i64, Vec<(blind_box_prize::Model, f64, i64)>);
+
 /// How often each prize has come up, beside its configured probability.
 #[tracing::instrument(skip_all)]
-pub async fn stats(
-    db: &impl ConnectionTrait,
-    box_id: i64,
-) -> AppResult<(i64, Vec<(blind_box_prize::Model, f64, i64)>)> {
+pub async fn stats(db: &impl ConnectionTrait, box_id: i64) -> AppResult<Stats> {
     find(db, box_id)
         .await?
         .ok_or(AppError::NotFound("blind box"))?;
