@@ -9,7 +9,7 @@ use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, Quer
 
 use super::graphql::MemberAdminView;
 use super::purchase::{self, Buyer, PurchaseOutcome, PurchaseRequest};
-use super::rules::tier::{Earning, Line};
+use super::rules::earning::{Earning, Line};
 use super::{rfm, tier};
 use crate::auth::RoleGuard;
 use crate::auth::rules::{INTEGRATIONS, OPERATORS, READERS};

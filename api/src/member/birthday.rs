@@ -8,7 +8,7 @@ use sea_orm::{
     TransactionTrait,
 };
 
-use super::rules::tier as rules;
+use super::rules::birthday as rules;
 use super::tier;
 use crate::clock::business_date;
 use crate::config::Settings;

@@ -14,7 +14,9 @@ use sea_orm::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::rules::tier::{self as rules, Boosts, Earning, Line};
+use super::rules::birthday::is_birthday_month;
+use super::rules::earning::{self as rules, Boosts, Earning, Line};
+use super::rules::tier::in_sprint;
 use super::tier;
 use crate::clock::business_date;
 use crate::config::Settings;
@@ -207,7 +209,7 @@ async fn replay(
     Ok(Some((row, done)))
 }
 
-/// `recordPurchase`: points = the earning formula (see `rules::tier::purchase_points`), growth =
+/// `recordPurchase`: points = the earning formula (see `rules::earning::purchase_points`), growth =
 /// yuan x the spend weight, in one transaction with the purchase row, idempotent on orderNo.
 #[tracing::instrument(skip_all)]
 pub async fn record(
@@ -266,9 +268,8 @@ pub async fn record(
         let earning = earning_rules(&txn, settings).await?;
         let paid_day = business_date(request.paid_at, settings.timezone);
         let boosts = Boosts {
-            birthday_month: rules::is_birthday_month(buyer.birthday, paid_day),
-            sprint: member_tier.rank > 0
-                && rules::in_sprint(buyer.tier_valid_until, request.paid_at),
+            birthday_month: is_birthday_month(buyer.birthday, paid_day),
+            sprint: member_tier.rank > 0 && in_sprint(buyer.tier_valid_until, request.paid_at),
             double_day: earning.double_points_days.contains(&paid_day),
         };
         // A blacklisted member's purchase is recorded, and earns nothing.

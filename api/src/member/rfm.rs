@@ -12,7 +12,7 @@ use sea_orm::{
     TransactionTrait,
 };
 
-use super::rules::tier::{self as rules, Rfm};
+use super::rules::rfm::{self as rules, Rfm};
 use crate::error::AppResult;
 
 /// Recency given to members who never bought.

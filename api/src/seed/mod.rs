@@ -9,7 +9,7 @@ use sea_orm::{
 
 use crate::config::Settings;
 use crate::error::AppResult;
-use crate::member::{self as members, rules::tier::Earning};
+use crate::member::{self as members, rules::earning::Earning};
 use crate::points::{self, Expiry, LedgerKind, Movement};
 use crate::task::{self, TaskChange};
 use crate::{achievement, blindbox, mall};
