@@ -1,7 +1,6 @@
 use async_graphql::{Context, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::audit_log;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::auth::RoleGuard;
 use crate::auth::rules::READERS;
@@ -53,16 +52,7 @@ impl AuditQuery {
         after: Option<String>,
     ) -> async_graphql::Result<AuditLogConnection> {
         let page = page_request(first, after.as_deref())?;
-        let mut query = audit_log::Entity::find()
-            .order_by_desc(audit_log::Column::Id)
-            .limit(page.limit + 1);
-        if let Some(after) = page.after_id {
-            query = query.filter(audit_log::Column::Id.lt(after));
-        }
-        let rows = query
-            .all(&ctx.app()?.db)
-            .await
-            .map_err(crate::AppError::from)?;
+        let rows = super::recent(&ctx.app()?.db, page).await?;
         let (rows, page_info) = finish_page(rows, page, |r| r.id);
         Ok(AuditLogConnection {
             nodes: rows.into_iter().map(Into::into).collect(),

@@ -54,6 +54,21 @@ pub async fn record(
     Ok(())
 }
 
+/// A page of the log, newest first (one row more than the page when there is a next page).
+pub async fn recent(
+    db: &impl ConnectionTrait,
+    page: crate::pagination::PageRequest,
+) -> AppResult<Vec<audit_log::Model>> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+    let mut query = audit_log::Entity::find()
+        .order_by_desc(audit_log::Column::Id)
+        .limit(page.limit + 1);
+    if let Some(after) = page.after_id {
+        query = query.filter(audit_log::Column::Id.lt(after));
+    }
+    Ok(query.all(db).await?)
+}
+
 /// Add to the admin schema with `.extension(AuditMutations)`.
 pub struct AuditMutations;
 

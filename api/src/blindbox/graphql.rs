@@ -4,7 +4,6 @@
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::{blind_box, blind_box_draw, blind_box_prize};
-use sea_orm::EntityTrait;
 
 use super::rules;
 use super::service::{self, BoxChange, DrawOutcome, PrizeChange, candidate};
@@ -243,13 +242,7 @@ pub struct BlindBoxQuery;
 #[Object]
 impl BlindBoxQuery {
     async fn blind_boxes(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<BlindBox>> {
-        use sea_orm::{ColumnTrait, QueryFilter, QueryOrder};
-        let boxes = blind_box::Entity::find()
-            .filter(blind_box::Column::Active.eq(true))
-            .order_by_asc(blind_box::Column::Id)
-            .all(&ctx.app()?.db)
-            .await
-            .map_err(AppError::from)?;
+        let boxes = service::active_boxes(&ctx.app()?.db).await?;
         Ok(boxes.into_iter().map(BlindBox).collect())
     }
 

@@ -34,6 +34,17 @@ pub async fn find(db: &impl ConnectionTrait, id: i64) -> AppResult<Option<blind_
     Ok(blind_box::Entity::find_by_id(id).one(db).await?)
 }
 
+/// The boxes members can draw from, in id order.
+#[tracing::instrument(skip_all)]
+pub async fn active_boxes(db: &impl ConnectionTrait) -> AppResult<Vec<blind_box::Model>> {
+    use sea_orm::QueryOrder;
+    Ok(blind_box::Entity::find()
+        .filter(blind_box::Column::Active.eq(true))
+        .order_by_asc(blind_box::Column::Id)
+        .all(db)
+        .await?)
+}
+
 /// The prizes members can win now, in their published order.
 #[tracing::instrument(skip_all)]
 pub async fn prizes(

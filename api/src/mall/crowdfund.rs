@@ -38,6 +38,27 @@ pub async fn contributions(
         .await?)
 }
 
+/// A pool's contributions, oldest first, each with its contributor's public member number.
+#[tracing::instrument(skip_all)]
+pub async fn contributions_with_member_numbers(
+    db: &impl ConnectionTrait,
+    crowdfund_id: i64,
+) -> AppResult<Vec<(String, crowdfund_contribution::Model)>> {
+    let rows = contributions(db, crowdfund_id).await?;
+    let ids: Vec<MemberId> = rows.iter().map(|c| MemberId::new(c.member_id)).collect();
+    let numbers = crate::member::member_numbers(db, &ids).await?;
+    Ok(rows
+        .into_iter()
+        .map(|c| {
+            let number = numbers
+                .get(&MemberId::new(c.member_id))
+                .cloned()
+                .unwrap_or_default();
+            (number, c)
+        })
+        .collect())
+}
+
 /// `startCrowdfund`: a pool for one unit of a crowdfundable item, targeting its points price now.
 /// The pool is a redemption for its initiator, so the item's window, tier and per-member limit
 /// apply to them (an open pool holds one of their units), now and again when it is funded.

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::dataloader::Loader;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::DatabaseConnection;
 
 use super::redeem::{self, RedeemRequest};
 use super::rules::{self, CouponStatus};
@@ -296,21 +296,11 @@ impl Crowdfund {
         &self,
         ctx: &Context<'_>,
     ) -> async_graphql::Result<Vec<CrowdfundContribution>> {
-        let app = ctx.app()?;
-        let rows = pools::contributions(&app.db, self.0.id).await?;
-        let ids: Vec<i64> = rows.iter().map(|c| c.member_id).collect();
-        let numbers: std::collections::HashMap<i64, String> = member::Entity::find()
-            .filter(member::Column::Id.is_in(ids))
-            .all(&app.db)
-            .await
-            .map_err(AppError::from)?
-            .into_iter()
-            .map(|m| (m.id, m.member_no))
-            .collect();
+        let rows = pools::contributions_with_member_numbers(&ctx.app()?.db, self.0.id).await?;
         Ok(rows
             .into_iter()
-            .map(|c| CrowdfundContribution {
-                member_no: numbers.get(&c.member_id).cloned().unwrap_or_default(),
+            .map(|(member_no, c)| CrowdfundContribution {
+                member_no,
                 points: c.points,
                 created_at: c.created_at,
             })

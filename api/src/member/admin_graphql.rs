@@ -3,14 +3,12 @@
 
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
-use entity::member;
 use rust_decimal::Decimal;
-use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::graphql::MemberAdminView;
 use super::purchase::{self, Buyer, PurchaseOutcome, PurchaseRequest};
 use super::rules::earning::{Earning, Line};
-use super::{rfm, tier};
+use super::{rfm, service, tier};
 use crate::auth::RoleGuard;
 use crate::auth::rules::{INTEGRATIONS, OPERATORS, READERS};
 use crate::context::ContextExt;
@@ -159,21 +157,7 @@ impl MemberAdminQuery {
         after: Option<String>,
     ) -> async_graphql::Result<MemberAdminConnection> {
         let page = page_request(first, after.as_deref())?;
-        let mut query = member::Entity::find()
-            .order_by_desc(member::Column::Id)
-            .limit(page.limit + 1);
-        if let Some(search) = search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-            query = query.filter(
-                Condition::any()
-                    .add(member::Column::MemberNo.eq(search.to_ascii_uppercase()))
-                    .add(member::Column::Openid.eq(search))
-                    .add(member::Column::Nickname.contains(search)),
-            );
-        }
-        if let Some(after) = page.after_id {
-            query = query.filter(member::Column::Id.lt(after));
-        }
-        let rows = query.all(&ctx.app()?.db).await.map_err(AppError::from)?;
+        let rows = service::search(&ctx.app()?.db, search.as_deref(), page).await?;
         let (rows, page_info) = finish_page(rows, page, |m| m.id);
         Ok(MemberAdminConnection {
             nodes: rows.into_iter().map(MemberAdminView).collect(),
@@ -188,10 +172,7 @@ impl MemberAdminQuery {
         id: ID,
     ) -> async_graphql::Result<Option<MemberAdminView>> {
         let id = id_number(&id, "id")?;
-        let found = member::Entity::find_by_id(id)
-            .one(&ctx.app()?.db)
-            .await
-            .map_err(AppError::from)?;
+        let found = service::find(&ctx.app()?.db, id).await?;
         Ok(found.map(MemberAdminView))
     }
 

@@ -45,6 +45,21 @@ pub async fn require(db: &impl ConnectionTrait, id: MemberId) -> AppResult<membe
         .ok_or(AppError::NotFound("member"))
 }
 
+/// The public member numbers of these members, by id (a member that does not exist is absent).
+pub async fn member_numbers(
+    db: &impl ConnectionTrait,
+    ids: &[MemberId],
+) -> AppResult<std::collections::HashMap<MemberId, String>> {
+    let ids: Vec<i64> = ids.iter().map(|id| id.get()).collect();
+    Ok(member::Entity::find()
+        .filter(member::Column::Id.is_in(ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|m| (MemberId(m.id), m.member_no))
+        .collect())
+}
+
 /// Takes a row lock on each member, in id order, for the rest of the transaction: two use cases
 /// that touch the same members (a transfer each way) queue instead of deadlocking, and a
 /// member's counters (daily caps, per-member limits) are read and written as one step. Every

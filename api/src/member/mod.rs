@@ -16,7 +16,7 @@ mod tier;
 
 pub use admin_graphql::{MemberAdminMutation, MemberAdminQuery};
 pub use birthday::give_gifts as give_birthday_gifts;
-pub use core::{MemberId, lock, require};
+pub use core::{MemberId, lock, member_numbers, require};
 pub use graphql::{MemberAdminView, MemberQuery, MemberView, ProfileMutation};
 pub use growth::GROWTH_FROM_INTERACTION;
 pub use invite::invite_joined;

@@ -19,6 +19,32 @@ pub async fn find(db: &impl ConnectionTrait, id: i64) -> AppResult<Option<member
     Ok(member::Entity::find_by_id(id).one(db).await?)
 }
 
+/// A page of members, newest first, for operators; `search` matches a memberNo or openid
+/// exactly, or part of a nickname. Returns one row more than the page when there is a next page.
+#[tracing::instrument(skip_all)]
+pub async fn search(
+    db: &impl ConnectionTrait,
+    search: Option<&str>,
+    page: crate::pagination::PageRequest,
+) -> AppResult<Vec<member::Model>> {
+    use sea_orm::{Condition, QueryOrder, QuerySelect};
+    let mut query = member::Entity::find()
+        .order_by_desc(member::Column::Id)
+        .limit(page.limit + 1);
+    if let Some(search) = search.map(str::trim).filter(|s| !s.is_empty()) {
+        query = query.filter(
+            Condition::any()
+                .add(member::Column::MemberNo.eq(search.to_ascii_uppercase()))
+                .add(member::Column::Openid.eq(search))
+                .add(member::Column::Nickname.contains(search)),
+        );
+    }
+    if let Some(after) = page.after_id {
+        query = query.filter(member::Column::Id.lt(after));
+    }
+    Ok(query.all(db).await?)
+}
+
 /// Finds the member by openid, or creates one with fresh public codes. Runs inside the caller's
 /// transaction; a lost race with a concurrent first login of the same openid, or a clash of
 /// random codes, is retried in a savepoint.
