@@ -1,5 +1,9 @@
 //! Builds the application for `main.rs` and for the tests alike: connect, migrate, seed, bind.
 //! Binding port 0 works; `port()` says which port was given.
+//!
+//! The composition root (DESIGN s2): the one place that sees every module. It wires progress
+//! handlers, caches and settings parsers into the state, so the core and the feature modules never
+//! name each other. Owns: start-up order (settings, database, migrations, seed, Redis, jobs, server).
 
 use std::fmt;
 use std::net::TcpListener;

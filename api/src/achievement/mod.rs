@@ -1,5 +1,9 @@
 //! The achievement wall: badges unlocked from member metrics, titles, the showcase, rarity and
 //! leaderboards. It learns of events only through `progress`.
+//!
+//! Owns: achievement definitions and unlocks, titles, showcase slots, rarity, leaderboards.
+//! May call: the core (`member`, `points`, `progress`), the platform (`auth`, `anticheat`) and the
+//! infrastructure; no other feature module.
 
 mod definitions;
 mod graphql;

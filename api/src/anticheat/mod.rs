@@ -1,6 +1,10 @@
 //! Anti-cheat: one gate that resolvers call before a points action. It refuses blacklisted
 //! members, applies the hard and soft rate limits of DESIGN.md s6 (soft ones ask for a captcha),
 //! and flags members who earn too fast. Modules call `gate` and never touch the limiter's keys.
+//!
+//! Owns: rate-limit counters, captcha tokens, risk events, the blacklist decision.
+//! May call: `member` (to mark a member blacklisted), `points` and `idempotency` (blacklisting
+//! revokes points through the runner), `auth` and the infrastructure; no feature module.
 
 mod blacklist;
 mod captcha;

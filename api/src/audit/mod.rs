@@ -5,6 +5,9 @@
 //! caller without a valid admin token (failed `adminLogin`s included), and role-guard refusals of
 //! an admin, write one row per caller (address, or admin) a minute. Such a request may also carry
 //! only one mutation field; more is refused before anything runs.
+//!
+//! Owns: the `audit_log` table.
+//! May call: `auth` (who is calling) and the infrastructure; no feature module.
 
 mod graphql;
 pub mod rules;

@@ -1,5 +1,9 @@
 //! Who is calling: WeChat login and refresh tokens for members, passwords and roles for admins,
 //! and the JWTs that carry either.
+//!
+//! Owns: admin accounts, member sessions and refresh tokens, JWTs.
+//! May call: `member` (first login creates one), `anticheat` (device checks, admin lockout) and the
+//! infrastructure; no feature module.
 
 mod graphql;
 mod guard;

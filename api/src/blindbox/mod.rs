@@ -1,6 +1,10 @@
 //! Blind boxes: weighted prize pools with disclosed odds, stock, a pity guarantee, daily limits
 //! and provably fair draws (committed seeds over the prize table, members' client seeds),
 //! bought with points only.
+//!
+//! Owns: boxes, prizes, seeds, draws, pity counters.
+//! May call: the core (`member`, `points`, `progress`, `idempotency`), the platform and the
+//! infrastructure; prizes of another module are `progress` grants.
 
 mod graphql;
 pub mod rules;

@@ -1,4 +1,8 @@
 //! Daily check-in: one per member per business day, streaks with bonuses, make-ups at a cost.
+//!
+//! Owns: check-in rows, streaks, make-ups.
+//! May call: the core (`member`, `points`, `progress`, `idempotency`), the platform and the
+//! infrastructure; no other feature module.
 
 mod graphql;
 pub mod rules;

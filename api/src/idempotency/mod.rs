@@ -15,6 +15,9 @@
 //! without a key gets a generated one: it runs once and is not recorded.
 //!
 //! Owns: the `idempotency_record` table. Calls: `member::lock` only.
+//!
+//! Owns: the `idempotency_record` table.
+//! May call: `member` (the lock) and the infrastructure; no feature module.
 
 pub mod rules;
 

@@ -1,5 +1,7 @@
 //! Scheduled jobs: run on a timer in every instance, but by one instance at a time (see `lock`),
 //! and on demand through the admin `runJob`.
+//!
+//! Part of the composition root: it may call any module's job entry point. Owns: job leases.
 
 mod lock;
 

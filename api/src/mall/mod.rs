@@ -1,6 +1,10 @@
 //! The points mall: catalog and price campaigns, redemption (points, or points+cash through the
 //! deduction ladder), orders, coupons, crowdfunds and donations. It never oversells, overspends
 //! or loses a member's points: stock and points move by conditional updates in one transaction.
+//!
+//! Owns: items, campaigns, orders, coupons, crowdfunds, donations, the deduction ladder.
+//! May call: the core (`member`, `points`, `progress`, `idempotency`), the platform and the
+//! infrastructure; no other feature module.
 
 mod admin_graphql;
 mod catalog;

@@ -1,5 +1,10 @@
 //! Member center: profile and public codes, tiers and growth, purchases from the merchant's
 //! order system, birthday gifts and RFM segments.
+//!
+//! Owns: the `member` row (profile, tier, growth, blacklist flag, showcase, worn title), tiers,
+//! purchases, birthday gifts, RFM. The core every module may use (`require`, `lock`, `MemberId`).
+//! May call: `points`, `progress`, `idempotency`, `auth` and the infrastructure; no feature module (streaks
+//! and titles for the member view come from sources registered at start-up).
 
 mod admin_graphql;
 mod birthday;

@@ -1,5 +1,9 @@
 //! Points: the append-only ledger, lots and expiry, transfers, and the operator's audit and
 //! health views. Every module changes points through `credit` and `debit` here, nowhere else.
+//!
+//! Owns: the ledger, lots and balances, transfers.
+//! May call: `member`, `idempotency`, the platform (`auth`, `anticheat`) and the infrastructure;
+//! no feature module.
 
 mod graphql;
 mod ledger;

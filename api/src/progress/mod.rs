@@ -1,6 +1,9 @@
 //! The one place where events meet tasks and achievements. A use case calls `record` inside its
 //! own transaction; the event's metrics are updated, then every registered handler is asked what
 //! changed for it, so a check-in never needs to know an achievement exists.
+//!
+//! Owns: member metrics and the event dispatch; handlers are registered by `startup`.
+//! May call: the infrastructure only (settings, clock, errors); no feature module.
 
 pub mod rules;
 mod view;

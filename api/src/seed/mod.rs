@@ -1,5 +1,7 @@
 //! Demo data for a fresh development database, so GraphiQL has something to show at once.
 //! Sign in as them with `login(code: "alice")` / `login(code: "bob")`.
+//!
+//! Part of the composition root: it may call any module to create demo data.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::member;

@@ -1,5 +1,9 @@
 //! Tasks: daily, weekly, once, growth, challenge and hidden tasks that events advance and
 //! members claim; client-reported events; invite rewards (single level).
+//!
+//! Owns: task definitions, progress rows and claims, reportable events, invites' rewards.
+//! May call: the core (`member`, `points`, `progress`, `idempotency`), the platform and the
+//! infrastructure; no other feature module.
 
 mod graphql;
 pub mod rules;
