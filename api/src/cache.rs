@@ -1,7 +1,9 @@
 //! Rarely-changed rows (the tier ladder, price campaigns) kept in memory for the read paths, and
 //! leaderboards when there is no Redis to keep them.
-//! The process that changes them drops its copy at once; other instances see the change within
-//! the TTL. Use cases that charge or decide (redeem, tier upgrades) read the tables themselves.
+//! The process that changes them drops its copy at once and tells the others (`cache_bus`), which
+//! drop theirs on the message; the TTL bounds a lost message. The listing and the charge of a
+//! redemption read price campaigns from the same cache, so an instance never shows a price it
+//! would not charge.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};

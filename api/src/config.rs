@@ -268,6 +268,9 @@ pub struct Settings {
     pub database_url: String,
     pub database_max_connections: u32,
     pub redis_url: Option<String>,
+    /// `REDIS_CLUSTER=true`: `REDIS_URL` names a node of a Redis Cluster (a `redis+cluster://`
+    /// URL says so by itself).
+    pub redis_cluster: bool,
     /// Prepended to every Redis key, so several apps (or tests) can share one Redis.
     pub redis_key_prefix: String,
     pub jwt_secret: SecretString,
@@ -502,6 +505,7 @@ impl Settings {
             )?,
             database_url,
             redis_url,
+            redis_cluster: flag("REDIS_CLUSTER", false)?,
             redis_key_prefix: get("REDIS_KEY_PREFIX").unwrap_or_else(|| "loyalty:".to_string()),
             jwt_secret: SecretString::from(jwt_secret),
             jwt_issuer: get("JWT_ISSUER").unwrap_or_else(|| "loyalty".to_string()),

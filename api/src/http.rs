@@ -1,7 +1,7 @@
 //! HTTP in front of the two schemas, following GraphQL over HTTP: JSON in, JSON or
 //! `application/graphql-response+json` out by the Accept header; 400 for requests that cannot be
 //! parsed, 405 for mutations over GET, 413 for oversized bodies. Plus the playground (GraphiQL,
-//! for browsers that GET an endpoint) and `/health`.
+//! for browsers that GET an endpoint), `/health` (liveness) and `/ready` (readiness).
 
 use std::time::Duration;
 
@@ -63,7 +63,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         &format!("{}/{{path:.*}}", playground::PREFIX),
         web::get().to(playground::asset),
     )
-    .route("/health", web::get().to(health));
+    .route("/health", web::get().to(health))
+    .route("/ready", web::get().to(ready));
 }
 
 async fn member_post(
@@ -479,6 +480,65 @@ async fn health(app: web::Data<AppState>) -> HttpResponse {
         "database": if database_ok { "ok" } else { "down" },
         "redis": redis,
         "limiter": app.limiter.backend(),
+    }))
+}
+
+/// Readiness, for a load balancer: 200 only when this instance can serve, that is, it has
+/// migrated (it listens only after), the database answers, Redis answers a real key round trip
+/// (a write and a read of a key, so a Redis that refuses or misroutes keys fails it), and it is
+/// not shutting down. `/health` stays the liveness probe.
+async fn ready(app: web::Data<AppState>) -> HttpResponse {
+    if app.shutdown.is_cancelled() {
+        return HttpResponse::ServiceUnavailable().json(json!({ "status": "stopping" }));
+    }
+    let database_ok = matches!(
+        tokio::time::timeout(Duration::from_secs(2), app.db.ping()).await,
+        Ok(Ok(()))
+    );
+    let redis = match &app.redis {
+        None => "disabled",
+        Some(redis) => {
+            let mut con = redis.clone();
+            let token = {
+                use rand::RngCore;
+                let mut bytes = [0u8; 8];
+                rand::rng().fill_bytes(&mut bytes);
+                hex::encode(bytes)
+            };
+            let key = format!("{}{{ready:{token}}}", app.settings.redis_key_prefix);
+            let round_trip = async {
+                redis::cmd("SET")
+                    .arg(&key)
+                    .arg(&token)
+                    .arg("PX")
+                    .arg(5_000)
+                    .query_async::<()>(&mut con)
+                    .await?;
+                redis::cmd("GETDEL")
+                    .arg(&key)
+                    .query_async::<Option<String>>(&mut con)
+                    .await
+            };
+            match tokio::time::timeout(Duration::from_secs(2), round_trip).await {
+                Ok(Ok(Some(read))) if read == token => "ok",
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "not ready: Redis failed a key round trip");
+                    "down"
+                }
+                _ => "down",
+            }
+        }
+    };
+    let ready = database_ok && redis != "down";
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    HttpResponse::build(status).json(json!({
+        "status": if ready { "ready" } else { "not ready" },
+        "database": if database_ok { "ok" } else { "down" },
+        "redis": redis,
     }))
 }
 

@@ -26,6 +26,7 @@ use crate::auth::wechat::{MockWeChat, WeChatApi, WeChatLogin};
 use crate::clock::Clock;
 use crate::config::{AppEnv, ConfigError, Settings};
 use crate::extensions::Extensions;
+use crate::redis_conn::{self, RedisConnection};
 use crate::state::AppState;
 use crate::{
     achievement, auth, checkin, db, graphql, http, jobs, mall, member, progress, seed, task,
@@ -75,6 +76,33 @@ pub fn parse_settings(mut settings: Settings) -> Result<Settings, ConfigError> {
     Ok(settings)
 }
 
+/// How long start-up waits for an unreachable Redis before it gives up.
+const REDIS_START_WAIT: Duration = Duration::from_secs(60);
+
+/// Connects to Redis, waiting (with a log line per attempt) while it is unreachable: instances
+/// often start before their Redis does. A bad URL fails at once.
+async fn connect_redis(url: &str, cluster: bool) -> Result<RedisConnection, StartupError> {
+    let started = std::time::Instant::now();
+    let mut wait = Duration::from_millis(500);
+    loop {
+        match redis_conn::connect(url, cluster).await {
+            Ok(connection) => {
+                tracing::info!(kind = connection.kind(), "connected to Redis");
+                return Ok(connection);
+            }
+            Err(e) if crate::error::redis_unreachable(&e) || e.is_io_error() || e.is_timeout() => {
+                if started.elapsed() >= REDIS_START_WAIT {
+                    return Err(context("connecting to REDIS_URL")(e));
+                }
+                tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "Redis is unreachable; waiting for it before serving");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => return Err(context("connecting to REDIS_URL")(e)),
+        }
+    }
+}
+
 /// What modules keep in the shared state without `AppState` naming them.
 fn extensions() -> Extensions {
     Extensions::default()
@@ -96,18 +124,7 @@ pub async fn build_state(settings: Settings) -> Result<AppState, StartupError> {
         .map_err(context("running database migrations"))?;
 
     let redis = match &settings.redis_url {
-        Some(url) => {
-            let client = redis::Client::open(url.as_str()).map_err(context("REDIS_URL"))?;
-            let config = redis::aio::ConnectionManagerConfig::new()
-                .set_connection_timeout(Some(Duration::from_secs(2)))
-                .set_response_timeout(Some(Duration::from_secs(2)))
-                .set_number_of_retries(1);
-            let manager = client
-                .get_connection_manager_with_config(config)
-                .await
-                .map_err(context("connecting to REDIS_URL"))?;
-            Some(manager)
-        }
+        Some(url) => Some(connect_redis(url, settings.redis_cluster).await?),
         None => None,
     };
     let limiter: Arc<dyn Limiter> = match &redis {
@@ -217,6 +234,8 @@ impl Application {
             .jobs
             .enabled
             .then(|| jobs::spawn_scheduler(state.clone()));
+        // Other instances' cache invalidations; it stops with the shutdown token.
+        crate::cache_bus::spawn_listener(state.clone());
         let mut app = Self::serve(state, listener)?;
         app.scheduler = scheduler;
         Ok(app)

@@ -16,7 +16,7 @@ use crate::config::Settings;
 pub struct AppState {
     pub settings: Arc<Settings>,
     pub db: DatabaseConnection,
-    pub redis: Option<redis::aio::ConnectionManager>,
+    pub redis: Option<crate::redis_conn::RedisConnection>,
     pub clock: Clock,
     pub limiter: Arc<dyn Limiter>,
     /// Captcha challenges and passes, the blacklist cache.

@@ -8,6 +8,8 @@ pub struct Model {
     pub name: String,
     pub holder: String,
     pub expires_at: DateTimeUtc,
+    /// When the job last started a run that finished; see `jobs::lease`.
+    pub last_run_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

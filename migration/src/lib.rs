@@ -15,6 +15,7 @@ mod m20261201_000001_provably_fair;
 mod m20261201_000002_auth_hardening;
 mod m20261201_000004_order_origin;
 mod m20261201_000005_idempotency;
+mod m20261202_000001_job_last_run;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000002_auth_hardening::Migration),
             Box::new(m20261201_000004_order_origin::Migration),
             Box::new(m20261201_000005_idempotency::Migration),
+            Box::new(m20261202_000001_job_last_run::Migration),
         ]
     }
 }

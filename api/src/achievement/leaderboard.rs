@@ -90,12 +90,12 @@ async fn ranked_scores(
 /// is at most `BOARD_TTL_SECONDS` behind.
 async fn redis_board(
     db: &DatabaseConnection,
-    redis: &redis::aio::ConnectionManager,
+    redis: &crate::redis_conn::RedisConnection,
     key: &str,
     kind: LeaderboardKind,
     period: &str,
     first: u64,
-    member_id: i64,
+    mine: Option<&Score>,
 ) -> AppResult<(Vec<(i64, i64)>, Option<i64>)> {
     let mut con = redis.clone();
     let exists: bool = redis::cmd("EXISTS").arg(key).query_async(&mut con).await?;
@@ -123,28 +123,72 @@ async fn redis_board(
         .arg("WITHSCORES")
         .query_async(&mut con)
         .await?;
-    // The member's own entry name comes from their metric row.
-    let mine = progress::entry(db, member_id, kind.metric(), period).await?;
-    let rank: Option<i64> = match mine {
-        Some((value, reached_at)) => {
-            let name = entry_name(&Score {
-                member_id,
-                value,
-                reached_at,
-            });
-            redis::cmd("ZREVRANK")
-                .arg(key)
-                .arg(name)
-                .query_async(&mut con)
-                .await?
-        }
+    let rank = match mine {
+        Some(mine) => Some(redis_rank(&mut con, key, mine).await?),
         None => None,
     };
     let top = top
         .into_iter()
         .filter_map(|(name, score)| Some((member_of(&name)?, unpacked_value(score))))
         .collect();
-    Ok((top, rank.map(|r| r + 1)))
+    Ok((top, rank))
+}
+
+/// The rank the member's current score takes on the sorted set, which may be older than it:
+/// those with a higher packed score, plus those with the same score that order before it, plus
+/// one. Metric values only grow, so the member's own older entry never scores higher than the
+/// current one; among equal scores it is skipped by id.
+async fn redis_rank(
+    con: &mut crate::redis_conn::RedisConnection,
+    key: &str,
+    mine: &Score,
+) -> AppResult<i64> {
+    let score = packed_score(mine);
+    let higher: i64 = redis::cmd("ZCOUNT")
+        .arg(key)
+        .arg(format!("({score}"))
+        .arg("+inf")
+        .query_async(con)
+        .await?;
+    let tied: Vec<String> = redis::cmd("ZRANGEBYSCORE")
+        .arg(key)
+        .arg(score)
+        .arg(score)
+        .query_async(con)
+        .await?;
+    let name = entry_name(mine);
+    let tied_ahead = tied
+        .iter()
+        .filter(|other| member_of(other) != Some(mine.member_id) && **other > name)
+        .count() as i64;
+    Ok(higher + tied_ahead + 1)
+}
+
+/// The member's current score on a board, if they are on it (blacklisted members are not).
+async fn current_score(
+    db: &DatabaseConnection,
+    kind: LeaderboardKind,
+    period: &str,
+    member: MemberId,
+) -> AppResult<Option<Score>> {
+    let Some((value, reached_at)) =
+        progress::entry(db, member.get(), kind.metric(), period).await?
+    else {
+        return Ok(None);
+    };
+    if value < 1
+        || crate::member::require(db, member)
+            .await?
+            .blacklisted_at
+            .is_some()
+    {
+        return Ok(None);
+    }
+    Ok(Some(Score {
+        member_id: member.get(),
+        value,
+        reached_at,
+    }))
 }
 
 /// Leaderboards ranked in this process (no Redis), kept as long as Redis would keep them.
@@ -162,7 +206,6 @@ pub async fn leaderboard(
     member: MemberId,
     now: DateTime<Utc>,
 ) -> AppResult<Board> {
-    let member_id = member.get();
     let (db, settings) = (&app.db, app.settings.as_ref());
     let boards = &app.extensions.get::<LeaderboardCache>()?.0;
     let redis = app
@@ -170,10 +213,13 @@ pub async fn leaderboard(
         .as_ref()
         .map(|r| (r, app.settings.redis_key_prefix.as_str()));
     let period = board_period(kind, settings, now);
+    // The member's rank is always that of their current score, however old the board is.
+    let mine = current_score(db, kind, &period, member).await?;
     let from_redis = match redis {
         Some((con, prefix)) => {
-            let key = format!("{prefix}lb:{}:{period}", kind.metric());
-            match redis_board(db, con, &key, kind, &period, first, member_id).await {
+            // One hash tag per board: its pipeline runs on one cluster slot.
+            let key = format!("{prefix}{{lb:{}:{period}}}", kind.metric());
+            match redis_board(db, con, &key, kind, &period, first, mine.as_ref()).await {
                 Ok(board) => Some(board),
                 Err(e) => {
                     tracing::warn!(error = %e, "leaderboard from Redis failed; reading the database");
@@ -193,7 +239,7 @@ pub async fn leaderboard(
             let scores = boards
                 .get(&key, || ranked_scores(db, kind, &period))
                 .await?;
-            let my_rank = rules::rank_of(&scores, member_id);
+            let my_rank = mine.as_ref().map(|mine| rules::rank_among(&scores, mine));
             (
                 scores
                     .iter()

@@ -106,9 +106,47 @@ pub fn rank_of(ranked: &[Score], member_id: i64) -> Option<i64> {
         .map(|i| i as i64 + 1)
 }
 
+/// Whether `a` ranks ahead of `b` (the order of `rank`).
+pub fn ranks_ahead(a: &Score, b: &Score) -> bool {
+    (b.value, a.reached_at, a.member_id) < (a.value, b.reached_at, b.member_id)
+}
+
+/// 1-based rank the member's *current* score takes among a board's ranked scores, which may be
+/// older than it: everyone else ahead of it, plus one. The member's own (older) entry is not
+/// counted, so a member always sees the rank their current score earns.
+pub fn rank_among(ranked: &[Score], mine: &Score) -> i64 {
+    ranked
+        .iter()
+        .filter(|s| s.member_id != mine.member_id && ranks_ahead(s, mine))
+        .count() as i64
+        + 1
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_current_score_ranks_among_an_older_board() {
+        let score = |member_id, value, secs| Score {
+            member_id,
+            value,
+            reached_at: at(secs),
+        };
+        let mut board = vec![score(1, 50, 0), score(2, 30, 1), score(3, 10, 2)];
+        rank(&mut board);
+        // Member 3 has since reached 40: second, though the board still holds their 10.
+        assert_eq!(rank_among(&board, &score(3, 40, 9)), 2);
+        // A tie on value goes to whoever got there first.
+        assert_eq!(rank_among(&board, &score(3, 30, 0)), 2);
+        assert_eq!(rank_among(&board, &score(3, 30, 5)), 3);
+        // Not on the board yet: ranked all the same.
+        assert_eq!(rank_among(&board, &score(4, 60, 9)), 1);
+        // The board's own order agrees with `rank_among` for every member on it.
+        for (i, s) in board.iter().enumerate() {
+            assert_eq!(rank_among(&board, s), i as i64 + 1);
+        }
+    }
 
     fn at(secs: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(1_900_000_000 + secs, 0).unwrap()

@@ -105,7 +105,7 @@ impl Limiter for InProcessLimiter {
 
 /// Counts in Redis with one Lua script per hit: atomic, and one round trip.
 pub struct RedisLimiter {
-    redis: redis::aio::ConnectionManager,
+    redis: crate::redis_conn::RedisConnection,
     prefix: String,
     script: redis::Script,
     /// Counts `hit_or_local` while Redis is unreachable.
@@ -124,7 +124,7 @@ return count
 
 impl RedisLimiter {
     /// Loads the script now, so a bad script or an unreachable Redis fails the boot.
-    pub async fn new(redis: redis::aio::ConnectionManager, prefix: String) -> AppResult<Self> {
+    pub async fn new(redis: crate::redis_conn::RedisConnection, prefix: String) -> AppResult<Self> {
         let script = redis::Script::new(HIT_SCRIPT);
         let mut con = redis.clone();
         script.prepare_invoke().load_async(&mut con).await?;

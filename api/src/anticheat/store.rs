@@ -72,17 +72,19 @@ impl Store for MemoryStore {
 }
 
 pub struct RedisStore {
-    redis: redis::aio::ConnectionManager,
+    redis: crate::redis_conn::RedisConnection,
     prefix: String,
 }
 
 impl RedisStore {
-    pub fn new(redis: redis::aio::ConnectionManager, prefix: String) -> Self {
+    pub fn new(redis: crate::redis_conn::RedisConnection, prefix: String) -> Self {
         RedisStore { redis, prefix }
     }
 
+    /// The whole key is the hash tag: each key on its own slot of a Redis Cluster (no command
+    /// here takes two keys).
     fn key(&self, key: &str) -> String {
-        format!("{}{key}", self.prefix)
+        format!("{}{{{key}}}", self.prefix)
     }
 }
 

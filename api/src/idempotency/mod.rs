@@ -14,7 +14,8 @@
 //! Every points- or stock-moving use case runs through here; none keeps its own copy. A request
 //! without a key gets a generated one: it runs once and is not recorded.
 //!
-//! Owns: the `idempotency_record` table. Calls: `member::lock` only.
+//! Background jobs that move many rows use `retry_transient` for their small batches: the same
+//! bounded, jittered retry without a key.
 //!
 //! Owns: the `idempotency_record` table.
 //! May call: `member` (the lock) and the infrastructure; no feature module.
@@ -177,6 +178,27 @@ where
                 tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
             }
             Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Runs `batch` (one short transaction of a job) again when the database failed it as one side of
+/// a deadlock or a serialization conflict, at most `rules::MAX_ATTEMPTS` times, with jitter.
+pub async fn retry_transient<T, F, Fut>(mut batch: F) -> AppResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = AppResult<T>>,
+{
+    let mut attempt = 1;
+    loop {
+        match batch().await {
+            Err(e) if e.is_transient() && attempt < rules::MAX_ATTEMPTS => {
+                attempt += 1;
+                let wait = rules::backoff_ms(attempt, rand::rng().next_u64());
+                tracing::warn!(error = %e, attempt, wait_ms = wait, "transient database conflict; running the batch again");
+                tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+            }
+            outcome => return outcome,
         }
     }
 }

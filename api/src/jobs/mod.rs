@@ -1,23 +1,22 @@
-//! Scheduled jobs: run on a timer in every instance, but by one instance at a time (see `lock`),
-//! and on demand through the admin `runJob`.
+//! Scheduled jobs: a timer in every instance, but each job runs on one instance at a time and
+//! once per `JOB_INTERVAL` across the fleet (see `lease`); and on demand through the admin
+//! `runJob`. Jobs that change many rows work in small id-ordered batches (`crate::batch`), so
+//! they neither deadlock with members' requests nor lose work when stopped.
 //!
 //! Part of the composition root: it may call any module's job entry point. Owns: job leases.
 
-mod lock;
+pub mod lease;
 
 use async_graphql::{Context, Enum, Object, SimpleObject};
 use chrono::{DateTime, Duration, Utc};
-use rand::RngCore;
 
 use crate::auth::RoleGuard;
 use crate::auth::rules::OPERATORS;
+use crate::batch::{Batches, DEFAULT_BATCH_SIZE};
 use crate::context::ContextExt;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 use crate::{achievement, blindbox, mall, member, points};
-
-/// A job still running after this long is presumed dead and its lock expires.
-const LOCK_TTL_MINUTES: i64 = 30;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 pub enum JobName {
@@ -72,33 +71,58 @@ pub struct JobReport {
     pub finished_at: DateTime<Utc>,
 }
 
-/// Runs one job now, at `now`; CONFLICT if another run holds its lock.
+/// Runs one job now, at `now`; CONFLICT if another run holds its lease.
 pub async fn run(app: &AppState, name: JobName, now: DateTime<Utc>) -> AppResult<JobReport> {
-    let holder = {
-        let mut id = [0u8; 8];
-        rand::rng().fill_bytes(&mut id);
-        hex::encode(id)
-    };
-    if !lock::acquire(
-        app,
-        name.key(),
-        &holder,
-        Duration::minutes(LOCK_TTL_MINUTES),
-        now,
-    )
-    .await?
-    {
+    let Some(lease) = lease::acquire(app, name.key(), now).await? else {
         return Err(AppError::Conflict(format!(
             "{} is already running",
             name.key()
         )));
+    };
+    run_holding(app, name, now, lease).await
+}
+
+/// The scheduler's run: none when another instance holds the job or ran it less than `every`
+/// ago.
+pub async fn run_if_due(
+    app: &AppState,
+    name: JobName,
+    now: DateTime<Utc>,
+    every: Duration,
+) -> AppResult<Option<JobReport>> {
+    let Some(lease) = lease::acquire(app, name.key(), now).await? else {
+        return Ok(None);
+    };
+    // Read under the lease: a run that finished elsewhere has recorded its time by now.
+    let last = match lease::last_run(app, name.key()).await {
+        Ok(last) => last,
+        Err(e) => {
+            lease.finish(app, None).await.ok();
+            return Err(e);
+        }
+    };
+    if last.is_some_and(|last| now - last < every && now >= last) {
+        lease.finish(app, None).await?;
+        return Ok(None);
     }
+    run_holding(app, name, now, lease).await.map(Some)
+}
+
+async fn run_holding(
+    app: &AppState,
+    name: JobName,
+    now: DateTime<Utc>,
+    lease: lease::Lease,
+) -> AppResult<JobReport> {
     let started = std::time::Instant::now();
+    let batches = Batches::new(DEFAULT_BATCH_SIZE, app.shutdown.clone());
     let outcome = match name {
-        JobName::ExpirePoints => points::expire_due(&app.db, now).await,
-        JobName::EvaluateTiers => member::evaluate_tiers(&app.db, now).await,
-        JobName::BirthdayRewards => member::give_birthday_gifts(&app.db, &app.settings, now).await,
-        JobName::RefreshRfm => member::refresh_rfm(&app.db, now).await,
+        JobName::ExpirePoints => points::expire_due(&app.db, now, &batches).await,
+        JobName::EvaluateTiers => member::evaluate_tiers(&app.db, now, &batches).await,
+        JobName::BirthdayRewards => {
+            member::give_birthday_gifts(&app.db, &app.settings, now, &batches).await
+        }
+        JobName::RefreshRfm => member::refresh_rfm(&app.db, now, &batches).await,
         JobName::CancelUnpaidOrders => mall::cancel_unpaid_orders(&app.db, now).await,
         JobName::ExpireCrowdfunds => mall::expire_crowdfunds(&app.db, now).await,
         JobName::BackfillAchievements => achievement::backfill(&app.db, &app.settings, now).await,
@@ -106,8 +130,10 @@ pub async fn run(app: &AppState, name: JobName, now: DateTime<Utc>) -> AppResult
             blindbox::rotate_due_seeds(&app.db, app.settings.blindbox.seed_rotation, now).await
         }
     };
-    if let Err(e) = lock::release(app, name.key(), &holder).await {
-        tracing::warn!(error = %e, job = name.key(), "releasing the job lock failed; it expires on its own");
+    // A run cut short by shutdown or an error is not a run: the next tick carries on.
+    let completed = outcome.is_ok() && !app.shutdown.is_cancelled();
+    if let Err(e) = lease.finish(app, completed.then_some(now)).await {
+        tracing::warn!(error = %e, job = name.key(), "giving the job's lease back failed; it expires on its own");
     }
     let affected = outcome?;
     let elapsed = Duration::from_std(started.elapsed()).unwrap_or_default();
@@ -119,8 +145,8 @@ pub async fn run(app: &AppState, name: JobName, now: DateTime<Utc>) -> AppResult
     })
 }
 
-/// Runs every job each `JOB_INTERVAL`, on the system clock, until the process stops. A job
-/// that has started finishes; none starts after `shutdown` is cancelled.
+/// Runs every due job each `JOB_INTERVAL`, on the system clock, until the process stops. A job
+/// batch that has started finishes; nothing starts after `shutdown` is cancelled.
 pub fn spawn_scheduler(app: AppState) -> tokio::task::JoinHandle<()> {
     let every = app
         .settings
@@ -128,6 +154,7 @@ pub fn spawn_scheduler(app: AppState) -> tokio::task::JoinHandle<()> {
         .interval
         .to_std()
         .unwrap_or(std::time::Duration::from_secs(3600));
+    let interval = Duration::from_std(every).unwrap_or(Duration::hours(1));
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(every);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -140,13 +167,11 @@ pub fn spawn_scheduler(app: AppState) -> tokio::task::JoinHandle<()> {
                 if app.shutdown.is_cancelled() {
                     return;
                 }
-                match run(&app, job, app.clock.now()).await {
-                    Ok(report) => {
+                match run_if_due(&app, job, app.clock.now(), interval).await {
+                    Ok(Some(report)) => {
                         tracing::info!(job = job.key(), affected = report.affected, "job done")
                     }
-                    Err(AppError::Conflict(_)) => {
-                        tracing::debug!(job = job.key(), "job running elsewhere")
-                    }
+                    Ok(None) => tracing::debug!(job = job.key(), "job ran or runs elsewhere"),
                     Err(e) => tracing::error!(job = job.key(), error = %e, "job failed"),
                 }
             }

@@ -242,7 +242,7 @@ impl MallAdminMutation {
         )
         .await;
         // Also after a failure: the write may have committed before the error.
-        app.price_campaigns.invalidate();
+        crate::cache_bus::invalidate(app, crate::cache_bus::PRICE_CAMPAIGNS).await;
         Ok(campaign?.into())
     }
 }

@@ -16,21 +16,9 @@ use crate::error::{AppError, AppResult};
 use crate::input;
 use crate::pagination::PageRequest;
 
-/// The multipliers of the campaigns running at `now`.
-#[tracing::instrument(level = "debug", skip_all)]
-pub async fn running_multipliers(
-    db: &impl ConnectionTrait,
-    now: DateTime<Utc>,
-) -> AppResult<Vec<Decimal>> {
-    let rows = price_campaign::Entity::find()
-        .filter(price_campaign::Column::StartsAt.lte(now))
-        .filter(price_campaign::Column::EndsAt.gt(now))
-        .all(db)
-        .await?;
-    Ok(multipliers_at(&rows, now))
-}
-
-/// The same for read paths, from the process's cache of every campaign (see `cache`).
+/// The multipliers of the price campaigns running at `now`, from the process's cache of every
+/// campaign (see `cache`): the listing, the quote and the charge all read it, so an instance
+/// charges the price it shows.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn cached_running_multipliers(
     app: &crate::state::AppState,

@@ -66,6 +66,7 @@ pub async fn contributions_with_member_numbers(
 pub async fn start(
     db: &DatabaseConnection,
     settings: &Settings,
+    multipliers: &[rust_decimal::Decimal],
     member: MemberId,
     item_id: i64,
     now: DateTime<Utc>,
@@ -84,10 +85,8 @@ pub async fn start(
         ));
     }
     availability(&txn, &item, &initiator, 1, now).await?;
-    let target = rules::price_now(
-        item.points_price,
-        &catalog::running_multipliers(&txn, now).await?,
-    );
+    // The price the listing shows (the same cache), so the pool targets what the member saw.
+    let target = rules::price_now(item.points_price, multipliers);
     if target <= 0 || item.cash_price_fen.is_some() {
         return Err(AppError::NotAvailable(
             "only points-priced items can be crowdfunded".into(),

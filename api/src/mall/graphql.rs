@@ -390,9 +390,15 @@ impl MallQuery {
         points_to_use: Option<i32>,
     ) -> async_graphql::Result<RedeemQuote> {
         let app = ctx.app()?;
+        let now = ctx.now()?;
+        let multipliers = catalog::cached_running_multipliers(app, now).await?;
+        let pricing = redeem::Pricing {
+            settings: &app.settings,
+            multipliers: &multipliers,
+        };
         let q = redeem::quote(
             &app.db,
-            &app.settings,
+            pricing,
             ctx.member_id()?,
             id_number(&item_id, "itemId")?,
             i64::from(quantity),
@@ -480,8 +486,19 @@ impl MallMutation {
         // Nothing can move for a sold-out item, so it is refused before the gate's round trips.
         redeem::refuse_if_sold_out(&ctx.app()?.db, ctx.member_id()?, &request).await?;
         let (app, req, member_id) = anticheat::gated(ctx, Action::Spend).await?;
+        let multipliers = catalog::cached_running_multipliers(app, req.now).await?;
         Ok(Order(
-            redeem::redeem(&app.db, &app.settings, member_id, request, req.now).await?,
+            redeem::redeem(
+                &app.db,
+                redeem::Pricing {
+                    settings: &app.settings,
+                    multipliers: &multipliers,
+                },
+                member_id,
+                request,
+                req.now,
+            )
+            .await?,
         ))
     }
 
@@ -516,6 +533,7 @@ impl MallMutation {
         let pool = pools::start(
             &app.db,
             &app.settings,
+            &catalog::cached_running_multipliers(app, req.now).await?,
             member_id,
             id_number(&item_id, "itemId")?,
             req.now,

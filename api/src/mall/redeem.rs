@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use entity::{coupon, crowdfund, mall_item, mall_order, member};
+use rust_decimal::Decimal;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
@@ -106,19 +107,28 @@ async fn units_held(db: &impl ConnectionTrait, member_id: i64, item_id: i64) -> 
     Ok(ordered.iter().sum::<i64>() + pooling as i64)
 }
 
-async fn price(
-    db: &impl ConnectionTrait,
-    settings: &Settings,
+/// What prices an order: the settings (the deduction ladder, the point's value) and the running
+/// campaigns' multipliers from the cache the listing reads.
+#[derive(Clone, Copy)]
+pub struct Pricing<'a> {
+    pub settings: &'a Settings,
+    pub multipliers: &'a [Decimal],
+}
+
+/// The price of `quantity` units now. `multipliers` are the running campaigns' multipliers from
+/// the same cache the listing reads (`catalog::cached_running_multipliers`), so an instance
+/// charges the price it shows.
+fn price(
+    Pricing {
+        settings,
+        multipliers,
+    }: Pricing<'_>,
     item: &mall_item::Model,
     quantity: i64,
     points_to_use: i64,
     balance: i64,
-    now: DateTime<Utc>,
 ) -> AppResult<Quote> {
-    let unit_points = rules::price_now(
-        item.points_price,
-        &catalog::running_multipliers(db, now).await?,
-    );
+    let unit_points = rules::price_now(item.points_price, multipliers);
     rules::quote(
         unit_points,
         item.cash_price_fen.unwrap_or(0),
@@ -140,7 +150,7 @@ pub struct QuoteOutcome {
 #[tracing::instrument(skip_all, fields(member = %member))]
 pub async fn quote(
     db: &DatabaseConnection,
-    settings: &Settings,
+    pricing: Pricing<'_>,
     member: MemberId,
     item_id: i64,
     quantity: i64,
@@ -154,16 +164,7 @@ pub async fn quote(
         .await?
         .ok_or(AppError::NotFound("mall item"))?;
     let member = crate::member::require(db, crate::member::MemberId::new(member_id)).await?;
-    let quote = price(
-        db,
-        settings,
-        &item,
-        quantity,
-        points_to_use,
-        member.points,
-        now,
-    )
-    .await?;
+    let quote = price(pricing, &item, quantity, points_to_use, member.points)?;
     let refusal = match availability(db, &item, &member, quantity, now).await {
         Err(AppError::Db(e)) => return Err(AppError::Db(e)),
         Err(e) => Some(e.to_string()),
@@ -259,12 +260,13 @@ pub async fn refuse_if_sold_out(
 #[tracing::instrument(skip_all, fields(member = %member))]
 pub async fn redeem(
     db: &DatabaseConnection,
-    settings: &Settings,
+    pricing: Pricing<'_>,
     member: MemberId,
     r: RedeemRequest,
     now: DateTime<Utc>,
 ) -> AppResult<mall_order::Model> {
     let member_id = member.get();
+    let settings = pricing.settings;
     let (request, points_to_use) = request_of(member, &r)?;
     let r = &r;
     let work = |txn: DatabaseTransaction| async move {
@@ -276,16 +278,7 @@ pub async fn redeem(
             .ok_or(AppError::NotFound("mall item"))?;
         availability(&txn, &item, &buyer, r.quantity, now).await?;
         let kind = item.kind;
-        let quote = price(
-            &txn,
-            settings,
-            &item,
-            r.quantity,
-            points_to_use,
-            buyer.points,
-            now,
-        )
-        .await?;
+        let quote = price(pricing, &item, r.quantity, points_to_use, buyer.points)?;
         if !catalog::take_stock(&txn, item.id, r.quantity).await? {
             return Err(AppError::OutOfStock);
         }

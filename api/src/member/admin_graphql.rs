@@ -275,7 +275,7 @@ impl MemberAdminMutation {
         let app = ctx.app()?;
         let saved = tier::upsert(&app.db, change, ctx.now()?).await;
         // Also after a failure: the write may have committed before the error.
-        app.tiers.invalidate();
+        crate::cache_bus::invalidate(app, crate::cache_bus::TIERS).await;
         let saved = saved?;
         Ok(TierAdmin {
             code: saved.code,

@@ -1,29 +1,40 @@
 //! Job REFRESH_RFM scores every member on recency, frequency and monetary value into the eight
 //! classic segments; `rfmSegments` counts them, with the at-risk and dormant members beside.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Months, Utc};
 use entity::{member, purchase};
 use rust_decimal::Decimal;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect,
-    TransactionTrait,
+    ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, TransactionTrait,
 };
 
 use super::rules::rfm::{self as rules, Rfm};
+use crate::batch::Batches;
 use crate::error::AppResult;
+use crate::idempotency;
 
 /// Recency given to members who never bought.
 const NO_PURCHASE_RECENCY_DAYS: i64 = 366;
 
-/// Scores everyone; returns how many members were scored.
+/// Scores everyone; returns how many members were scored. The scores need everyone at once
+/// (segments are quantiles), so they are computed from one read; the writes go in id-ordered
+/// batches, each its own short transaction that locks its rows in id order first, as
+/// `member::lock` does for use cases: a transfer and this job queue instead of deadlocking.
+/// Running it again (after a crash or a shutdown between batches) only rewrites what changed.
 #[tracing::instrument(skip_all)]
-pub async fn refresh(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<u64> {
+pub async fn refresh(
+    db: &DatabaseConnection,
+    now: DateTime<Utc>,
+    batches: &Batches,
+) -> AppResult<u64> {
     let members: Vec<(i64, Option<DateTime<Utc>>)> = member::Entity::find()
         .select_only()
         .columns([member::Column::Id, member::Column::LastPurchaseAt])
+        .order_by_asc(member::Column::Id)
         .into_tuple()
         .all(db)
         .await?;
@@ -56,22 +67,55 @@ pub async fn refresh(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<u
         })
         .collect();
     let segments = rules::rfm_segments(&scores);
-    let mut by_segment: HashMap<&str, Vec<i64>> = HashMap::new();
-    for ((id, _), segment) in members.iter().zip(segments) {
-        by_segment.entry(segment).or_default().push(*id);
+    let assigned: Vec<(i64, &'static str)> = members
+        .iter()
+        .zip(segments)
+        .map(|((id, _), segment)| (*id, segment))
+        .collect();
+    let mut scored = 0;
+    for batch in assigned.chunks(batches.size()) {
+        if batches.stopping() {
+            break;
+        }
+        idempotency::retry_transient(|| write_segments(db, batch)).await?;
+        scored += batch.len() as u64;
     }
+    Ok(scored)
+}
+
+/// One batch (ids ascending) in one transaction: lock the rows in id order, then rewrite the
+/// segments that changed, one statement per segment.
+async fn write_segments(db: &DatabaseConnection, batch: &[(i64, &'static str)]) -> AppResult<()> {
     let txn = db.begin().await?;
-    for (segment, ids) in by_segment {
-        for chunk in ids.chunks(500) {
-            member::Entity::update_many()
-                .col_expr(member::Column::RfmSegment, Expr::value(segment))
-                .filter(member::Column::Id.is_in(chunk.to_vec()))
-                .exec(&txn)
-                .await?;
+    let ids: Vec<i64> = batch.iter().map(|(id, _)| *id).collect();
+    let current: HashMap<i64, Option<String>> = member::Entity::find()
+        .select_only()
+        .columns([member::Column::Id, member::Column::RfmSegment])
+        .filter(member::Column::Id.is_in(ids))
+        .order_by_asc(member::Column::Id)
+        .lock_exclusive()
+        .into_tuple::<(i64, Option<String>)>()
+        .all(&txn)
+        .await?
+        .into_iter()
+        .collect();
+    let mut changed: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
+    for (id, segment) in batch {
+        if let Some(now_in) = current.get(id)
+            && now_in.as_deref() != Some(*segment)
+        {
+            changed.entry(segment).or_default().push(*id);
         }
     }
+    for (segment, ids) in changed {
+        member::Entity::update_many()
+            .col_expr(member::Column::RfmSegment, Expr::value(segment))
+            .filter(member::Column::Id.is_in(ids))
+            .exec(&txn)
+            .await?;
+    }
     txn.commit().await?;
-    Ok(members.len() as u64)
+    Ok(())
 }
 
 /// Members per RFM segment (the eight, then `unscored`), then `at_risk` and `dormant` by activity.

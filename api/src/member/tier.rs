@@ -13,7 +13,9 @@ use sea_orm::{
 };
 
 use super::rules::tier::{self as rules, TierRule};
+use crate::batch::Batches;
 use crate::error::{AppError, AppResult};
+use crate::idempotency;
 
 /// A tier with its decimals parsed.
 #[derive(Debug, Clone, PartialEq)]
@@ -181,48 +183,81 @@ pub async fn downgrade_preview(
 }
 
 /// Job EVALUATE_TIERS: every tier whose validity has ended is re-evaluated on the last 12
-/// months' growth: it drops at most one tier, or is renewed for 12 months. One transaction per
-/// member; returns how many were re-evaluated.
+/// months' growth: it drops at most one tier, or is renewed for 12 months. Members are taken in
+/// id-ordered pages, one short transaction each (retried when the database picks it as a
+/// deadlock victim); a re-evaluated member is no longer due, so a run that stops between pages
+/// is carried on by the next. Returns how many were re-evaluated.
 #[tracing::instrument(skip_all)]
-pub async fn evaluate_expired(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<u64> {
+pub async fn evaluate_expired(
+    db: &DatabaseConnection,
+    now: DateTime<Utc>,
+    batches: &Batches,
+) -> AppResult<u64> {
     let tiers = all(db).await?;
     let rules = rules_of(&tiers);
-    let due: Vec<i64> = member::Entity::find()
-        .select_only()
-        .column(member::Column::Id)
-        .filter(member::Column::TierValidUntil.lte(now))
-        .into_tuple()
-        .all(db)
-        .await?;
     let mut evaluated = 0;
-    for member_id in due {
-        let txn = db.begin().await?;
-        let Some(m) = member::Entity::find_by_id(member_id).one(&txn).await? else {
-            continue;
-        };
-        if m.tier_valid_until.is_none_or(|end| end > now) {
-            continue;
+    let mut after = 0i64;
+    loop {
+        if batches.stopping() {
+            break;
         }
-        let current_rank = current(&m, &tiers)?.rank;
-        let growth = growth_last_12_months(&txn, member_id, now).await?;
-        let (code, valid_until) = match rules::reevaluate(current_rank, growth, &rules) {
-            Some(down) if down.rank == 0 => (down.code.clone(), None),
-            Some(down) => (down.code.clone(), Some(rules::validity_end(now))),
-            None => (
-                current(&m, &tiers)?.code.clone(),
-                Some(rules::validity_end(now)),
-            ),
-        };
-        member::Entity::update_many()
-            .col_expr(member::Column::TierCode, Expr::value(code))
-            .col_expr(member::Column::TierValidUntil, Expr::value(valid_until))
-            .filter(member::Column::Id.eq(member_id))
-            .exec(&txn)
+        let due: Vec<i64> = member::Entity::find()
+            .select_only()
+            .column(member::Column::Id)
+            .filter(member::Column::TierValidUntil.lte(now))
+            .filter(member::Column::Id.gt(after))
+            .order_by_asc(member::Column::Id)
+            .limit(batches.size() as u64)
+            .into_tuple()
+            .all(db)
             .await?;
-        txn.commit().await?;
-        evaluated += 1;
+        let Some(&last) = due.last() else { break };
+        after = last;
+        for member_id in due {
+            let done =
+                idempotency::retry_transient(|| reevaluate_one(db, member_id, &tiers, &rules, now))
+                    .await?;
+            evaluated += u64::from(done);
+        }
     }
     Ok(evaluated)
+}
+
+/// Re-evaluates one member if still due; false when another run did it first.
+async fn reevaluate_one(
+    db: &DatabaseConnection,
+    member_id: i64,
+    tiers: &[Tier],
+    rules: &[TierRule],
+    now: DateTime<Utc>,
+) -> AppResult<bool> {
+    let txn = db.begin().await?;
+    let Some(m) = member::Entity::find_by_id(member_id).one(&txn).await? else {
+        return Ok(false);
+    };
+    if m.tier_valid_until.is_none_or(|end| end > now) {
+        return Ok(false);
+    }
+    let current_rank = current(&m, tiers)?.rank;
+    let growth = growth_last_12_months(&txn, member_id, now).await?;
+    let (code, valid_until) = match rules::reevaluate(current_rank, growth, rules) {
+        Some(down) if down.rank == 0 => (down.code.clone(), None),
+        Some(down) => (down.code.clone(), Some(rules::validity_end(now))),
+        None => (
+            current(&m, tiers)?.code.clone(),
+            Some(rules::validity_end(now)),
+        ),
+    };
+    // Conditional on still being due: a concurrent run that got here first wins, once.
+    let updated = member::Entity::update_many()
+        .col_expr(member::Column::TierCode, Expr::value(code))
+        .col_expr(member::Column::TierValidUntil, Expr::value(valid_until))
+        .filter(member::Column::Id.eq(member_id))
+        .filter(member::Column::TierValidUntil.lte(now))
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(updated.rows_affected == 1)
 }
 
 /// An operator's tier definition.

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ledger::{self, Expiry, Movement};
 use super::rules::{self, HealthRow, LedgerKind, MemberLedgerFacts};
+use crate::batch::Batches;
 use crate::clock::business_date;
 use crate::error::{AppError, AppResult};
 use crate::idempotency::{self, Request};
@@ -460,35 +461,58 @@ pub async fn health(
     })
 }
 
-/// Expires every lot whose time has come, one transaction per lot. Safe to run twice, or on
-/// two instances at once: a lot is expired by exactly one EXPIRE row.
+/// Expires every lot whose time has come, one transaction per lot, in id-ordered pages. Safe to
+/// run twice, or on two instances at once: a lot is expired by exactly one EXPIRE row. A run
+/// stopped between pages is carried on by the next.
 #[tracing::instrument(skip_all)]
-pub async fn expire_due(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<u64> {
+pub async fn expire_due(
+    db: &DatabaseConnection,
+    now: DateTime<Utc>,
+    batches: &Batches,
+) -> AppResult<u64> {
     let mut expired = 0;
     let mut after = 0i64;
     loop {
+        if batches.stopping() {
+            break;
+        }
         let due = points_lot::Entity::find()
             .filter(points_lot::Column::Remaining.gt(0i64))
             .filter(points_lot::Column::ExpiresAt.lte(now))
             .filter(points_lot::Column::Id.gt(after))
             .order_by_asc(points_lot::Column::Id)
-            .limit(500)
+            .limit(batches.size() as u64)
             .all(db)
             .await?;
         let Some(last) = due.last() else { break };
         after = last.id;
         for lot in due {
-            let txn = db.begin().await?;
-            match ledger::expire_lot(&txn, &lot, now).await {
-                Ok(Some(_)) => {
-                    txn.commit().await?;
-                    expired += 1;
-                }
-                Ok(None) | Err(AppError::Conflict(_)) => txn.rollback().await?,
-                Err(AppError::Db(e)) if AppError::is_unique_violation(&e) => txn.rollback().await?,
-                Err(e) => return Err(e),
-            }
+            let done = idempotency::retry_transient(|| expire_one(db, &lot, now)).await?;
+            expired += u64::from(done);
         }
     }
     Ok(expired)
+}
+
+async fn expire_one(
+    db: &DatabaseConnection,
+    lot: &points_lot::Model,
+    now: DateTime<Utc>,
+) -> AppResult<bool> {
+    let txn = db.begin().await?;
+    match ledger::expire_lot(&txn, lot, now).await {
+        Ok(Some(_)) => {
+            txn.commit().await?;
+            Ok(true)
+        }
+        Ok(None) | Err(AppError::Conflict(_)) => {
+            txn.rollback().await?;
+            Ok(false)
+        }
+        Err(AppError::Db(e)) if AppError::is_unique_violation(&e) => {
+            txn.rollback().await?;
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
 }

@@ -381,7 +381,7 @@ async fn leaderboards_rank_by_score_then_by_who_got_there_first() {
             .with_timezone(&app.state.settings.timezone)
             .format("%Y-%m");
         let key = format!(
-            "{}lb:points.earned:m:{month}",
+            "{}{{lb:points.earned:m:{month}}}",
             app.state.settings.redis_key_prefix
         );
         let mut con = redis.clone();

@@ -18,9 +18,7 @@ fn at(seconds: i64) -> DateTime<Utc> {
 
 async fn redis_limiter() -> RedisLimiter {
     let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/".into());
-    let client = redis::Client::open(url).expect("a Redis URL");
-    let manager = client
-        .get_connection_manager()
+    let manager = api::redis_conn::connect(&url, false)
         .await
         .expect("Redis is running for the limiter contract tests (start it: see README)");
     let prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());

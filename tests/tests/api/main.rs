@@ -19,6 +19,7 @@ mod playground;
 mod points;
 mod profile;
 mod progress;
+mod scale_out;
 mod schema;
 mod soak_findings;
 mod teardown;
