@@ -45,58 +45,44 @@ fn title_view(t: member_title::Model) -> TitleView {
     }
 }
 
-pub struct AchievementProgress(WallEntry);
-
-#[Object]
-impl AchievementProgress {
-    async fn achievement(&self) -> AchievementView {
-        view(&self.0.achievement)
-    }
-    async fn progress(&self) -> i64 {
-        self.0.progress
-    }
-    async fn unlocked(&self) -> bool {
-        self.0.unlocked_at.is_some()
-    }
-    async fn unlocked_at(&self) -> Option<DateTime<Utc>> {
-        self.0.unlocked_at
-    }
+#[derive(SimpleObject)]
+pub struct AchievementProgress {
+    achievement: AchievementView,
+    progress: i64,
+    unlocked: bool,
+    unlocked_at: Option<DateTime<Utc>>,
     /// Share of members who have unlocked it, 0..1.
-    async fn rarity(&self) -> f64 {
-        self.0.rarity
+    rarity: f64,
+}
+
+impl From<WallEntry> for AchievementProgress {
+    fn from(e: WallEntry) -> Self {
+        AchievementProgress {
+            achievement: view(&e.achievement),
+            progress: e.progress,
+            unlocked: e.unlocked_at.is_some(),
+            unlocked_at: e.unlocked_at,
+            rarity: e.rarity,
+        }
     }
 }
 
-pub struct AchievementWall(Wall);
+#[derive(SimpleObject)]
+pub struct AchievementWall {
+    showcase: Vec<AchievementView>,
+    achievements: Vec<AchievementProgress>,
+    unlocked_count: i64,
+    titles: Vec<TitleView>,
+}
 
-#[Object]
-impl AchievementWall {
-    async fn showcase(&self) -> Vec<AchievementView> {
-        self.0.showcase.iter().map(view).collect()
-    }
-    async fn achievements(&self) -> Vec<AchievementProgress> {
-        self.0
-            .entries
-            .iter()
-            .map(|e| {
-                AchievementProgress(WallEntry {
-                    achievement: e.achievement.clone(),
-                    progress: e.progress,
-                    unlocked_at: e.unlocked_at,
-                    rarity: e.rarity,
-                })
-            })
-            .collect()
-    }
-    async fn unlocked_count(&self) -> i64 {
-        self.0
-            .entries
-            .iter()
-            .filter(|e| e.unlocked_at.is_some())
-            .count() as i64
-    }
-    async fn titles(&self) -> Vec<TitleView> {
-        self.0.titles.iter().cloned().map(title_view).collect()
+impl From<Wall> for AchievementWall {
+    fn from(w: Wall) -> Self {
+        AchievementWall {
+            showcase: w.showcase.iter().map(view).collect(),
+            unlocked_count: w.entries.iter().filter(|e| e.unlocked_at.is_some()).count() as i64,
+            achievements: w.entries.into_iter().map(Into::into).collect(),
+            titles: w.titles.into_iter().map(title_view).collect(),
+        }
     }
 }
 
@@ -121,9 +107,7 @@ pub struct AchievementQuery;
 #[Object]
 impl AchievementQuery {
     async fn achievement_wall(&self, ctx: &Context<'_>) -> async_graphql::Result<AchievementWall> {
-        Ok(AchievementWall(
-            wall::wall(&ctx.app()?.db, ctx.member_id()?).await?,
-        ))
+        Ok(wall::wall(&ctx.app()?.db, ctx.member_id()?).await?.into())
     }
 
     #[graphql(complexity = "crate::pagination::page_cost(first, 50, child_complexity)")]
@@ -175,7 +159,7 @@ impl AchievementMutation {
     ) -> async_graphql::Result<AchievementWall> {
         let (app, member_id) = (ctx.app()?, ctx.member_id()?);
         wall::set_showcase(&app.db, member_id, achievement_codes).await?;
-        Ok(AchievementWall(wall::wall(&app.db, member_id).await?))
+        Ok(wall::wall(&app.db, member_id).await?.into())
     }
 
     /// Wear an earned title on the profile; null takes it off.

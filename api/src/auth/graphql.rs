@@ -9,21 +9,22 @@ use super::service::{self, AdminPrincipal, MemberSession};
 use crate::context::{Caller, ContextExt};
 use crate::member::MemberView;
 
-pub struct AuthPayload(MemberSession);
+#[derive(SimpleObject)]
+pub struct AuthPayload {
+    access_token: String,
+    refresh_token: String,
+    expires_at: DateTime<Utc>,
+    member: MemberView,
+}
 
-#[Object]
-impl AuthPayload {
-    async fn access_token(&self) -> &str {
-        &self.0.access_token
-    }
-    async fn refresh_token(&self) -> &str {
-        &self.0.refresh_token
-    }
-    async fn expires_at(&self) -> DateTime<Utc> {
-        self.0.expires_at
-    }
-    async fn member(&self) -> MemberView {
-        MemberView(self.0.member.clone())
+impl From<MemberSession> for AuthPayload {
+    fn from(s: MemberSession) -> Self {
+        AuthPayload {
+            access_token: s.access_token,
+            refresh_token: s.refresh_token,
+            expires_at: s.expires_at,
+            member: MemberView(s.member),
+        }
     }
 }
 
@@ -48,7 +49,7 @@ impl MemberAuthMutation {
             invite_code.as_deref(),
         )
         .await?;
-        Ok(AuthPayload(session))
+        Ok(session.into())
     }
 
     async fn refresh_session(
@@ -57,7 +58,7 @@ impl MemberAuthMutation {
         refresh_token: String,
     ) -> async_graphql::Result<AuthPayload> {
         let session = service::refresh(ctx.app()?, ctx.now()?, &refresh_token).await?;
-        Ok(AuthPayload(session))
+        Ok(session.into())
     }
 
     /// Ends this sign-in: its refresh token stops working, and so do its access tokens.

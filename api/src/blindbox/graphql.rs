@@ -1,7 +1,7 @@
 //! Blind-box resolvers: disclosed boxes, draws and their verification data, members' client
 //! seeds; the operator's boxes, seed rotation and statistics.
 
-use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
+use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::{blind_box, blind_box_draw, blind_box_prize};
 
@@ -38,32 +38,28 @@ pub enum PrizeKindView {
     Title,
 }
 
+#[derive(SimpleObject)]
 pub struct BlindBoxPrize {
-    prize: blind_box_prize::Model,
+    id: ID,
+    name: String,
+    rarity: RarityView,
+    kind: PrizeKindView,
+    /// Disclosed probability of this prize on one draw right now (stock taken into account); all sum to 1.
     probability: f64,
+    /// Remaining stock; null for unlimited.
+    stock: Option<i64>,
 }
 
-#[Object]
 impl BlindBoxPrize {
-    async fn id(&self) -> ID {
-        ID(self.prize.id.to_string())
-    }
-    async fn name(&self) -> &str {
-        &self.prize.name
-    }
-    async fn rarity(&self) -> RarityView {
-        self.prize.rarity.into()
-    }
-    async fn kind(&self) -> PrizeKindView {
-        self.prize.kind.into()
-    }
-    /// Disclosed probability of this prize on one draw right now (stock taken into account); all sum to 1.
-    async fn probability(&self) -> f64 {
-        self.probability
-    }
-    /// Remaining stock; null for unlimited.
-    async fn stock(&self) -> Option<i64> {
-        self.prize.stock
+    fn new(prize: blind_box_prize::Model, probability: f64) -> Self {
+        BlindBoxPrize {
+            id: ID(prize.id.to_string()),
+            name: prize.name,
+            rarity: prize.rarity.into(),
+            kind: prize.kind.into(),
+            probability,
+            stock: prize.stock,
+        }
     }
 }
 
@@ -101,7 +97,7 @@ impl BlindBox {
         Ok(prizes
             .into_iter()
             .zip(odds)
-            .map(|(prize, probability)| BlindBoxPrize { prize, probability })
+            .map(|(prize, probability)| BlindBoxPrize::new(prize, probability))
             .collect())
     }
     /// SHA-256 of the current server seed and `prizeTable` (`"{serverSeed}\n{prizeTable}"`),
@@ -152,14 +148,12 @@ impl Draw {
             .iter()
             .find(|(id, _)| *id == prize.id)
             .map_or(0, |(_, w)| *w);
-        Ok(BlindBoxPrize {
-            probability: if total > 0 {
-                weight as f64 / total as f64
-            } else {
-                0.0
-            },
-            prize,
-        })
+        let probability = if total > 0 {
+            weight as f64 / total as f64
+        } else {
+            0.0
+        };
+        Ok(BlindBoxPrize::new(prize, probability))
     }
     /// True when the pity rule, not chance, decided this prize.
     async fn pity(&self) -> bool {
@@ -218,21 +212,22 @@ pub struct DrawConnection {
     page_info: PageInfo,
 }
 
-pub struct DrawResult(DrawOutcome);
+#[derive(SimpleObject)]
+pub struct DrawResult {
+    draws: Vec<Draw>,
+    points_spent: i64,
+    member: MemberView,
+    unlocked: Vec<crate::progress::AchievementView>,
+}
 
-#[Object]
-impl DrawResult {
-    async fn draws(&self) -> Vec<Draw> {
-        self.0.draws.iter().cloned().map(Draw).collect()
-    }
-    async fn points_spent(&self) -> i64 {
-        self.0.points_spent
-    }
-    async fn member(&self) -> MemberView {
-        MemberView(self.0.member.clone())
-    }
-    async fn unlocked(&self) -> Vec<crate::progress::AchievementView> {
-        crate::progress::unlocked_achievements(&self.0.unlocked)
+impl From<DrawOutcome> for DrawResult {
+    fn from(o: DrawOutcome) -> Self {
+        DrawResult {
+            draws: o.draws.into_iter().map(Draw).collect(),
+            points_spent: o.points_spent,
+            member: MemberView(o.member),
+            unlocked: crate::progress::unlocked_achievements(&o.unlocked),
+        }
     }
 }
 
@@ -309,7 +304,7 @@ impl BlindBoxMutation {
             req.now,
         )
         .await?;
-        Ok(DrawResult(outcome))
+        Ok(outcome.into())
     }
 
     /// Choose the client seed for your next draws: 1 to 64 letters, digits, `-` or `_`
@@ -371,30 +366,44 @@ pub struct BlindBoxInput {
     active: bool,
 }
 
-pub struct BlindBoxAdmin(blind_box::Model);
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub struct BlindBoxAdmin {
+    id: ID,
+    name: String,
+    #[graphql(skip)]
+    box_id: i64,
+    #[graphql(skip)]
+    seed_id: i64,
+}
 
-#[Object]
+impl From<blind_box::Model> for BlindBoxAdmin {
+    fn from(b: blind_box::Model) -> Self {
+        BlindBoxAdmin {
+            id: ID(b.id.to_string()),
+            name: b.name,
+            box_id: b.id,
+            seed_id: b.seed_id,
+        }
+    }
+}
+
+#[ComplexObject]
 impl BlindBoxAdmin {
-    async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
-    }
-    async fn name(&self) -> &str {
-        &self.0.name
-    }
     async fn seed_commitment(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
-        Ok(service::seed(&ctx.app()?.db, self.0.seed_id)
+        Ok(service::seed(&ctx.app()?.db, self.seed_id)
             .await?
             .commitment)
     }
     /// The canonical prize table the current seed commits to.
     async fn prize_table(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
-        Ok(service::seed(&ctx.app()?.db, self.0.seed_id)
+        Ok(service::seed(&ctx.app()?.db, self.seed_id)
             .await?
             .prize_table)
     }
     /// Seeds revealed so far, newest first, so draws can be verified.
     async fn revealed_seeds(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<String>> {
-        Ok(service::revealed_seeds(&ctx.app()?.db, self.0.id).await?)
+        Ok(service::revealed_seeds(&ctx.app()?.db, self.box_id).await?)
     }
 }
 
@@ -485,9 +494,9 @@ impl BlindBoxAdminMutation {
                 .collect(),
             active: input.active,
         };
-        Ok(BlindBoxAdmin(
-            service::upsert(&ctx.app()?.db, change, ctx.now()?).await?,
-        ))
+        Ok(service::upsert(&ctx.app()?.db, change, ctx.now()?)
+            .await?
+            .into())
     }
 
     /// Reveal the current seed of a box and commit to a new one (over its prize table now).
@@ -500,6 +509,6 @@ impl BlindBoxAdminMutation {
     ) -> async_graphql::Result<BlindBoxAdmin> {
         let rotated =
             service::rotate_seed(&ctx.app()?.db, id_number(&box_id, "boxId")?, ctx.now()?).await?;
-        Ok(BlindBoxAdmin(rotated))
+        Ok(rotated.into())
     }
 }

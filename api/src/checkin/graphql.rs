@@ -11,30 +11,29 @@ use crate::context::ContextExt;
 use crate::member::MemberView;
 use crate::scalars::Date;
 
-pub struct CheckInResult(CheckInOutcome);
-
-#[Object]
-impl CheckInResult {
-    async fn date(&self) -> Date {
-        Date(self.0.day)
-    }
+#[derive(SimpleObject)]
+pub struct CheckInResult {
+    date: Date,
     /// All points this check-in credited, streak bonus included.
-    async fn points_awarded(&self) -> i64 {
-        self.0.points
-    }
-    async fn streak(&self) -> i64 {
-        self.0.streak
-    }
+    points_awarded: i64,
+    streak: i64,
     /// Extra points for reaching a streak milestone today, 0 if none.
-    async fn streak_bonus(&self) -> i64 {
-        self.0.bonus
-    }
-    async fn member(&self) -> MemberView {
-        MemberView(self.0.member.clone())
-    }
+    streak_bonus: i64,
+    member: MemberView,
     /// Achievements unlocked by this action.
-    async fn unlocked(&self) -> Vec<crate::progress::AchievementView> {
-        crate::progress::unlocked_achievements(&self.0.unlocked)
+    unlocked: Vec<crate::progress::AchievementView>,
+}
+
+impl From<CheckInOutcome> for CheckInResult {
+    fn from(o: CheckInOutcome) -> Self {
+        CheckInResult {
+            date: Date(o.day),
+            points_awarded: o.points,
+            streak: o.streak,
+            streak_bonus: o.bonus,
+            member: MemberView(o.member),
+            unlocked: crate::progress::unlocked_achievements(&o.unlocked),
+        }
     }
 }
 
@@ -106,7 +105,7 @@ impl CheckInMutation {
             req.now,
         )
         .await?;
-        Ok(CheckInResult(outcome))
+        Ok(outcome.into())
     }
 
     /// Check in for a missed day of the current month, at a points cost.
@@ -126,7 +125,7 @@ impl CheckInMutation {
             req.now,
         )
         .await?;
-        Ok(CheckInResult(outcome))
+        Ok(outcome.into())
     }
 }
 

@@ -21,17 +21,43 @@ use crate::loaders::{ById, LoadExt, RequestLoader};
 use crate::pagination::{PageInfo, finish_page, page_request};
 use crate::scalars::id_number;
 
-/// An item with its points price as it is now (campaigns applied).
+// An item with its points price as it is now (campaigns applied). A plain comment, not a doc
+// comment: the schema gives the MallItem type no description.
+#[derive(SimpleObject)]
 pub struct MallItem {
-    item: mall_item::Model,
+    id: ID,
+    name: String,
+    description: String,
+    category: String,
+    kind: MallItemKindView,
+    image_url: Option<String>,
+    /// Points price per unit, after any running price campaign.
     points_price: i64,
+    /// Cash price per unit in yuan for points+cash items; null for points-only items.
+    cash_price: Option<Decimal>,
+    stock: i64,
+    per_member_limit: Option<i32>,
+    min_tier_rank: i32,
+    starts_at: Option<DateTime<Utc>>,
+    ends_at: Option<DateTime<Utc>>,
 }
 
 impl MallItem {
     pub fn new(item: mall_item::Model, multipliers: &[Decimal]) -> Self {
         MallItem {
+            id: ID(item.id.to_string()),
+            name: item.name,
+            description: item.description,
+            category: item.category,
+            kind: item.kind.into(),
+            image_url: item.image_url,
             points_price: rules::price_now(item.points_price, multipliers),
-            item,
+            cash_price: item.cash_price_fen.map(rules::fen_to_yuan),
+            stock: item.stock.max(0),
+            per_member_limit: item.per_member_limit,
+            min_tier_rank: item.min_tier_rank,
+            starts_at: item.starts_at,
+            ends_at: item.ends_at,
         }
     }
 
@@ -45,51 +71,6 @@ impl MallItem {
             item,
             &catalog::cached_running_multipliers(ctx.app()?, ctx.now()?).await?,
         ))
-    }
-}
-
-#[Object(name = "MallItem")]
-impl MallItem {
-    async fn id(&self) -> ID {
-        ID(self.item.id.to_string())
-    }
-    async fn name(&self) -> &str {
-        &self.item.name
-    }
-    async fn description(&self) -> &str {
-        &self.item.description
-    }
-    async fn category(&self) -> &str {
-        &self.item.category
-    }
-    async fn kind(&self) -> MallItemKindView {
-        self.item.kind.into()
-    }
-    async fn image_url(&self) -> Option<&str> {
-        self.item.image_url.as_deref()
-    }
-    /// Points price per unit, after any running price campaign.
-    async fn points_price(&self) -> i64 {
-        self.points_price
-    }
-    /// Cash price per unit in yuan for points+cash items; null for points-only items.
-    async fn cash_price(&self) -> Option<Decimal> {
-        self.item.cash_price_fen.map(rules::fen_to_yuan)
-    }
-    async fn stock(&self) -> i64 {
-        self.item.stock.max(0)
-    }
-    async fn per_member_limit(&self) -> Option<i32> {
-        self.item.per_member_limit
-    }
-    async fn min_tier_rank(&self) -> i32 {
-        self.item.min_tier_rank
-    }
-    async fn starts_at(&self) -> Option<DateTime<Utc>> {
-        self.item.starts_at
-    }
-    async fn ends_at(&self) -> Option<DateTime<Utc>> {
-        self.item.ends_at
     }
 }
 
@@ -308,31 +289,29 @@ impl Crowdfund {
     }
 }
 
-pub struct DonationProject(pub donation_project::Model);
-
-#[Object]
-impl DonationProject {
-    async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
-    }
-    async fn name(&self) -> &str {
-        &self.0.name
-    }
-    async fn description(&self) -> &str {
-        &self.0.description
-    }
-    async fn target_points(&self) -> i64 {
-        self.0.target_points
-    }
-    async fn raised_points(&self) -> i64 {
-        self.0.raised_points
-    }
-    async fn donor_count(&self) -> i64 {
-        self.0.donor_count
-    }
+#[derive(SimpleObject)]
+pub struct DonationProject {
+    id: ID,
+    name: String,
+    description: String,
+    target_points: i64,
+    raised_points: i64,
+    donor_count: i64,
     /// 0..1 for the progress bar.
-    async fn progress(&self) -> f64 {
-        (self.0.raised_points as f64 / self.0.target_points.max(1) as f64).clamp(0.0, 1.0)
+    progress: f64,
+}
+
+impl From<donation_project::Model> for DonationProject {
+    fn from(p: donation_project::Model) -> Self {
+        DonationProject {
+            id: ID(p.id.to_string()),
+            progress: (p.raised_points as f64 / p.target_points.max(1) as f64).clamp(0.0, 1.0),
+            name: p.name,
+            description: p.description,
+            target_points: p.target_points,
+            raised_points: p.raised_points,
+            donor_count: p.donor_count,
+        }
     }
 }
 
@@ -465,7 +444,7 @@ impl MallQuery {
         Ok(donation::active_projects(&ctx.app()?.db)
             .await?
             .into_iter()
-            .map(DonationProject)
+            .map(Into::into)
             .collect())
     }
 }
@@ -581,6 +560,6 @@ impl MallMutation {
             req.now,
         )
         .await?;
-        Ok(DonationProject(project))
+        Ok(project.into())
     }
 }

@@ -55,7 +55,7 @@ impl MemberView {
     async fn tier(&self, ctx: &Context<'_>) -> async_graphql::Result<TierView> {
         let app = ctx.app()?;
         let tiers = super::cached_tiers(app).await?;
-        Ok(TierView(tier::current(&self.0, &tiers)?.clone()))
+        Ok(tier::current(&self.0, &tiers)?.clone().into())
     }
 
     async fn tier_valid_until(&self) -> Option<DateTime<Utc>> {
@@ -73,7 +73,7 @@ impl MemberView {
             tier_rules::next_tier(rank, growth, &rules).and_then(|(next, growth_needed, ratio)| {
                 let tier = tiers.iter().find(|t| t.code == next.code)?.clone();
                 Some(TierProgress {
-                    tier: TierView(tier),
+                    tier: tier.into(),
                     growth_needed,
                     ratio,
                 })
@@ -96,7 +96,7 @@ impl MemberView {
         let tiers = super::cached_tiers(app).await?;
         Ok(tier::downgrade_preview(&app.db, &self.0, &tiers, now)
             .await?
-            .map(TierView))
+            .map(Into::into))
     }
 
     async fn active_title(
@@ -180,33 +180,33 @@ impl MemberAdminView {
     }
 }
 
-/// A tier with its benefits.
-pub struct TierView(pub tier::Tier);
-
-#[Object(name = "Tier")]
-impl TierView {
-    async fn code(&self) -> &str {
-        &self.0.code
-    }
-    async fn name(&self) -> &str {
-        &self.0.name
-    }
-    async fn rank(&self) -> i32 {
-        self.0.rank
-    }
-    async fn growth_threshold(&self) -> i64 {
-        self.0.growth_threshold
-    }
+// A tier with its benefits. A plain comment, not a doc comment: the schema gives the Tier type
+// no description.
+#[derive(SimpleObject)]
+#[graphql(name = "Tier")]
+pub struct TierView {
+    code: String,
+    name: String,
+    rank: i32,
+    growth_threshold: i64,
     /// Price factor for the member's purchases, e.g. 0.95.
-    async fn discount(&self) -> Decimal {
-        self.0.discount
-    }
+    discount: Decimal,
     /// Multiplier on earned points, e.g. 1.2.
-    async fn points_multiplier(&self) -> Decimal {
-        self.0.points_multiplier
-    }
-    async fn benefits(&self) -> &[String] {
-        &self.0.benefits
+    points_multiplier: Decimal,
+    benefits: Vec<String>,
+}
+
+impl From<tier::Tier> for TierView {
+    fn from(t: tier::Tier) -> Self {
+        TierView {
+            code: t.code,
+            name: t.name,
+            rank: t.rank,
+            growth_threshold: t.growth_threshold,
+            discount: t.discount,
+            points_multiplier: t.points_multiplier,
+            benefits: t.benefits,
+        }
     }
 }
 
@@ -230,7 +230,7 @@ impl MemberQuery {
             .await?
             .iter()
             .cloned()
-            .map(TierView)
+            .map(Into::into)
             .collect())
     }
 

@@ -30,37 +30,33 @@ pub enum LedgerKindView {
     Revoke,
 }
 
-pub struct LedgerEntry(points_ledger::Model);
-
-#[Object]
-impl LedgerEntry {
-    async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
-    }
-    async fn delta(&self) -> i64 {
-        self.0.delta
-    }
-    async fn balance_after(&self) -> i64 {
-        self.0.balance_after
-    }
-    async fn kind(&self) -> LedgerKindView {
-        self.0.kind.into()
-    }
+#[derive(SimpleObject)]
+pub struct LedgerEntry {
+    id: ID,
+    delta: i64,
+    balance_after: i64,
+    kind: LedgerKindView,
     /// What caused it: checkin, task, purchase, redeem, draw, transfer, expiry, admin, ...
-    async fn source(&self) -> &str {
-        &self.0.source
-    }
-    async fn source_id(&self) -> Option<&str> {
-        self.0.source_id.as_deref()
-    }
-    async fn note(&self) -> Option<&str> {
-        self.0.note.as_deref()
-    }
-    async fn expires_at(&self) -> Option<DateTime<Utc>> {
-        self.0.expires_at
-    }
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    source: String,
+    source_id: Option<String>,
+    note: Option<String>,
+    expires_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+}
+
+impl From<points_ledger::Model> for LedgerEntry {
+    fn from(row: points_ledger::Model) -> Self {
+        LedgerEntry {
+            id: ID(row.id.to_string()),
+            delta: row.delta,
+            balance_after: row.balance_after,
+            kind: row.kind.into(),
+            source: row.source,
+            source_id: row.source_id,
+            note: row.note,
+            expires_at: row.expires_at,
+            created_at: row.created_at,
+        }
     }
 }
 
@@ -70,25 +66,25 @@ pub struct LedgerEntryConnection {
     page_info: PageInfo,
 }
 
-pub struct PointsTransfer(TransferReceipt);
-
-#[Object]
-impl PointsTransfer {
-    async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
-    }
-    async fn amount(&self) -> i64 {
-        self.0.amount
-    }
-    async fn to_member_no(&self) -> &str {
-        &self.0.to_member_no
-    }
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
-    }
+#[derive(SimpleObject)]
+pub struct PointsTransfer {
+    id: ID,
+    amount: i64,
+    to_member_no: String,
+    created_at: DateTime<Utc>,
     /// The sender, after the transfer.
-    async fn member(&self) -> MemberView {
-        MemberView(self.0.sender.clone())
+    member: MemberView,
+}
+
+impl From<TransferReceipt> for PointsTransfer {
+    fn from(r: TransferReceipt) -> Self {
+        PointsTransfer {
+            id: ID(r.id.to_string()),
+            amount: r.amount,
+            to_member_no: r.to_member_no,
+            created_at: r.created_at,
+            member: MemberView(r.sender),
+        }
     }
 }
 
@@ -110,7 +106,7 @@ impl PointsQuery {
         let rows = service::ledger_page(&ctx.app()?.db, member_id, page).await?;
         let (rows, page_info) = finish_page(rows, page, |r| r.id);
         Ok(LedgerEntryConnection {
-            nodes: rows.into_iter().map(LedgerEntry).collect(),
+            nodes: rows.into_iter().map(Into::into).collect(),
             page_info,
         })
     }
@@ -140,7 +136,7 @@ impl PointsMutation {
             req.now,
         )
         .await?;
-        Ok(PointsTransfer(receipt))
+        Ok(receipt.into())
     }
 }
 

@@ -25,74 +25,73 @@ pub enum TaskKindView {
     Hidden,
 }
 
-pub struct Task(task::Model);
-
-#[Object]
-impl Task {
-    async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
-    }
-    async fn code(&self) -> &str {
-        &self.0.code
-    }
-    async fn name(&self) -> &str {
-        &self.0.name
-    }
-    async fn description(&self) -> &str {
-        &self.0.description
-    }
-    async fn kind(&self) -> TaskKindView {
-        kind_of(&self.0).into()
-    }
+#[derive(SimpleObject)]
+pub struct Task {
+    id: ID,
+    code: String,
+    name: String,
+    description: String,
+    kind: TaskKindView,
     /// The event kind that advances it.
-    async fn event(&self) -> &str {
-        &self.0.event
-    }
-    async fn target(&self) -> i64 {
-        self.0.target
-    }
-    async fn reward_points(&self) -> i64 {
-        self.0.reward_points
+    event: String,
+    target: i64,
+    reward_points: i64,
+}
+
+impl From<task::Model> for Task {
+    fn from(t: task::Model) -> Self {
+        let kind = kind_of(&t).into();
+        Task {
+            id: ID(t.id.to_string()),
+            code: t.code,
+            name: t.name,
+            description: t.description,
+            kind,
+            event: t.event,
+            target: t.target,
+            reward_points: t.reward_points,
+        }
     }
 }
 
-pub struct TaskProgress(TaskStatus);
-
-#[Object]
-impl TaskProgress {
-    async fn task(&self) -> Task {
-        Task(self.0.task.clone())
-    }
-    async fn progress(&self) -> i64 {
-        self.0.progress
-    }
-    async fn completed(&self) -> bool {
-        self.0.completed
-    }
-    async fn claimed(&self) -> bool {
-        self.0.claimed
-    }
+#[derive(SimpleObject)]
+pub struct TaskProgress {
+    task: Task,
+    progress: i64,
+    completed: bool,
+    claimed: bool,
     /// End of the current period for DAILY/WEEKLY tasks.
-    async fn period_ends_at(&self) -> Option<DateTime<Utc>> {
-        self.0.period_ends_at
+    period_ends_at: Option<DateTime<Utc>>,
+}
+
+impl From<TaskStatus> for TaskProgress {
+    fn from(s: TaskStatus) -> Self {
+        TaskProgress {
+            task: s.task.into(),
+            progress: s.progress,
+            completed: s.completed,
+            claimed: s.claimed,
+            period_ends_at: s.period_ends_at,
+        }
     }
 }
 
-pub struct TaskClaim(ClaimOutcome);
+#[derive(SimpleObject)]
+pub struct TaskClaim {
+    task: Task,
+    points_awarded: i64,
+    member: MemberView,
+    unlocked: Vec<crate::progress::AchievementView>,
+}
 
-#[Object]
-impl TaskClaim {
-    async fn task(&self) -> Task {
-        Task(self.0.task.clone())
-    }
-    async fn points_awarded(&self) -> i64 {
-        self.0.points
-    }
-    async fn member(&self) -> MemberView {
-        MemberView(self.0.member.clone())
-    }
-    async fn unlocked(&self) -> Vec<crate::progress::AchievementView> {
-        crate::progress::unlocked_achievements(&self.0.unlocked)
+impl From<ClaimOutcome> for TaskClaim {
+    fn from(o: ClaimOutcome) -> Self {
+        TaskClaim {
+            task: o.task.into(),
+            points_awarded: o.points,
+            member: MemberView(o.member),
+            unlocked: crate::progress::unlocked_achievements(&o.unlocked),
+        }
     }
 }
 
@@ -106,7 +105,7 @@ impl TaskQuery {
         let app = ctx.app()?;
         let tasks =
             service::visible_tasks(&app.db, &app.settings, ctx.member_id()?, ctx.now()?).await?;
-        Ok(tasks.into_iter().map(TaskProgress).collect())
+        Ok(tasks.into_iter().map(Into::into).collect())
     }
 }
 
@@ -139,7 +138,7 @@ impl TaskMutation {
             req.now,
         )
         .await?;
-        Ok(tasks.into_iter().map(TaskProgress).collect())
+        Ok(tasks.into_iter().map(Into::into).collect())
     }
 
     /// Pays a completed task's reward, once per period. A retry with the same
@@ -160,7 +159,7 @@ impl TaskMutation {
             req.now,
         )
         .await?;
-        Ok(TaskClaim(outcome))
+        Ok(outcome.into())
     }
 }
 
