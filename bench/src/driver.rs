@@ -72,6 +72,10 @@ impl Stats {
 pub fn client(max_connections: usize) -> reqwest::Client {
     reqwest::Client::builder()
         .pool_max_idle_per_host(max_connections)
+        // The server closes a connection idle for 5 s (actix's keep-alive); a client that kept
+        // it longer could send on it as it closes and see "connection closed before message
+        // completed" (the soak's only failure in one CI run). Drop idle ones well before.
+        .pool_idle_timeout(Duration::from_secs(2))
         .timeout(Duration::from_secs(30))
         .tcp_nodelay(true)
         .build()
