@@ -6,6 +6,7 @@
 
 mod checks;
 mod driver;
+mod fleet;
 mod report;
 mod scenarios;
 mod scratch;
@@ -31,6 +32,7 @@ const USAGE: &str =
     "usage: cargo run --release -p bench -- [--db sqlite,postgres] [--duration SECS] \
 [--clients 16,64,256] [--repeat N] [--members N] [--flash N] [--no-peer] [--only me,checkIn,...]
        cargo run --release -p bench -- soak --help     (the mixed-workload soak test)
+       cargo run -p bench -- fleet --help              (several instances, one killed)
 
   --db        databases to run on (default: sqlite,postgres; also mysql); PostgreSQL and
               MariaDB run with Redis
@@ -120,6 +122,7 @@ async fn main() -> std::process::ExitCode {
     match std::env::args().nth(1).as_deref() {
         Some(server::SERVE_CHILD) => return serve().await,
         Some("soak") => return soak::main().await,
+        Some("fleet") => return fleet::main().await,
         _ => {}
     }
     let options = match parse_options() {

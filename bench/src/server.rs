@@ -47,6 +47,15 @@ fn stop_group(child: &mut Child) {
 }
 
 impl Server {
+    /// kill -9 of the server and everything it started: no shutdown, no cleanup, as a crash.
+    pub fn kill_hard(&mut self) {
+        if let Ok(leader) = i32::try_from(self.child.id()) {
+            // SAFETY: kill(2) with a negative pid signals the process group; no memory involved.
+            unsafe { libc::kill(-leader, libc::SIGKILL) };
+        }
+        let _ = self.child.wait();
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
