@@ -11,6 +11,8 @@
 //!   takes effect exactly once per key;
 //! - a scheduled job runs once per interval across the fleet, not once per instance;
 //! - a price change on one instance shows on every instance within a second;
+//! - a job whose holder is killed with -9 mid-run runs again on another instance within one
+//!   lease (30 s) and finishes the work;
 //! - `ledgerAudit` is ok at the end.
 //!
 //! Exits 0 only if every check held. Debug builds are fine: it checks behaviour, not speed.
@@ -193,6 +195,29 @@ impl Fleet {
         .await
     }
 
+    /// An admin call at `now` on the server's test clock (`X-Test-Now`; the fleet runs in
+    /// APP_ENV=test).
+    async fn admin_at(&self, instance: usize, now: &str, query: &str) -> Answer {
+        let base = &self.urls[instance % self.urls.len()];
+        let response = self
+            .client
+            .post(format!("{base}/admin/graphql"))
+            .bearer_auth(&self.admin_token)
+            .header("x-test-now", now)
+            .json(&json!({ "query": query }))
+            .send()
+            .await
+            .map_err(|_| "TRANSPORT".to_string())?;
+        let body: Value = response.json().await.map_err(|_| "NO_JSON".to_string())?;
+        match body
+            .pointer("/errors/0/extensions/code")
+            .and_then(Value::as_str)
+        {
+            Some(code) => Err(code.to_string()),
+            None => Ok(body["data"].clone()),
+        }
+    }
+
     async fn admin(&self, instance: usize, query: &str, variables: Value) -> Answer {
         self.post(
             instance,
@@ -296,7 +321,8 @@ async fn run(scratch: &scratch::Scratch, options: &Options) -> Result<Vec<String
             &admin.id.to_string(),
             None,
             now,
-            chrono::Duration::hours(2),
+            // Valid on the test clock too, which the job-holder check moves three years on.
+            chrono::Duration::days(3650),
         )
         .map_err(|e| e.to_string())?;
     state.shutdown.cancel();
@@ -611,8 +637,55 @@ async fn run(scratch: &scratch::Scratch, options: &Options) -> Result<Vec<String
         ),
     );
 
+    // kill -9 of a job's holder mid-job: its lease runs out within LEASE_TTL (30 s) and the job
+    // runs again on another instance and finishes the work. Three years on, every lot is due.
+    let holder = 1;
+    let later = (Utc::now() + chrono::Duration::days(3 * 365)).to_rfc3339();
+    const EXPIRE: &str = "mutation { runJob(name: EXPIRE_POINTS) { affected } }";
+    let running = fleet.admin_at(holder, &later, EXPIRE);
+    let kill = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        servers[holder].kill_hard();
+    };
+    let (cut, ()) = tokio::join!(running, kill);
+    let killed_at = Instant::now();
+    let mut resumed = None;
+    let mut refused = 0;
+    while killed_at.elapsed() < Duration::from_secs(45) {
+        // When the lease let the run in: the request's start (the run itself takes seconds).
+        let asked_after = killed_at.elapsed();
+        match fleet.admin_at(0, &later, EXPIRE).await {
+            Ok(done) => {
+                resumed = Some((asked_after, done["runJob"]["affected"].as_i64()));
+                break;
+            }
+            Err(code) if code == "CONFLICT" => refused += 1,
+            Err(code) => {
+                eprintln!("runJob after the holder died answered {code}");
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let outstanding = fleet
+        .admin_at(0, &later, "{ pointsHealth { outstanding } }")
+        .await
+        .ok()
+        .and_then(|h| h["pointsHealth"]["outstanding"].as_i64());
+    check(
+        cut.is_err()
+            && outstanding == Some(0)
+            && resumed.is_some_and(|(after, affected)| {
+                // One lease (30 s from the dead holder's last renewal) and the polling's step.
+                after <= Duration::from_secs(35) && affected.is_some_and(|n| n > 0)
+            }),
+        format!(
+            "EXPIRE_POINTS cut by kill -9 of its holder ({cut:?}) ran again on instance 0 within one lease and expired the rest: refused {refused} times, then {resumed:?}; points outstanding {outstanding:?}"
+        ),
+    );
+
     let audit = fleet
-        .admin(1, "{ ledgerAudit { ok violations } }", json!({}))
+        .admin(0, "{ ledgerAudit { ok violations } }", json!({}))
         .await;
     check(
         audit
