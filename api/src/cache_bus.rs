@@ -52,6 +52,7 @@ pub fn spawn_listener(app: AppState) -> Option<JoinHandle<()>> {
         .unwrap_or(url);
     Some(tokio::spawn(async move {
         let mut first = true;
+        let mut reconnecting = false;
         loop {
             if !first {
                 tokio::select! {
@@ -74,10 +75,15 @@ pub fn spawn_listener(app: AppState) -> Option<JoinHandle<()>> {
                     continue;
                 }
             };
-            // Whatever was published while not listening is lost: start afresh.
-            for name in ALL {
-                drop_local(&app, name);
+            // Whatever was published while the connection was down is lost: start afresh. (At
+            // start-up there was nothing to miss but the moment before subscribing, which the
+            // caches' TTL bounds.)
+            if reconnecting {
+                for name in ALL {
+                    drop_local(&app, name);
+                }
             }
+            reconnecting = true;
             let mut messages = pubsub.on_message();
             loop {
                 tokio::select! {

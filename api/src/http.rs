@@ -251,23 +251,95 @@ fn selects_mutation(request: &async_graphql::Request) -> bool {
     }
 }
 
-async fn serve(
+async fn serve<E: Executor + Clone + 'static>(
     req: &HttpRequest,
     app: &AppState,
-    schema: &impl Executor,
+    schema: &E,
     request: async_graphql::Request,
     endpoint: Endpoint,
 ) -> HttpResponse {
-    let context = match request_context(req, app, endpoint).await {
-        Ok(context) => context,
-        Err(early) => return early.respond(),
-    };
-    let request = request
-        .data(context)
-        .data(crate::loaders::Loaders::new(app.db.clone()));
-    match execute_caught(schema, request).await {
-        Some(response) => graphql_response(req, response),
-        None => panic_response(req),
+    let headers = RequestHeaders::read(req, app);
+    let (app, schema) = (app.clone(), schema.clone());
+    // The work runs on the process's own runtime, not on the actix worker's: a worker's runtime
+    // ends when the server stops, and the database connections opened on it would break under
+    // requests still running on other workers and under the jobs (on SIGTERM they answered
+    // INTERNAL, "a Tokio context ... is being shutdown"). Connections thus live as long as the
+    // process; the worker only parses and answers HTTP.
+    let work = app.runtime.clone().spawn(async move {
+        let context = request_context(headers, &app, endpoint).await?;
+        let request = request
+            .data(context)
+            .data(crate::loaders::Loaders::new(app.db.clone()));
+        Ok(execute_caught(&schema, request).await)
+    });
+    match work.await {
+        Ok(Ok(Some(response))) => graphql_response(req, response),
+        Ok(Ok(None)) => panic_response(req),
+        Ok(Err(Refusal {
+            status,
+            code,
+            message,
+        })) => Early::Refused {
+            status,
+            code,
+            message,
+        }
+        .respond(),
+        Err(e) => {
+            tracing::error!(error = %e, "a request's task failed; answered INTERNAL");
+            panic_response(req)
+        }
+    }
+}
+
+/// A request refused before it runs (`Early::Refused`, in a form that crosses threads).
+struct Refusal {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+/// What the request context needs from the HTTP request, read on the worker (an `HttpRequest`
+/// stays on its thread).
+struct RequestHeaders {
+    test_now: Option<String>,
+    authorization: Option<String>,
+    device_id: Option<String>,
+    ip: Option<String>,
+}
+
+impl RequestHeaders {
+    fn read(req: &HttpRequest, app: &AppState) -> Self {
+        let header_value = |name: &str| {
+            req.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        // A header that is not text still counts as a hop, one that names no address.
+        let lines = |name: &str| -> Vec<&str> {
+            req.headers()
+                .get_all(name)
+                .map(|v| v.to_str().unwrap_or("unknown"))
+                .collect()
+        };
+        let ip = req.peer_addr().map(|peer| {
+            anticheat::client_address(
+                peer.ip(),
+                &app.settings.trusted_proxies,
+                &lines(header::X_FORWARDED_FOR.as_str()),
+                &lines(header::FORWARDED.as_str()),
+            )
+            .to_string()
+        });
+        RequestHeaders {
+            test_now: header_value(TEST_NOW_HEADER),
+            authorization: header_value(header::AUTHORIZATION.as_str()),
+            device_id: header_value(DEVICE_ID_HEADER)
+                .map(|d| d.trim().to_string())
+                .filter(|d| !d.is_empty() && d.len() <= 128),
+            ip,
+        }
     }
 }
 
@@ -316,16 +388,19 @@ fn wants_graphql_json(req: &HttpRequest) -> bool {
 }
 
 async fn request_context(
-    req: &HttpRequest,
+    headers: RequestHeaders,
     app: &AppState,
     endpoint: Endpoint,
-) -> Result<RequestContext, Early> {
-    let header_value = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+) -> Result<RequestContext, Refusal> {
     let now = app
         .clock
-        .request_now(header_value(TEST_NOW_HEADER))
-        .map_err(|msg| Early::bad(StatusCode::BAD_REQUEST, msg))?;
-    let caller = match header_value(header::AUTHORIZATION.as_str()) {
+        .request_now(headers.test_now.as_deref())
+        .map_err(|msg| Refusal {
+            status: StatusCode::BAD_REQUEST,
+            code: "VALIDATION",
+            message: msg.to_string(),
+        })?;
+    let caller = match headers.authorization.as_deref() {
         None => Caller::Anonymous,
         Some(value) => match value.strip_prefix("Bearer ").map(str::trim) {
             None | Some("") => {
@@ -336,7 +411,7 @@ async fn request_context(
                 Err(AppError::Unauthenticated(reason)) => Caller::Refused(reason),
                 Err(other) => {
                     let gql: async_graphql::Error = other.into();
-                    return Err(Early::Refused {
+                    return Err(Refusal {
                         status: StatusCode::INTERNAL_SERVER_ERROR,
                         code: "INTERNAL",
                         message: gql.message,
@@ -345,31 +420,11 @@ async fn request_context(
             },
         },
     };
-    let device_id = header_value(DEVICE_ID_HEADER)
-        .map(str::trim)
-        .filter(|d| !d.is_empty() && d.len() <= 128)
-        .map(str::to_string);
-    // A header that is not text still counts as a hop, one that names no address.
-    let lines = |name: &str| -> Vec<&str> {
-        req.headers()
-            .get_all(name)
-            .map(|v| v.to_str().unwrap_or("unknown"))
-            .collect()
-    };
-    let ip = req.peer_addr().map(|peer| {
-        anticheat::client_address(
-            peer.ip(),
-            &app.settings.trusted_proxies,
-            &lines(header::X_FORWARDED_FOR.as_str()),
-            &lines(header::FORWARDED.as_str()),
-        )
-        .to_string()
-    });
     Ok(RequestContext {
         now,
         caller,
-        device_id,
-        ip,
+        device_id: headers.device_id,
+        ip: headers.ip,
     })
 }
 
@@ -453,7 +508,23 @@ fn has_data(data: &Value) -> bool {
     }
 }
 
+/// Runs a probe's checks on the process's runtime (see `serve`).
+async fn on_main_runtime<F>(app: &AppState, check: F) -> HttpResponse
+where
+    F: std::future::Future<Output = (StatusCode, serde_json::Value)> + Send + 'static,
+{
+    match app.runtime.spawn(check).await {
+        Ok((status, body)) => HttpResponse::build(status).json(body),
+        Err(_) => HttpResponse::ServiceUnavailable().json(json!({ "status": "down" })),
+    }
+}
+
 async fn health(app: web::Data<AppState>) -> HttpResponse {
+    let state = app.get_ref().clone();
+    on_main_runtime(&app, async move { health_check(state).await }).await
+}
+
+async fn health_check(app: AppState) -> (StatusCode, serde_json::Value) {
     let database_ok = matches!(
         tokio::time::timeout(Duration::from_secs(2), app.db.ping()).await,
         Ok(Ok(()))
@@ -475,12 +546,15 @@ async fn health(app: web::Data<AppState>) -> HttpResponse {
         (true, "down") => (StatusCode::OK, "degraded"),
         _ => (StatusCode::OK, "ok"),
     };
-    HttpResponse::build(status).json(json!({
-        "status": overall,
-        "database": if database_ok { "ok" } else { "down" },
-        "redis": redis,
-        "limiter": app.limiter.backend(),
-    }))
+    (
+        status,
+        json!({
+            "status": overall,
+            "database": if database_ok { "ok" } else { "down" },
+            "redis": redis,
+            "limiter": app.limiter.backend(),
+        }),
+    )
 }
 
 /// Readiness, for a load balancer: 200 only when this instance can serve, that is, it has
@@ -488,8 +562,16 @@ async fn health(app: web::Data<AppState>) -> HttpResponse {
 /// (a write and a read of a key, so a Redis that refuses or misroutes keys fails it), and it is
 /// not shutting down. `/health` stays the liveness probe.
 async fn ready(app: web::Data<AppState>) -> HttpResponse {
+    let state = app.get_ref().clone();
+    on_main_runtime(&app, async move { ready_check(state).await }).await
+}
+
+async fn ready_check(app: AppState) -> (StatusCode, serde_json::Value) {
     if app.shutdown.is_cancelled() {
-        return HttpResponse::ServiceUnavailable().json(json!({ "status": "stopping" }));
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({ "status": "stopping" }),
+        );
     }
     let database_ok = matches!(
         tokio::time::timeout(Duration::from_secs(2), app.db.ping()).await,
@@ -535,11 +617,14 @@ async fn ready(app: web::Data<AppState>) -> HttpResponse {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    HttpResponse::build(status).json(json!({
-        "status": if ready { "ready" } else { "not ready" },
-        "database": if database_ok { "ok" } else { "down" },
-        "redis": redis,
-    }))
+    (
+        status,
+        json!({
+            "status": if ready { "ready" } else { "not ready" },
+            "database": if database_ok { "ok" } else { "down" },
+            "redis": redis,
+        }),
+    )
 }
 
 #[cfg(test)]

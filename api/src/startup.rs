@@ -193,6 +193,7 @@ pub async fn build_state(settings: Settings) -> Result<AppState, StartupError> {
         price_campaigns: Default::default(),
         extensions: Arc::new(extensions()),
         shutdown: CancellationToken::new(),
+        runtime: tokio::runtime::Handle::current(),
         db_stats,
     })
 }

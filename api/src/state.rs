@@ -34,6 +34,9 @@ pub struct AppState {
     /// Cancelled when the process is asked to stop: background work finishes what it is doing
     /// and starts nothing new.
     pub shutdown: CancellationToken,
+    /// The process's runtime (the one that built the state): requests run on it, so database
+    /// connections never belong to an actix worker's runtime, which ends with the server.
+    pub runtime: tokio::runtime::Handle,
     /// Counts of what the database pool ran.
     pub db_stats: Arc<crate::db::DbStats>,
 }

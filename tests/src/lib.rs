@@ -166,6 +166,12 @@ impl TestApp {
         self
     }
 
+    /// Stops the app as SIGTERM does: no new requests; those in flight and the job batch in hand
+    /// finish; then the pool closes. The future ends when the HTTP server has stopped.
+    pub fn stop_gracefully(&self) -> impl std::future::Future<Output = ()> + use<> {
+        self.stopper.stop(true)
+    }
+
     /// Back to the real clock.
     pub fn now_real(&self) -> &Self {
         *self.now.lock().unwrap() = None;

@@ -328,3 +328,75 @@ async fn ready_means_database_and_redis_answer_and_not_stopping() {
     assert_eq!(stopping.status().as_u16(), 503);
     assert_eq!(app.get("/health").await.status().as_u16(), 200);
 }
+
+/// Finding 4: SIGTERM during `runJob` answered INTERNAL after expiring part of the lots. Now the
+/// request gets its answer (the job stops between batches), and the next run, on any instance,
+/// expires the rest, each lot once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_a_job_answers_and_the_next_run_carries_on() {
+    let app = spawn_app().await;
+    app.at(T0);
+    let admin = app.admin(AdminRole::Superadmin).await;
+    let names: Vec<String> = (0..150).map(|i| format!("lot{i}")).collect();
+    let mut members: Vec<TestMember<'_>> = Vec::new();
+    for chunk in names.chunks(25) {
+        members.extend(join_all(chunk.iter().map(|n| app.login(n))).await);
+    }
+    // Two lots each: 300 lots, more than one batch.
+    for lot in ["a", "b"] {
+        let keys: Vec<String> = members.iter().map(|m| format!("{lot}-{}", m.id)).collect();
+        for (chunk, keys) in members.chunks(25).zip(keys.chunks(25)) {
+            let given = join_all(
+                chunk
+                    .iter()
+                    .zip(keys)
+                    .map(|(m, key)| adjust(&admin, m, 10, key)),
+            )
+            .await;
+            for g in given {
+                assert!(g.error_code().is_none(), "{:?}", g.body);
+            }
+        }
+    }
+    const LATER: &str = "2029-06-01T10:00:00+08:00";
+    app.at(LATER);
+    let admin = app.admin(AdminRole::Superadmin).await;
+    const EXPIRE: &str = "mutation { runJob(name: EXPIRE_POINTS) { affected } }";
+    const EXPIRED: &str = "{ pointsHealth { expired } }";
+    let job = admin.gql(EXPIRE, json!({}));
+    let stop = async {
+        // Once the job has expired something, stop the process as SIGTERM does.
+        loop {
+            let health = admin.gql(EXPIRED, json!({})).await;
+            if health.data()["pointsHealth"]["expired"]
+                .as_i64()
+                .unwrap_or(0)
+                > 0
+            {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        app.stop_gracefully().await;
+    };
+    let (answer, ()) = tokio::join!(job, stop);
+    let first = answer.data()["runJob"]["affected"].as_i64().unwrap();
+    assert!((1..=300).contains(&first), "{:?}", answer.body);
+
+    let next = second_instance(&app).await;
+    next.at(LATER);
+    // Admins' names count per app; the second app names its own.
+    next.create_admin("next-op", AdminRole::Superadmin).await;
+    let admin = next.admin_login("next-op").await;
+    let rest = admin.gql(EXPIRE, json!({})).await.data()["runJob"]["affected"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(
+        first + rest,
+        300,
+        "every lot expired once: {first} + {rest}"
+    );
+    let health = admin.gql(EXPIRED, json!({})).await;
+    assert_eq!(health.data()["pointsHealth"]["expired"], 3000);
+    assert_audit_ok(&admin).await;
+}
