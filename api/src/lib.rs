@@ -4,6 +4,7 @@ pub mod achievement;
 pub mod anticheat;
 pub mod audit;
 pub mod auth;
+pub mod bare;
 pub mod batch;
 pub mod blindbox;
 pub mod cache;

@@ -267,6 +267,7 @@ async fn run_database(db: &str, options: &Options) -> Result<DbReport, String> {
     let world = Arc::new(World {
         url: ours.url.clone().into(),
         admin_url: ours.url.replace("/graphql", "/admin/graphql").into(),
+        bare_url: ours.url.replace("/graphql", "/bench/bare-checkin").into(),
         admin_token,
         member_ids: shop.member_ids.clone(),
         tokens,
@@ -304,7 +305,7 @@ async fn run_database(db: &str, options: &Options) -> Result<DbReport, String> {
                 let calls =
                     scenarios::calls(&world, scenario, cursor.run, cursor.member, cursor.day);
                 let stats = driver::run_for(&client, clients, options.duration, calls).await;
-                cursor.after(&stats, scenario == Scenario::CheckIn, options.members);
+                cursor.after(&stats, scenario.walks_days(), options.members);
                 runs.push(stats);
             }
             let cell = Cell::median(scenario.name(), clients, runs);

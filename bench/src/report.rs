@@ -175,18 +175,32 @@ impl Report {
             );
             let _ = writeln!(
                 md,
-                "| scenario | clients | req/s | ok/s | p50 ms | p95 ms | p99 ms | not ok, by code |"
+                "| scenario | clients | req/s | ok/s | x bare | p50 ms | p95 ms | p99 ms | not ok, by code |"
             );
-            let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|---|");
+            let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|---:|---|");
             for c in &db.cells {
                 let s = &c.stats;
+                // Writes as a share of the bare check-in transaction's rate at the same clients.
+                let bare = db
+                    .cells
+                    .iter()
+                    .find(|b| b.scenario == crate::scenarios::BARE && b.clients == c.clients)
+                    .map(|b| b.stats.ok_rps)
+                    .filter(|rps| *rps > 0.0);
+                let ratio = match bare {
+                    Some(bare) if crate::scenarios::Scenario::is_write(&c.scenario) => {
+                        format!("{:.2}", s.ok_rps / bare)
+                    }
+                    _ => "-".to_string(),
+                };
                 let _ = writeln!(
                     md,
-                    "| {} | {} | {:.0} | {:.0} | {:.1} | {:.1} | {:.1} | {} |",
+                    "| {} | {} | {:.0} | {:.0} | {} | {:.1} | {:.1} | {:.1} | {} |",
                     c.scenario,
                     c.clients,
                     s.rps,
                     s.ok_rps,
+                    ratio,
                     s.p50_ms,
                     s.p95_ms,
                     s.p99_ms,

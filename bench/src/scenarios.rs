@@ -13,6 +13,8 @@ use crate::driver::{Call, MakeCall};
 pub struct World {
     pub url: Arc<str>,
     pub admin_url: Arc<str>,
+    /// The bare baseline route (`api::bare`), served in APP_ENV=test.
+    pub bare_url: Arc<str>,
     pub admin_token: Arc<str>,
     pub member_ids: Vec<i64>,
     pub tokens: Vec<Arc<str>>,
@@ -32,6 +34,8 @@ impl World {
 pub enum Scenario {
     Me,
     MallItems,
+    /// The check-in's bare transaction (three statements, no GraphQL): the writes' yardstick.
+    BareCheckIn,
     CheckIn,
     ReportEvent,
     Draw1,
@@ -41,9 +45,10 @@ pub enum Scenario {
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 8] = [
+    pub const ALL: [Scenario; 9] = [
         Scenario::Me,
         Scenario::MallItems,
+        Scenario::BareCheckIn,
         Scenario::CheckIn,
         Scenario::ReportEvent,
         Scenario::Draw1,
@@ -56,6 +61,7 @@ impl Scenario {
         match self {
             Scenario::Me => "me",
             Scenario::MallItems => "mallItems",
+            Scenario::BareCheckIn => BARE,
             Scenario::CheckIn => "checkIn",
             Scenario::ReportEvent => "reportEvent",
             Scenario::Draw1 => "drawBlindBox x1",
@@ -65,6 +71,26 @@ impl Scenario {
         }
     }
 }
+
+impl Scenario {
+    /// Each call takes a member-day of its own, so runs move the days on.
+    pub fn walks_days(self) -> bool {
+        matches!(self, Scenario::CheckIn | Scenario::BareCheckIn)
+    }
+
+    /// The writes, reported as a ratio to the bare baseline at the same client count.
+    pub fn is_write(name: &str) -> bool {
+        [
+            "checkIn",
+            "reportEvent",
+            "drawBlindBox x1",
+            "drawBlindBox x10",
+        ]
+        .contains(&name)
+    }
+}
+
+pub const BARE: &str = "bare checkIn";
 
 pub const ME_QUERY: &str = "query Me { me { id memberNo nickname points growthValue \
     tier { code name rank growthThreshold discount pointsMultiplier benefits } \
@@ -102,9 +128,19 @@ pub fn calls(
     let now = world.at(day);
     Arc::new(move |n| {
         let m = ((first_member + n) % members) as usize;
+        if scenario == Scenario::BareCheckIn {
+            let day = world.base + Duration::days(day + ((first_member + n) / members) as i64);
+            return Call {
+                url: world.bare_url.clone(),
+                body: json!({ "member": world.member_ids[m], "day": day.date_naive() }).to_string(),
+                token: None,
+                device: None,
+                now: None,
+            };
+        }
         let key = format!("bench-{run}-{n}");
         let (query, variables) = match scenario {
-            Scenario::Me => (ME_QUERY.to_string(), json!({})),
+            Scenario::Me | Scenario::BareCheckIn => (ME_QUERY.to_string(), json!({})),
             Scenario::MallItems => (MALL_ITEMS_QUERY.to_string(), json!({})),
             Scenario::CheckIn => (
                 "mutation C($k: String) { checkIn(idempotencyKey: $k) { date pointsAwarded streak \

@@ -1,6 +1,6 @@
 //! GraphQL over HTTP: content types, status codes, GET, limits, GraphiQL and /health.
 
-use loyalty_tests::{spawn_app, spawn_app_with};
+use loyalty_tests::{TestApp, spawn_app, spawn_app_with};
 use serde_json::{Value, json};
 
 async fn post_raw(
@@ -233,4 +233,29 @@ async fn health_reports_the_database_and_redis() {
     let down = app.get("/health").await;
     assert_eq!(down.status(), 503);
     assert_eq!(down.json::<Value>().await.unwrap()["database"], "down");
+}
+
+/// The benchmark's bare baseline (`/bench/bare-checkin`) runs the check-in's three statements in
+/// the test environment, once per member-day, and does not exist anywhere else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bare_baseline_route_exists_only_under_app_env_test() {
+    let app = spawn_app().await;
+    let member = app.login("ann").await;
+    let id: i64 = member.id.parse().unwrap();
+    let post = |app: &TestApp| {
+        app.client
+            .post(format!("{}/bench/bare-checkin", app.address))
+            .json(&json!({ "member": id, "day": "2026-05-01" }))
+            .send()
+    };
+    let first: Value = post(&app).await.unwrap().json().await.unwrap();
+    assert_eq!(first["data"]["ok"], true, "{first}");
+    let again: Value = post(&app).await.unwrap().json().await.unwrap();
+    assert_eq!(again["errors"][0]["extensions"]["code"], "ALREADY_DONE");
+
+    let development = spawn_app_with(|env| {
+        env.insert("APP_ENV".into(), "development".into());
+    })
+    .await;
+    assert_eq!(post(&development).await.unwrap().status().as_u16(), 404);
 }
