@@ -497,10 +497,12 @@ async fn a_page_of_a_hundred_rows_runs_no_more_statements_than_a_page_of_five() 
         let rows = large.data()[name]["nodes"].as_array().unwrap().len();
         assert!(rows >= 60, "{name}: {rows} rows");
         assert_eq!(small.data()[name]["nodes"].as_array().unwrap().len(), 5);
-        // One statement per kind of lookup, whatever the page size; a loader's batch may be
-        // cut in two when its rows arrive over more than its 1 ms delay, never in a hundred.
+        // A statement per kind of lookup, not per row: a per-row lookup would run 100 or more
+        // for this page. Requests run on the multi-threaded runtime, where a loader's batch is
+        // cut when its rows arrive over more than its delay (3 ms); on a busy CI machine that
+        // happened a few times per page (7 statements against 3 for 5 rows), never per row.
         assert!(
-            many <= few + 3 && many <= 10,
+            many < 20 && many <= few + 15,
             "{name}: {many} statements for 100 rows, {few} for 5"
         );
     }
