@@ -9,10 +9,16 @@ use tokio_util::sync::CancellationToken;
 /// Rows per transaction: small enough that a batch holds its row locks for milliseconds.
 pub const DEFAULT_BATCH_SIZE: usize = 200;
 
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Batches {
     size: usize,
     stop: CancellationToken,
+}
+
+impl Default for Batches {
+    fn default() -> Self {
+        Batches::new(DEFAULT_BATCH_SIZE, CancellationToken::new())
+    }
 }
 
 impl Batches {
@@ -24,11 +30,7 @@ impl Batches {
     }
 
     pub fn size(&self) -> usize {
-        if self.size == 0 {
-            DEFAULT_BATCH_SIZE
-        } else {
-            self.size
-        }
+        self.size
     }
 
     /// The process is stopping: finish the batch in hand and start no other.

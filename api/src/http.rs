@@ -524,11 +524,16 @@ async fn health(app: web::Data<AppState>) -> HttpResponse {
     on_main_runtime(&app, async move { health_check(state).await }).await
 }
 
-async fn health_check(app: AppState) -> (StatusCode, serde_json::Value) {
-    let database_ok = matches!(
+/// The database answers a ping within 2 s (both probes ask it the same way).
+async fn database_answers(app: &AppState) -> bool {
+    matches!(
         tokio::time::timeout(Duration::from_secs(2), app.db.ping()).await,
         Ok(Ok(()))
-    );
+    )
+}
+
+async fn health_check(app: AppState) -> (StatusCode, serde_json::Value) {
+    let database_ok = database_answers(&app).await;
     let redis = match &app.redis {
         None => "disabled",
         Some(redis) => {
@@ -573,20 +578,12 @@ async fn ready_check(app: AppState) -> (StatusCode, serde_json::Value) {
             json!({ "status": "stopping" }),
         );
     }
-    let database_ok = matches!(
-        tokio::time::timeout(Duration::from_secs(2), app.db.ping()).await,
-        Ok(Ok(()))
-    );
+    let database_ok = database_answers(&app).await;
     let redis = match &app.redis {
         None => "disabled",
         Some(redis) => {
             let mut con = redis.clone();
-            let token = {
-                use rand::RngCore;
-                let mut bytes = [0u8; 8];
-                rand::rng().fill_bytes(&mut bytes);
-                hex::encode(bytes)
-            };
+            let token = crate::auth::rules::random_hex(8);
             let key = format!("{}{{ready:{token}}}", app.settings.redis_key_prefix);
             let round_trip = async {
                 redis::cmd("SET")

@@ -15,7 +15,6 @@ pub mod rules;
 mod store;
 
 use chrono::{DateTime, Duration, Utc};
-use rand::RngCore;
 
 pub use blacklist::{blacklist_member, is_blacklisted, unblacklist_member};
 pub use captcha::{ArithmeticCaptcha, CaptchaProvider};
@@ -267,11 +266,7 @@ async fn soft_limit(
     {
         return Ok(());
     }
-    let challenge_id = {
-        let mut id = [0u8; 16];
-        rand::rng().fill_bytes(&mut id);
-        hex::encode(id)
-    };
+    let challenge_id = crate::auth::rules::random_hex(16);
     let (prompt, answer) = app.captcha.challenge();
     let challenge = rules::Challenge {
         member_id: who.member_id,

@@ -90,9 +90,15 @@ pub fn within_refresh_grace(spent_at: DateTime<Utc>, now: DateTime<Utc>, grace: 
 
 /// A random id for a login's family of refresh tokens.
 pub fn new_session_id() -> String {
-    let mut bytes = [0u8; 16];
-    rand::rng().fill_bytes(&mut bytes);
-    hex::encode(bytes)
+    random_hex(16)
+}
+
+/// `bytes` random bytes as hex: ids that only need to be unguessable and unique (sessions,
+/// captcha challenges, job-lease holders, readiness probe keys).
+pub fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut buf);
+    hex::encode(buf)
 }
 
 /// How long an admin-login key (a username, an address) is locked after its `failures`-th

@@ -63,12 +63,7 @@ impl Drop for Lease {
 /// Takes the lease for `name`; `None` when another holder has it. `now` is the job's clock
 /// (the rows' times without Redis), the renewal runs on the system clock.
 pub async fn acquire(app: &AppState, name: &str, now: DateTime<Utc>) -> AppResult<Option<Lease>> {
-    let holder = {
-        use rand::RngCore;
-        let mut id = [0u8; 8];
-        rand::rng().fill_bytes(&mut id);
-        hex::encode(id)
-    };
+    let holder = crate::auth::rules::random_hex(8);
     let taken = match &app.redis {
         Some(redis) => {
             let mut con = redis.clone();
