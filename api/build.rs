@@ -1,5 +1,25 @@
-// The embedded web builds (api/src/playground.rs) are read at compile time: rebuild when a
-// file in them is added, changed or removed.
+//! Records the commit the binary is built from (`loyalty_build_info` in `/metrics`).
+
+use std::process::Command;
+
 fn main() {
-    println!("cargo:rerun-if-changed=../playground/dist");
+    let commit = std::env::var("LOYALTY_COMMIT").ok().or_else(|| {
+        Command::new("git")
+            .args(["rev-parse", "--short=12", "HEAD"])
+            .output()
+            .ok()
+            .filter(|out| out.status.success())
+            .and_then(|out| String::from_utf8(out.stdout).ok())
+            .map(|s| s.trim().to_string())
+    });
+    if let Some(commit) = commit.filter(|c| !c.is_empty()) {
+        println!("cargo:rustc-env=LOYALTY_COMMIT={commit}");
+    }
+    println!("cargo:rerun-if-env-changed=LOYALTY_COMMIT");
+    // Rebuilt when HEAD moves (a checkout, a commit).
+    for path in ["../.git/HEAD", "../.git/refs/heads"] {
+        if std::path::Path::new(path).exists() {
+            println!("cargo:rerun-if-changed={path}");
+        }
+    }
 }

@@ -16,6 +16,8 @@ use crate::error::AppResult;
 pub const TTL: Duration = Duration::from_secs(30);
 
 pub struct Cached<T> {
+    /// The cache's name in `/metrics`.
+    name: &'static str,
     entry: RwLock<Option<(Instant, Arc<T>)>>,
     /// Bumped by every invalidation, so a load that started before a change never stores the
     /// old value after it.
@@ -24,14 +26,26 @@ pub struct Cached<T> {
 
 impl<T> Default for Cached<T> {
     fn default() -> Self {
+        Cached::named("unnamed")
+    }
+}
+
+/// Counts a lookup for `/metrics`.
+fn count_lookup(cache: &'static str, hit: bool) {
+    let result = if hit { "hit" } else { "miss" };
+    metrics::counter!(crate::metrics::names::CACHE_LOOKUPS, "cache" => cache, "result" => result)
+        .increment(1);
+}
+
+impl<T> Cached<T> {
+    pub fn named(name: &'static str) -> Self {
         Cached {
+            name,
             entry: RwLock::new(None),
             generation: AtomicU64::new(0),
         }
     }
-}
 
-impl<T> Cached<T> {
     /// The cached value, or `load`'s (then cached) when there is none or it is older than `TTL`.
     pub async fn get<F, Fut>(&self, load: F) -> AppResult<Arc<T>>
     where
@@ -42,8 +56,10 @@ impl<T> Cached<T> {
         if let Some((at, value)) = cached
             && at.elapsed() < TTL
         {
+            count_lookup(self.name, true);
             return Ok(value);
         }
+        count_lookup(self.name, false);
         let generation = self.generation.load(Ordering::Acquire);
         let value = Arc::new(load().await?);
         if let Ok(mut entry) = self.entry.write()
@@ -65,18 +81,24 @@ impl<T> Cached<T> {
 /// The same for values kept by key (a leaderboard per kind and period); expired entries are
 /// dropped as new ones come in.
 pub struct Keyed<T> {
+    name: &'static str,
     entries: std::sync::Mutex<std::collections::HashMap<String, (Instant, Arc<T>)>>,
 }
 
 impl<T> Default for Keyed<T> {
     fn default() -> Self {
-        Keyed {
-            entries: std::sync::Mutex::new(std::collections::HashMap::new()),
-        }
+        Keyed::named("unnamed")
     }
 }
 
 impl<T> Keyed<T> {
+    pub fn named(name: &'static str) -> Self {
+        Keyed {
+            name,
+            entries: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
     pub async fn get<F, Fut>(&self, key: &str, load: F) -> AppResult<Arc<T>>
     where
         F: FnOnce() -> Fut,
@@ -86,8 +108,10 @@ impl<T> Keyed<T> {
         if let Some((at, value)) = cached
             && at.elapsed() < TTL
         {
+            count_lookup(self.name, true);
             return Ok(value);
         }
+        count_lookup(self.name, false);
         let value = Arc::new(load().await?);
         if let Ok(mut entries) = self.entries.lock() {
             entries.retain(|_, (at, _)| at.elapsed() < TTL);

@@ -20,17 +20,30 @@ fn channel(app: &AppState) -> String {
     format!("{}cache-invalidated", app.settings.redis_key_prefix)
 }
 
-fn drop_local(app: &AppState, name: &str) {
-    match name {
-        TIERS => app.tiers.invalidate(),
-        PRICE_CAMPAIGNS => app.price_campaigns.invalidate(),
-        other => tracing::warn!(cache = other, "invalidation of an unknown cache ignored"),
-    }
+/// Drops this instance's copy. `/metrics` counts it by `origin`: `local`, `remote` (another
+/// instance's message) or `reconnect` (messages may have been missed).
+fn drop_local(app: &AppState, name: &str, origin: &'static str) {
+    let cache = match name {
+        TIERS => {
+            app.tiers.invalidate();
+            TIERS
+        }
+        PRICE_CAMPAIGNS => {
+            app.price_campaigns.invalidate();
+            PRICE_CAMPAIGNS
+        }
+        other => {
+            tracing::warn!(cache = other, "invalidation of an unknown cache ignored");
+            return;
+        }
+    };
+    metrics::counter!(crate::metrics::names::CACHE_INVALIDATIONS, "cache" => cache, "origin" => origin)
+        .increment(1);
 }
 
 /// Drops the cache here and tells the other instances to drop theirs.
 pub async fn invalidate(app: &AppState, name: &'static str) {
-    drop_local(app, name);
+    drop_local(app, name, "local");
     let Some(redis) = &app.redis else { return };
     let mut con = redis.clone();
     let published = redis::cmd("PUBLISH")
@@ -80,7 +93,7 @@ pub fn spawn_listener(app: AppState) -> Option<JoinHandle<()>> {
             // caches' TTL bounds.)
             if reconnecting {
                 for name in ALL {
-                    drop_local(&app, name);
+                    drop_local(&app, name, "reconnect");
                 }
             }
             reconnecting = true;
@@ -90,7 +103,7 @@ pub fn spawn_listener(app: AppState) -> Option<JoinHandle<()>> {
                     message = messages.next() => match message {
                         Some(message) => {
                             if let Ok(name) = message.get_payload::<String>() {
-                                drop_local(&app, &name);
+                                drop_local(&app, &name, "remote");
                             }
                         }
                         None => {

@@ -243,6 +243,37 @@ pub struct JobSettings {
     pub interval: Duration,
 }
 
+/// How log lines are written: text for people, JSON (one object per line) for log shippers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!("{other:?} is not text or json")),
+        }
+    }
+}
+
+/// What operators' tools read: `/metrics`, log format, trace export (README "Observability").
+#[derive(Debug, Clone)]
+pub struct ObservabilitySettings {
+    /// Serve Prometheus metrics at `/metrics`.
+    pub metrics_enabled: bool,
+    /// Serve `/metrics` on this port (bound to APP_HOST) instead of the main one.
+    pub metrics_port: Option<u16>,
+    pub log_format: LogFormat,
+    /// Export traces over OTLP/HTTP to this collector (`OTEL_EXPORTER_OTLP_ENDPOINT`).
+    pub otlp_endpoint: Option<String>,
+}
+
 /// How long a stopping process waits for requests in flight and the current job.
 #[derive(Debug, Clone, Copy)]
 pub struct ShutdownSettings {
@@ -295,6 +326,7 @@ pub struct Settings {
     pub blindbox: BlindBoxSettings,
     pub jobs: JobSettings,
     pub shutdown: ShutdownSettings,
+    pub observability: ObservabilitySettings,
     /// Settings whose values belong to a module's domain (`REPORTABLE_EVENTS`,
     /// `DEDUCTION_LADDER`), as their modules parsed them: filled by `startup::parse_settings`,
     /// so this module names no feature module.
@@ -598,6 +630,17 @@ impl Settings {
                 interval: duration("JOB_INTERVAL", "1h")?,
             },
             parsed: Extensions::default(),
+            observability: ObservabilitySettings {
+                metrics_enabled: flag("METRICS_ENABLED", true)?,
+                metrics_port: get("METRICS_PORT")
+                    .map(|v| {
+                        v.parse::<u16>()
+                            .map_err(|e| invalid("METRICS_PORT", e.to_string()))
+                    })
+                    .transpose()?,
+                log_format: parse("LOG_FORMAT", get("LOG_FORMAT"), LogFormat::Text)?,
+                otlp_endpoint: get("OTEL_EXPORTER_OTLP_ENDPOINT"),
+            },
             shutdown: ShutdownSettings {
                 grace: duration("SHUTDOWN_GRACE", "30s")?,
             },

@@ -21,8 +21,9 @@ impl DbStats {
         self.statements.load(Ordering::Relaxed)
     }
 
-    fn record(&self, _info: &sea_orm::metric::Info<'_>) {
+    fn record(&self, info: &sea_orm::metric::Info<'_>) {
         self.statements.fetch_add(1, Ordering::Relaxed);
+        crate::metrics::record_statement(info);
     }
 }
 

@@ -92,6 +92,7 @@ fn with_limits<Q, M>(
     let mut builder = builder
         .extension(crate::input::PlainTextInputs)
         .extension(RootFieldLimit(limits.max_root_fields))
+        .extension(OperationNames)
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
         .limit_directives(16);
@@ -184,6 +185,177 @@ impl Extension for RootFieldLimit {
             return Err(error);
         }
         Ok(document)
+    }
+}
+
+/// What the metrics and the access log say a request ran: its operation's name (from the
+/// document when the request named none) and its root fields (response key, field name).
+#[derive(Debug, Default, Clone)]
+pub struct OperationInfo {
+    pub name: Option<String>,
+    root_fields: Vec<(String, String)>,
+}
+
+impl OperationInfo {
+    /// The root fields' names, each once.
+    pub fn fields(&self) -> impl Iterator<Item = String> + '_ {
+        let mut seen = std::collections::HashSet::new();
+        self.root_fields
+            .iter()
+            .filter(move |(_, field)| seen.insert(field.as_str()))
+            .map(|(_, field)| field.clone())
+    }
+
+    /// The field behind a response key (an alias or the field's own name).
+    pub fn field_of(&self, key: &str) -> Option<String> {
+        self.root_fields
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, field)| field.clone())
+    }
+}
+
+/// Where `OperationNames` leaves a request's `OperationInfo` for the HTTP layer.
+#[derive(Clone, Default)]
+pub struct OperationSlot(Arc<std::sync::Mutex<OperationInfo>>);
+
+impl OperationSlot {
+    pub fn take(&self) -> OperationInfo {
+        self.0
+            .lock()
+            .map(|mut info| std::mem::take(&mut *info))
+            .unwrap_or_default()
+    }
+}
+
+/// Reads the operation's name and root fields off the parsed document. Root fields the schema
+/// does not have (the request fails validation) are labelled `(unknown)`, so a client cannot
+/// invent label values.
+struct OperationNames;
+
+impl ExtensionFactory for OperationNames {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(OperationNamesOfRequest::default())
+    }
+}
+
+#[derive(Default)]
+struct OperationNamesOfRequest {
+    requested: std::sync::Mutex<Option<String>>,
+}
+
+#[async_trait::async_trait]
+impl Extension for OperationNamesOfRequest {
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        request: async_graphql::Request,
+        next: async_graphql::extensions::NextPrepareRequest<'_>,
+    ) -> ServerResult<async_graphql::Request> {
+        if let Ok(mut requested) = self.requested.lock() {
+            requested.clone_from(&request.operation_name);
+        }
+        next.run(ctx, request).await
+    }
+
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        let document = next.run(ctx, query, variables).await?;
+        let requested = self.requested.lock().ok().and_then(|r| r.clone());
+        if let Some(slot) = ctx.data_opt::<OperationSlot>() {
+            let info = operation_info(&document, requested.as_deref(), &ctx.schema_env.registry);
+            if let Ok(mut stored) = slot.0.lock() {
+                *stored = info;
+            }
+        }
+        Ok(document)
+    }
+}
+
+fn operation_info(
+    document: &ExecutableDocument,
+    requested: Option<&str>,
+    registry: &async_graphql::registry::Registry,
+) -> OperationInfo {
+    use async_graphql::parser::types::{DocumentOperations, OperationType};
+    let operation = match (&document.operations, requested) {
+        (DocumentOperations::Single(op), _) => Some((None, op)),
+        (DocumentOperations::Multiple(ops), Some(name)) => {
+            ops.get(name).map(|op| (Some(name.to_string()), op))
+        }
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops
+            .iter()
+            .next()
+            .map(|(name, op)| (Some(name.to_string()), op)),
+        _ => None,
+    };
+    let Some((name, operation)) = operation else {
+        return OperationInfo {
+            name: requested.map(str::to_string),
+            root_fields: Vec::new(),
+        };
+    };
+    // A single operation's name is in the document only.
+    let name = name.or_else(|| {
+        document
+            .operations
+            .iter()
+            .next()
+            .and_then(|(n, _)| n.map(|n| n.to_string()))
+    });
+    let root_type = match operation.node.ty {
+        OperationType::Query => Some(registry.query_type.as_str()),
+        OperationType::Mutation => registry.mutation_type.as_deref(),
+        OperationType::Subscription => registry.subscription_type.as_deref(),
+    };
+    let root = root_type.and_then(|t| registry.types.get(t));
+    let mut root_fields = Vec::new();
+    collect_root_fields(
+        &operation.node.selection_set.node,
+        document,
+        0,
+        &mut |key, field| {
+            let known =
+                field.starts_with("__") || root.is_some_and(|t| t.field_by_name(field).is_some());
+            let field = if known { field } else { "(unknown)" };
+            root_fields.push((key.to_string(), field.to_string()));
+        },
+    );
+    OperationInfo { name, root_fields }
+}
+
+fn collect_root_fields(
+    set: &SelectionSet,
+    document: &ExecutableDocument,
+    depth: usize,
+    found: &mut impl FnMut(&str, &str),
+) {
+    if depth > 16 {
+        return;
+    }
+    for item in &set.items {
+        match &item.node {
+            Selection::Field(field) => {
+                let field = &field.node;
+                found(field.response_key().node.as_str(), field.name.node.as_str());
+            }
+            Selection::InlineFragment(fragment) => collect_root_fields(
+                &fragment.node.selection_set.node,
+                document,
+                depth + 1,
+                found,
+            ),
+            Selection::FragmentSpread(spread) => {
+                if let Some(f) = document.fragments.get(&spread.node.fragment_name.node) {
+                    collect_root_fields(&f.node.selection_set.node, document, depth + 1, found)
+                }
+            }
+        }
     }
 }
 

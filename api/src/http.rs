@@ -12,6 +12,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use async_graphql::parser::types::{DocumentOperations, OperationType};
 use async_graphql::{Executor, Value};
 use serde_json::json;
+use tracing::Instrument;
 
 use crate::anticheat;
 use crate::auth::jwt::TokenKind;
@@ -37,6 +38,13 @@ impl Endpoint {
         match self {
             Endpoint::Member => "/graphql",
             Endpoint::Admin => "/admin/graphql",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Endpoint::Member => "member",
+            Endpoint::Admin => "admin",
         }
     }
 
@@ -67,6 +75,20 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .route("/ready", web::get().to(ready));
 }
 
+/// `/metrics` (Prometheus text format), on the main port or on `METRICS_PORT`.
+pub fn metrics_route(cfg: &mut web::ServiceConfig) {
+    cfg.route("/metrics", web::get().to(metrics));
+}
+
+async fn metrics(app: web::Data<AppState>) -> HttpResponse {
+    match crate::metrics::install() {
+        Some(handle) => HttpResponse::Ok()
+            .content_type("text/plain; version=0.0.4; charset=utf-8")
+            .body(crate::metrics::render(&app, &handle)),
+        None => HttpResponse::NotFound().finish(),
+    }
+}
+
 async fn member_post(
     req: HttpRequest,
     body: web::Bytes,
@@ -75,7 +97,7 @@ async fn member_post(
 ) -> HttpResponse {
     match parse_post(&req, &body) {
         Ok(request) => serve(&req, &app, schema.get_ref(), request, Endpoint::Member).await,
-        Err(early) => early.respond(),
+        Err(early) => early.respond_to(&req, Endpoint::Member),
     }
 }
 
@@ -87,7 +109,7 @@ async fn admin_post(
 ) -> HttpResponse {
     match parse_post(&req, &body) {
         Ok(request) => serve(&req, &app, schema.get_ref(), request, Endpoint::Admin).await,
-        Err(early) => early.respond(),
+        Err(early) => early.respond_to(&req, Endpoint::Admin),
     }
 }
 
@@ -98,7 +120,7 @@ async fn member_get(
 ) -> HttpResponse {
     match parse_get(&req, &app, Endpoint::Member) {
         Ok(request) => serve(&req, &app, schema.get_ref(), request, Endpoint::Member).await,
-        Err(early) => early.respond(),
+        Err(early) => early.respond_to(&req, Endpoint::Member),
     }
 }
 
@@ -109,7 +131,7 @@ async fn admin_get(
 ) -> HttpResponse {
     match parse_get(&req, &app, Endpoint::Admin) {
         Ok(request) => serve(&req, &app, schema.get_ref(), request, Endpoint::Admin).await,
-        Err(early) => early.respond(),
+        Err(early) => early.respond_to(&req, Endpoint::Admin),
     }
 }
 
@@ -135,8 +157,19 @@ impl Early {
         }
     }
 
-    fn respond(self) -> HttpResponse {
-        let error = |code: &str, message: &str| json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
+    /// Answers a request refused before the schema ran, and counts it (operation `(refused)`).
+    fn respond_to(self, req: &HttpRequest, endpoint: Endpoint) -> HttpResponse {
+        let request_id = crate::request_id::of(req);
+        if let Early::Refused { code, .. } = &self {
+            record_refused(endpoint, code, &request_id);
+        } else if let Early::MutationOverGet = &self {
+            record_refused(endpoint, "VALIDATION", &request_id);
+        }
+        self.respond(&request_id)
+    }
+
+    fn respond(self, request_id: &str) -> HttpResponse {
+        let error = |code: &str, message: &str| json!({ "errors": [{ "message": message, "extensions": { "code": code, "requestId": request_id } }] });
         match self {
             Early::Refused {
                 status,
@@ -158,11 +191,16 @@ impl Early {
 /// GraphQL JSON shape and code every other refusal has.
 pub fn payload_too_large<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
     let (req, _) = res.into_parts();
+    let endpoint = if req.path().starts_with("/admin") {
+        Endpoint::Admin
+    } else {
+        Endpoint::Member
+    };
     let response = Early::bad(
         StatusCode::PAYLOAD_TOO_LARGE,
         "the request body is larger than this server accepts (GRAPHQL_MAX_BODY_BYTES)",
     )
-    .respond();
+    .respond_to(&req, endpoint);
     Ok(ErrorHandlerResponse::Response(
         ServiceResponse::new(req, response).map_into_right_body(),
     ))
@@ -258,38 +296,161 @@ async fn serve<E: Executor + Clone + 'static>(
     request: async_graphql::Request,
     endpoint: Endpoint,
 ) -> HttpResponse {
+    let started = std::time::Instant::now();
+    let request_id = crate::request_id::of(req);
     let headers = RequestHeaders::read(req, app);
     let (app, schema) = (app.clone(), schema.clone());
+    let operation = crate::graphql::OperationSlot::default();
+    let slot = operation.clone();
     // The work runs on the process's own runtime, not on the actix worker's: a worker's runtime
     // ends when the server stops, and the database connections opened on it would break under
     // requests still running on other workers and under the jobs (on SIGTERM they answered
     // INTERNAL, "a Tokio context ... is being shutdown"). Connections thus live as long as the
-    // process; the worker only parses and answers HTTP.
-    let work = app.runtime.clone().spawn(async move {
-        let context = request_context(headers, &app, endpoint).await?;
-        let request = request
-            .data(context)
-            .data(crate::loaders::Loaders::new(app.db.clone()));
-        Ok(execute_caught(&schema, request).await)
-    });
-    match work.await {
-        Ok(Ok(Some(response))) => graphql_response(req, response),
-        Ok(Ok(None)) => panic_response(req),
-        Ok(Err(Refusal {
-            status,
-            code,
-            message,
-        })) => Early::Refused {
-            status,
-            code,
-            message,
+    // process; the worker only parses and answers HTTP. The request's span goes along.
+    let span = tracing::Span::current();
+    let work = app.runtime.clone().spawn(
+        async move {
+            let context = request_context(headers, &app, endpoint).await?;
+            let member = match &context.caller {
+                Caller::Member { id, .. } => {
+                    tracing::Span::current().record("member_id", id);
+                    Some(*id)
+                }
+                _ => None,
+            };
+            let request = request
+                .data(context)
+                .data(slot)
+                .data(crate::loaders::Loaders::new(app.db.clone()));
+            Ok((member, execute_caught(&schema, request).await))
         }
-        .respond(),
+        .instrument(span),
+    );
+    let (member, outcome) = match work.await {
+        Ok(Ok((member, Some(response)))) => (member, Ok(response)),
+        Ok(Ok((member, None))) => (member, Err(None)),
+        Ok(Err(refusal)) => (None, Err(Some(refusal))),
         Err(e) => {
             tracing::error!(error = %e, "a request's task failed; answered INTERNAL");
+            (None, Err(None))
+        }
+    };
+    let operation = operation.take();
+    match outcome {
+        Ok(mut response) => {
+            give_every_error_a_code(&mut response, &request_id);
+            let errors = &response.errors;
+            record_request(endpoint, &operation, errors, started, member, &request_id);
+            graphql_response(req, response)
+        }
+        Err(None) => {
+            let errors = &[internal_error()];
+            record_request(endpoint, &operation, errors, started, member, &request_id);
             panic_response(req)
         }
+        Err(Some(Refusal {
+            status,
+            code,
+            message,
+        })) => {
+            record_refused(endpoint, code, &request_id);
+            Early::Refused {
+                status,
+                code,
+                message,
+            }
+            .respond(&request_id)
+        }
     }
+}
+
+fn internal_error() -> async_graphql::ServerError {
+    let mut error = async_graphql::ServerError::new("internal error", None);
+    let mut ext = async_graphql::ErrorExtensionValues::default();
+    ext.set("code", "INTERNAL");
+    error.extensions = Some(ext);
+    error
+}
+
+/// Every error carries a code (ours come from AppError; the executor's own, about parsing,
+/// validation, limits and input coercion, are all about the request) and the request's id.
+fn give_every_error_a_code(response: &mut async_graphql::Response, request_id: &str) {
+    for error in &mut response.errors {
+        let ext = error.extensions.get_or_insert_with(Default::default);
+        if ext.get("code").is_none() {
+            ext.set("code", "VALIDATION");
+        }
+        ext.set("requestId", request_id);
+    }
+}
+
+fn error_code(error: &async_graphql::ServerError) -> &str {
+    match error.extensions.as_ref().and_then(|ext| ext.get("code")) {
+        Some(Value::String(code)) => code,
+        _ => "VALIDATION",
+    }
+}
+
+/// Counts a request that ran: per operation and per root field, its errors by code and its
+/// latency; and writes its access-log line.
+fn record_request(
+    endpoint: Endpoint,
+    operation: &crate::graphql::OperationInfo,
+    errors: &[async_graphql::ServerError],
+    started: std::time::Instant,
+    member: Option<i64>,
+    request_id: &str,
+) {
+    use crate::metrics::names;
+    let seconds = started.elapsed().as_secs_f64();
+    let endpoint_label = endpoint.label();
+    let op = crate::metrics::operation_label(operation.name.as_deref());
+    metrics::counter!(names::REQUESTS, "endpoint" => endpoint_label, "operation" => op.clone())
+        .increment(1);
+    metrics::histogram!(names::REQUEST_SECONDS, "endpoint" => endpoint_label, "operation" => op.clone())
+        .record(seconds);
+    for field in operation.fields() {
+        metrics::counter!(names::ROOT_FIELDS, "endpoint" => endpoint_label, "field" => field.clone())
+            .increment(1);
+        metrics::histogram!(names::ROOT_FIELD_SECONDS, "endpoint" => endpoint_label, "field" => field)
+            .record(seconds);
+    }
+    for error in errors {
+        let code = error_code(error).to_string();
+        metrics::counter!(names::ERRORS, "endpoint" => endpoint_label, "operation" => op.clone(), "code" => code.clone())
+            .increment(1);
+        let key = error.path.first().and_then(|segment| match segment {
+            async_graphql::PathSegment::Field(key) => Some(key.as_str()),
+            async_graphql::PathSegment::Index(_) => None,
+        });
+        if let Some(field) = key.and_then(|key| operation.field_of(key)) {
+            metrics::counter!(names::ROOT_FIELD_ERRORS, "endpoint" => endpoint_label, "field" => field, "code" => code)
+                .increment(1);
+        }
+    }
+    let code = errors.first().map_or("OK", error_code);
+    tracing::info!(
+        target: "access",
+        request_id,
+        endpoint = endpoint_label,
+        operation = %op,
+        member_id = member,
+        code,
+        errors = errors.len(),
+        latency_ms = (seconds * 1000.0 * 10.0).round() / 10.0,
+        "graphql request"
+    );
+}
+
+/// Counts a request refused before it ran (not JSON, too big, a bad token header, ...).
+fn record_refused(endpoint: Endpoint, code: &str, request_id: &str) {
+    use crate::metrics::names;
+    let endpoint_label = endpoint.label();
+    metrics::counter!(names::REQUESTS, "endpoint" => endpoint_label, "operation" => "(refused)")
+        .increment(1);
+    metrics::counter!(names::ERRORS, "endpoint" => endpoint_label, "operation" => "(refused)", "code" => code.to_string())
+        .increment(1);
+    tracing::info!(target: "access", request_id, endpoint = endpoint_label, operation = "(refused)", code, "graphql request refused");
 }
 
 /// A request refused before it runs (`Early::Refused`, in a form that crosses threads).
@@ -368,7 +529,8 @@ async fn execute_caught(
 }
 
 fn panic_response(req: &HttpRequest) -> HttpResponse {
-    let body = json!({ "errors": [{ "message": "internal error", "extensions": { "code": "INTERNAL" } }] });
+    let request_id = crate::request_id::of(req);
+    let body = json!({ "errors": [{ "message": "internal error", "extensions": { "code": "INTERNAL", "requestId": request_id } }] });
     if wants_graphql_json(req) {
         HttpResponse::InternalServerError()
             .content_type(GRAPHQL_RESPONSE_JSON)
@@ -447,16 +609,8 @@ async fn caller_from_token(
     }
 }
 
-fn graphql_response(req: &HttpRequest, mut response: async_graphql::Response) -> HttpResponse {
+fn graphql_response(req: &HttpRequest, response: async_graphql::Response) -> HttpResponse {
     let wants_graphql_json = wants_graphql_json(req);
-    // Every error carries a code: ours come from AppError; the executor's own (parse, validation,
-    // limits, input coercion) are all about the request.
-    for error in &mut response.errors {
-        let ext = error.extensions.get_or_insert_with(Default::default);
-        if ext.get("code").is_none() {
-            ext.set("code", "VALIDATION");
-        }
-    }
     let failed_before_execution = response.data == Value::Null
         && !response.errors.is_empty()
         && response.errors.iter().all(|e| e.path.is_empty());

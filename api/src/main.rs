@@ -26,9 +26,15 @@ async fn main() -> ExitCode {
         _ => {}
     }
     dotenvy::dotenv().ok();
-    api::telemetry::init();
     let settings = match Settings::from_env() {
         Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("refusing to start: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let telemetry = match api::telemetry::try_init(&settings.observability) {
+        Ok(guard) => guard,
         Err(e) => {
             eprintln!("refusing to start: {e}");
             return ExitCode::from(2);
@@ -41,6 +47,8 @@ async fn main() -> ExitCode {
             "unknown command {other:?}; try serve, print-schema or create-admin"
         )),
     };
+    // The exporter sends what is buffered; it blocks, so off the runtime's threads.
+    let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -19,12 +19,29 @@ pub enum RedisConnection {
     Cluster(ClusterConnection),
 }
 
+/// Times a command (or pipeline) for `/metrics`. A script's first run answers NOSCRIPT before
+/// the client loads it; that is not counted as an error.
+fn timed<'a, T: Send + 'a>(command: RedisFuture<'a, T>) -> RedisFuture<'a, T> {
+    Box::pin(async move {
+        let started = std::time::Instant::now();
+        let outcome = command.await;
+        metrics::histogram!(crate::metrics::names::REDIS_SECONDS)
+            .record(started.elapsed().as_secs_f64());
+        if let Err(e) = &outcome
+            && e.code() != Some("NOSCRIPT")
+        {
+            metrics::counter!(crate::metrics::names::REDIS_ERRORS).increment(1);
+        }
+        outcome
+    })
+}
+
 impl ConnectionLike for RedisConnection {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        match self {
+        timed(match self {
             RedisConnection::Single(c) => c.req_packed_command(cmd),
             RedisConnection::Cluster(c) => c.req_packed_command(cmd),
-        }
+        })
     }
 
     fn req_packed_commands<'a>(
@@ -33,10 +50,10 @@ impl ConnectionLike for RedisConnection {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
-        match self {
+        timed(match self {
             RedisConnection::Single(c) => c.req_packed_commands(cmd, offset, count),
             RedisConnection::Cluster(c) => c.req_packed_commands(cmd, offset, count),
-        }
+        })
     }
 
     fn get_db(&self) -> i64 {

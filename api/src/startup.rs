@@ -16,7 +16,6 @@ use actix_web::middleware::ErrorHandlers;
 use actix_web::{App, HttpServer, web};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tracing_actix_web::TracingLogger;
 
 use crate::anticheat::{
     ArithmeticCaptcha, InProcessLimiter, Limiter, MemoryStore, RedisLimiter, RedisStore, Store,
@@ -189,8 +188,8 @@ pub async fn build_state(settings: Settings) -> Result<AppState, StartupError> {
         captcha: Arc::new(ArithmeticCaptcha),
         wechat,
         revoked_sessions: Default::default(),
-        tiers: Default::default(),
-        price_campaigns: Default::default(),
+        tiers: Arc::new(crate::cache::Cached::named("tiers")),
+        price_campaigns: Arc::new(crate::cache::Cached::named("price_campaigns")),
         extensions: Arc::new(extensions()),
         shutdown: CancellationToken::new(),
         runtime: tokio::runtime::Handle::current(),
@@ -201,6 +200,8 @@ pub async fn build_state(settings: Settings) -> Result<AppState, StartupError> {
 pub struct Application {
     port: u16,
     server: Server,
+    /// `/metrics` on its own port (`METRICS_PORT`), stopped with the main server.
+    metrics_server: Option<Server>,
     state: AppState,
     scheduler: Option<JoinHandle<()>>,
 }
@@ -262,6 +263,16 @@ impl Application {
         let max_body = settings.graphql.max_body_bytes;
         // The benchmark's bare baseline exists only where the test clock does.
         let bare_baseline = settings.env == AppEnv::Test;
+        let observability = &settings.observability;
+        if observability.metrics_enabled {
+            crate::metrics::install();
+        }
+        let metrics_on_main_port =
+            observability.metrics_enabled && observability.metrics_port.is_none();
+        let metrics_server = match (observability.metrics_enabled, observability.metrics_port) {
+            (true, Some(port)) => Some(metrics_server(&state, port)?),
+            _ => None,
+        };
         let app_state = web::Data::new(state.clone());
         let server = HttpServer::new(move || {
             App::new()
@@ -269,13 +280,18 @@ impl Application {
                     ErrorHandlers::new()
                         .handler(StatusCode::PAYLOAD_TOO_LARGE, http::payload_too_large),
                 )
-                .wrap(TracingLogger::default())
+                .wrap(actix_web::middleware::from_fn(
+                    crate::request_id::middleware,
+                ))
                 .app_data(app_state.clone())
                 .app_data(member_schema.clone())
                 .app_data(admin_schema.clone())
                 .app_data(web::PayloadConfig::new(max_body))
                 .configure(http::routes)
                 .configure(|cfg| {
+                    if metrics_on_main_port {
+                        http::metrics_route(cfg);
+                    }
                     if bare_baseline {
                         cfg.route("/bench/bare-checkin", web::post().to(crate::bare::check_in));
                     }
@@ -298,6 +314,7 @@ impl Application {
         Ok(Application {
             port,
             server,
+            metrics_server,
             state,
             scheduler: None,
         })
@@ -335,7 +352,15 @@ impl Application {
     /// `SHUTDOWN_GRACE`) and closes the database pool, in that order, so no work is cut off
     /// half-done and nothing holds a connection after the pool is gone.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let metrics = self.metrics_server.map(|server| {
+            let handle = server.handle();
+            (tokio::spawn(server), handle)
+        });
         let served = self.server.await;
+        if let Some((task, handle)) = metrics {
+            handle.stop(false).await;
+            let _ = task.await;
+        }
         self.state.shutdown.cancel();
         let grace = self
             .state
@@ -354,6 +379,30 @@ impl Application {
         }
         served
     }
+}
+
+/// The server for `METRICS_PORT`: `/metrics` only, on APP_HOST.
+fn metrics_server(state: &AppState, port: u16) -> Result<Server, StartupError> {
+    let listener = TcpListener::bind((state.settings.host.as_str(), port))
+        .map_err(context("binding APP_HOST:METRICS_PORT"))?;
+    let port = listener
+        .local_addr()
+        .map_err(context("reading the metrics port"))?
+        .port();
+    tracing::info!(port, "serving /metrics");
+    let app_state = web::Data::new(state.clone());
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(app_state.clone())
+            .configure(http::metrics_route)
+    })
+    .workers(1)
+    .listen(listener)
+    .map_err(context("listening on METRICS_PORT"))?
+    .disable_signals()
+    .shutdown_timeout(1)
+    .run();
+    Ok(server)
 }
 
 async fn wait_for_signal() {

@@ -2,14 +2,9 @@
 //! JWT secret, a password, a refresh token or a `session_key`. These tests run the real `api`
 //! binary with `RUST_LOG=trace`, read everything it prints, and look for each secret.
 
-use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -20,126 +15,20 @@ const BOOTSTRAP_PASSWORD: &str = "bootstrap-password-9d2e41";
 const WRONG_PASSWORD: &str = "wrong-password-4b1c77";
 const SESSION_KEY: &str = "wx-session-key-5e8d03";
 
-/// The `api` binary, serving until dropped, with every line it printed.
-struct Server {
-    child: Child,
-    port: u16,
-    lines: Arc<Mutex<Vec<String>>>,
-    _dir: tempfile::TempDir,
-}
+mod common;
 
-impl Server {
-    fn start(wechat_base: &str) -> Server {
-        let dir = tempfile::tempdir().expect("a temp dir");
-        let database = format!("sqlite://{}?mode=rwc", dir.path().join("log.db").display());
-        let mut child = Command::new(env!("CARGO_BIN_EXE_api"))
-            // Nothing from the test's environment (REDIS_URL, a .env file) leaks in.
-            .env_clear()
-            .current_dir(dir.path())
-            .env("RUST_LOG", "trace")
-            .env("NO_COLOR", "1")
-            .env("APP_ENV", "test")
-            .env("APP_HOST", "127.0.0.1")
-            .env("APP_PORT", "0")
-            .env("DATABASE_URL", &database)
-            .env("JWT_SECRET", JWT_SECRET)
-            .env("WECHAT_APPID", APP_ID)
-            .env("WECHAT_SECRET", APP_SECRET)
-            .env("WECHAT_API_BASE", wechat_base)
-            .env("ADMIN_BOOTSTRAP_PASSWORD", BOOTSTRAP_PASSWORD)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the api binary starts");
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = mpsc::channel::<String>();
-        let stdout = child.stdout.take().expect("stdout");
-        let stderr = child.stderr.take().expect("stderr");
-        for stream in [
-            Box::new(stdout) as Box<dyn std::io::Read + Send>,
-            Box::new(stderr),
-        ] {
-            let (lines, tx) = (lines.clone(), tx.clone());
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    let line = strip_ansi(&line);
-                    lines.lock().unwrap().push(line.clone());
-                    let _ = tx.send(line);
-                }
-            });
-        }
-        drop(tx);
-        let port = loop {
-            let line = rx
-                .recv_timeout(Duration::from_secs(120))
-                .unwrap_or_else(|_| panic!("no start-up line; the server printed: {lines:?}"));
-            if line.contains("serving /graphql")
-                && let Some(port) = line
-                    .split_whitespace()
-                    .find_map(|word| word.strip_prefix("port="))
-            {
-                break port.parse().expect("a port number");
-            }
-        };
-        Server {
-            child,
-            port,
-            lines,
-            _dir: dir,
-        }
-    }
+use common::Server;
 
-    async fn post(&self, path: &str, token: Option<&str>, query: &str, variables: Value) -> Value {
-        let mut request = reqwest::Client::new()
-            .post(format!("http://127.0.0.1:{}{path}", self.port))
-            .json(&json!({ "query": query, "variables": variables }));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        request
-            .send()
-            .await
-            .expect("the server answers")
-            .json()
-            .await
-            .expect("a JSON body")
-    }
-
-    /// Stops the server and returns everything it printed.
-    fn stop(mut self) -> Vec<String> {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        // The reader threads end at EOF; give them a moment to hand over the last lines.
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while Arc::strong_count(&self.lines) > 1 && std::time::Instant::now() < deadline {
-            std::thread::yield_now();
-        }
-        self.lines.lock().unwrap().clone()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn strip_ansi(line: &str) -> String {
-    let mut out = String::with_capacity(line.len());
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
+/// The server for these tests: every level logged, WeChat at `wechat_base`.
+fn start(wechat_base: &str) -> Server {
+    Server::start(&[
+        ("RUST_LOG", "trace"),
+        ("JWT_SECRET", JWT_SECRET),
+        ("WECHAT_APPID", APP_ID),
+        ("WECHAT_SECRET", APP_SECRET),
+        ("WECHAT_API_BASE", wechat_base),
+        ("ADMIN_BOOTSTRAP_PASSWORD", BOOTSTRAP_PASSWORD),
+    ])
 }
 
 /// Fails naming every line that holds one of `secrets`.
@@ -187,7 +76,7 @@ async fn item2_an_unreachable_wechat_does_not_put_the_app_secret_in_the_log() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.local_addr().unwrap().port()
     };
-    let server = Server::start(&format!("http://127.0.0.1:{closed_port}"));
+    let server = start(&format!("http://127.0.0.1:{closed_port}"));
     login_fails_with_a_code(&server).await;
     let lines = server.stop();
     assert!(
@@ -208,7 +97,7 @@ async fn item2_a_wechat_that_never_answers_does_not_put_the_app_secret_in_the_lo
             held.push(stream);
         }
     });
-    let server = Server::start(&format!("http://127.0.0.1:{port}"));
+    let server = start(&format!("http://127.0.0.1:{port}"));
     login_fails_with_a_code(&server).await;
     let lines = server.stop();
     assert!(
@@ -238,7 +127,7 @@ async fn item2_login_refresh_logout_and_admin_login_log_no_secret() {
         .respond_with(ResponseTemplate::new(502).set_body_string("<html>bad gateway</html>"))
         .mount(&wechat)
         .await;
-    let server = Server::start(&wechat.uri());
+    let server = start(&wechat.uri());
     let mut secrets = fixed_secrets();
 
     let login = server

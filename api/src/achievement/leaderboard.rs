@@ -192,8 +192,13 @@ async fn current_score(
 }
 
 /// Leaderboards ranked in this process (no Redis), kept as long as Redis would keep them.
-#[derive(Default)]
 pub struct LeaderboardCache(crate::cache::Keyed<Vec<rules::Score>>);
+
+impl Default for LeaderboardCache {
+    fn default() -> Self {
+        LeaderboardCache(crate::cache::Keyed::named("leaderboards"))
+    }
+}
 
 /// A leaderboard: the board's metric in its period, blacklisted members left out, ties ranked by
 /// who got there first. With Redis, read from a sorted set; without (or if Redis fails), from

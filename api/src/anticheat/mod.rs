@@ -160,7 +160,7 @@ pub async fn gate(
     who: Subject<'_>,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
-    match check(app, action, who, now).await {
+    let decision = match check(app, action, who, now).await {
         Err(AppError::Redis(e)) if redis_unreachable(&e) => {
             tracing::error!(error = %e, action = action.name(), "anti-cheat store unreachable; refusing");
             Err(AppError::Unavailable {
@@ -168,7 +168,18 @@ pub async fn gate(
             })
         }
         other => other,
-    }
+    };
+    let outcome = match &decision {
+        Ok(()) => "allowed",
+        Err(AppError::CaptchaRequired { .. }) => "captcha",
+        Err(AppError::RateLimited { .. }) => "rate_limited",
+        Err(AppError::Blacklisted) => "blacklisted",
+        Err(AppError::Unavailable { .. }) => "unavailable",
+        Err(_) => "error",
+    };
+    metrics::counter!(crate::metrics::names::GATE, "action" => action.name(), "outcome" => outcome)
+        .increment(1);
+    decision
 }
 
 async fn check(

@@ -703,6 +703,10 @@ pub async fn draw(
                 .await?,
             );
             pity = rules::pity_after(pity, prize.rarity);
+            let rarity = prize.rarity.as_str();
+            crate::metrics::on_commit(move || {
+                metrics::counter!(crate::metrics::names::DRAWS, "rarity" => rarity).increment(1);
+            });
         }
         save_pity(&txn, member_id, box_id, pity).await?;
         let unlocked =

@@ -168,6 +168,14 @@ async fn credit_and_record(
     streak: i64,
     now: DateTime<Utc>,
 ) -> AppResult<Vec<Unlocked>> {
+    let kind = if day == business_date(now, settings.timezone) {
+        "daily"
+    } else {
+        "make_up"
+    };
+    crate::metrics::on_commit(move || {
+        metrics::counter!(crate::metrics::names::CHECKINS, "kind" => kind).increment(1);
+    });
     let earn = Movement::new(member_id, points, LedgerKind::Earn, "checkin", now)
         .source_id(day)
         .once(format!("checkin:{day}"));

@@ -168,7 +168,7 @@ where
     }
     let mut attempt = 1;
     loop {
-        match try_once(db, request, now, &work).await {
+        match crate::metrics::counted_at_commit(try_once(db, request, now, &work)).await {
             Ok(Attempt::Ran(answer)) => return Ok(answer),
             Ok(Attempt::AlreadyRan(stored)) => return replay(stored).await,
             Err(e) if e.is_transient() && attempt < rules::MAX_ATTEMPTS => {
@@ -191,7 +191,7 @@ where
 {
     let mut attempt = 1;
     loop {
-        match batch().await {
+        match crate::metrics::counted_at_commit(batch()).await {
             Err(e) if e.is_transient() && attempt < rules::MAX_ATTEMPTS => {
                 attempt += 1;
                 let wait = rules::backoff_ms(attempt, rand::rng().next_u64());

@@ -26,14 +26,30 @@ end
 return 0
 ";
 
+/// Takes the lease if it is free: 1, or 2 when the last holder never gave it back (it stopped
+/// without finishing and its lease expired: a takeover); 0 if another holder has it.
+const ACQUIRE_SCRIPT: &str = r"
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  local previous = redis.call('GET', KEYS[2])
+  redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[3])
+  if previous then return 2 end
+  return 1
+end
+return 0
+";
+
 /// Gives the lease back and records when the run started, if this holder still has it.
 const FINISH_SCRIPT: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   if ARGV[2] ~= '' then redis.call('SET', KEYS[2], ARGV[2]) end
+  redis.call('DEL', KEYS[3])
   return redis.call('DEL', KEYS[1])
 end
 return 0
 ";
+
+/// How long the marker of a holder that never gave its lease back is kept.
+const HELD_MARKER_TTL: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
 
 fn lease_key(app: &AppState, name: &str) -> String {
     format!("{}{{job:{name}}}:lease", app.settings.redis_key_prefix)
@@ -41,6 +57,10 @@ fn lease_key(app: &AppState, name: &str) -> String {
 
 fn last_run_key(app: &AppState, name: &str) -> String {
     format!("{}{{job:{name}}}:last", app.settings.redis_key_prefix)
+}
+
+fn held_key(app: &AppState, name: &str) -> String {
+    format!("{}{{job:{name}}}:held", app.settings.redis_key_prefix)
 }
 
 fn ttl() -> Duration {
@@ -67,20 +87,33 @@ pub async fn acquire(app: &AppState, name: &str, now: DateTime<Utc>) -> AppResul
     let taken = match &app.redis {
         Some(redis) => {
             let mut con = redis.clone();
-            let set: Option<String> = redis::cmd("SET")
-                .arg(lease_key(app, name))
+            let outcome: i64 = redis::Script::new(ACQUIRE_SCRIPT)
+                .key(lease_key(app, name))
+                .key(held_key(app, name))
                 .arg(&holder)
-                .arg("NX")
-                .arg("PX")
                 .arg(LEASE_TTL.as_millis() as u64)
-                .query_async(&mut con)
+                .arg(HELD_MARKER_TTL.as_millis() as u64)
+                .invoke_async(&mut con)
                 .await?;
-            set.is_some()
+            match outcome {
+                0 => Taken::No,
+                2 => Taken::Over,
+                _ => Taken::Free,
+            }
         }
         None => acquire_row(app, name, &holder, now).await?,
     };
-    if !taken {
-        return Ok(None);
+    match taken {
+        Taken::No => return Ok(None),
+        Taken::Over => {
+            tracing::warn!(
+                job = name,
+                "took over the job's lease from a holder that stopped without giving it back"
+            );
+            metrics::counter!(crate::metrics::names::LEASE_TAKEOVERS, "job" => name.to_string())
+                .increment(1);
+        }
+        Taken::Free => {}
     }
     let renewer = tokio::spawn(renew_until_aborted(
         app.clone(),
@@ -95,12 +128,19 @@ pub async fn acquire(app: &AppState, name: &str, now: DateTime<Utc>) -> AppResul
     }))
 }
 
+enum Taken {
+    No,
+    Free,
+    /// From a holder that stopped without giving it back.
+    Over,
+}
+
 async fn acquire_row(
     app: &AppState,
     name: &str,
     holder: &str,
     now: DateTime<Utc>,
-) -> AppResult<bool> {
+) -> AppResult<Taken> {
     let inserted = job_lease::ActiveModel {
         name: Set(name.to_string()),
         holder: Set(holder.to_string()),
@@ -110,21 +150,30 @@ async fn acquire_row(
     .insert(&app.db)
     .await;
     match inserted {
-        Ok(_) => Ok(true),
+        Ok(_) => Ok(Taken::Free),
         Err(e) if AppError::is_unique_violation(&e) => {
             // Free (given back), or its holder stopped renewing: take it over.
-            let taken = job_lease::Entity::update_many()
-                .col_expr(job_lease::Column::Holder, Expr::value(holder))
-                .col_expr(job_lease::Column::ExpiresAt, Expr::value(now + ttl()))
-                .filter(job_lease::Column::Name.eq(name))
-                .filter(
-                    Condition::any()
-                        .add(job_lease::Column::Holder.eq(""))
-                        .add(job_lease::Column::ExpiresAt.lt(now)),
-                )
-                .exec(&app.db)
-                .await?;
-            Ok(taken.rows_affected == 1)
+            let take = |condition: Condition| {
+                job_lease::Entity::update_many()
+                    .col_expr(job_lease::Column::Holder, Expr::value(holder))
+                    .col_expr(job_lease::Column::ExpiresAt, Expr::value(now + ttl()))
+                    .filter(job_lease::Column::Name.eq(name))
+                    .filter(condition)
+                    .exec(&app.db)
+            };
+            if take(Condition::all().add(job_lease::Column::Holder.eq("")))
+                .await?
+                .rows_affected
+                == 1
+            {
+                return Ok(Taken::Free);
+            }
+            let over = take(Condition::all().add(job_lease::Column::ExpiresAt.lt(now))).await?;
+            Ok(if over.rows_affected == 1 {
+                Taken::Over
+            } else {
+                Taken::No
+            })
         }
         Err(e) => Err(e.into()),
     }
@@ -200,6 +249,7 @@ impl Lease {
                 redis::Script::new(FINISH_SCRIPT)
                     .key(lease_key(app, &self.name))
                     .key(last_run_key(app, &self.name))
+                    .key(held_key(app, &self.name))
                     .arg(&self.holder)
                     .arg(ran_at.map_or(String::new(), |t| t.timestamp_millis().to_string()))
                     .invoke_async::<i64>(&mut con)

@@ -36,6 +36,9 @@ pub enum JobName {
     BackfillAchievements,
     /// Reveal and replace blind-box seeds older than `BLINDBOX_SEED_ROTATION`.
     RotateBlindBoxSeeds,
+    /// Check every ledger invariant (as `ledgerAudit`) and export the result to `/metrics`;
+    /// daily. `affected` is the number of members that break one.
+    AuditLedger,
 }
 
 impl JobName {
@@ -48,6 +51,7 @@ impl JobName {
         JobName::ExpireCrowdfunds,
         JobName::BackfillAchievements,
         JobName::RotateBlindBoxSeeds,
+        JobName::AuditLedger,
     ];
 
     fn key(self) -> &'static str {
@@ -60,8 +64,35 @@ impl JobName {
             JobName::ExpireCrowdfunds => "expire_crowdfunds",
             JobName::BackfillAchievements => "backfill_achievements",
             JobName::RotateBlindBoxSeeds => "rotate_blind_box_seeds",
+            JobName::AuditLedger => "audit_ledger",
         }
     }
+
+    /// How often the scheduler runs it: every `JOB_INTERVAL`; the audit, which reads the whole
+    /// ledger, at most daily.
+    pub fn period(self, interval: Duration) -> Duration {
+        match self {
+            JobName::AuditLedger => interval.max(Duration::days(1)),
+            _ => interval,
+        }
+    }
+}
+
+/// Runs the ledger audit and exports its result.
+async fn audit_ledger(app: &AppState, now: DateTime<Utc>) -> AppResult<u64> {
+    use crate::metrics::names;
+    let report = points::audit(&app.db).await?;
+    let violations = report.violations.len() as u64;
+    metrics::gauge!(names::LEDGER_AUDIT_OK).set(if violations == 0 { 1.0 } else { 0.0 });
+    metrics::gauge!(names::LEDGER_AUDIT_VIOLATIONS).set(violations as f64);
+    metrics::gauge!(names::LEDGER_AUDIT_LAST_RUN).set(crate::metrics::unix_seconds(now));
+    if violations > 0 {
+        tracing::error!(
+            violations,
+            "the ledger audit found members whose points break an invariant; see ledgerAudit"
+        );
+    }
+    Ok(violations)
 }
 
 pub struct JobReport {
@@ -101,6 +132,10 @@ pub async fn run_if_due(
             return Err(e);
         }
     };
+    if let Some(last) = last {
+        metrics::gauge!(crate::metrics::names::JOB_LAST_RUN, "job" => name.key())
+            .set(crate::metrics::unix_seconds(last));
+    }
     if last.is_some_and(|last| now - last < every && now >= last) {
         lease.finish(app, None).await?;
         return Ok(None);
@@ -129,12 +164,14 @@ async fn run_holding(
         JobName::RotateBlindBoxSeeds => {
             blindbox::rotate_due_seeds(&app.db, app.settings.blindbox.seed_rotation, now).await
         }
+        JobName::AuditLedger => audit_ledger(app, now).await,
     };
     // A run cut short by shutdown or an error is not a run: the next tick carries on.
     let completed = outcome.is_ok() && !app.shutdown.is_cancelled();
     if let Err(e) = lease.finish(app, completed.then_some(now)).await {
         tracing::warn!(error = %e, job = name.key(), "giving the job's lease back failed; it expires on its own");
     }
+    record_run(name, &outcome, completed, started.elapsed(), now);
     let affected = outcome?;
     let elapsed = Duration::from_std(started.elapsed()).unwrap_or_default();
     Ok(JobReport {
@@ -143,6 +180,30 @@ async fn run_holding(
         started_at: now,
         finished_at: now + elapsed,
     })
+}
+
+fn record_run(
+    name: JobName,
+    outcome: &AppResult<u64>,
+    completed: bool,
+    took: std::time::Duration,
+    now: DateTime<Utc>,
+) {
+    use crate::metrics::names;
+    let job = name.key();
+    let result = match outcome {
+        Ok(_) if completed => "ok",
+        Ok(_) => "interrupted",
+        Err(_) => "failed",
+    };
+    metrics::counter!(names::JOB_RUNS, "job" => job, "outcome" => result).increment(1);
+    metrics::histogram!(names::JOB_SECONDS, "job" => job).record(took.as_secs_f64());
+    if let Ok(rows) = outcome {
+        metrics::counter!(names::JOB_ROWS, "job" => job).increment(*rows);
+    }
+    if completed {
+        metrics::gauge!(names::JOB_LAST_RUN, "job" => job).set(crate::metrics::unix_seconds(now));
+    }
 }
 
 /// Runs every due job each `JOB_INTERVAL`, on the system clock, until the process stops. A job
@@ -167,7 +228,10 @@ pub fn spawn_scheduler(app: AppState) -> tokio::task::JoinHandle<()> {
                 if app.shutdown.is_cancelled() {
                     return;
                 }
-                match run_if_due(&app, job, app.clock.now(), interval).await {
+                let period = job.period(interval);
+                metrics::gauge!(crate::metrics::names::JOB_INTERVAL, "job" => job.key())
+                    .set(period.num_seconds() as f64);
+                match run_if_due(&app, job, app.clock.now(), period).await {
                     Ok(Some(report)) => {
                         tracing::info!(job = job.key(), affected = report.affected, "job done")
                     }

@@ -248,10 +248,12 @@ pub async fn refuse_if_sold_out(
     {
         return Ok(());
     }
-    match catalog::find(db, r.item_id).await? {
+    let outcome = match catalog::find(db, r.item_id).await? {
         Some(item) if item.active && item.stock < r.quantity => Err(AppError::OutOfStock),
         _ => Ok(()),
-    }
+    };
+    count_sold_out(&outcome);
+    outcome
 }
 
 /// `redeem`: in one transaction, the item's window, the member's tier and per-member limit,
@@ -331,10 +333,24 @@ pub async fn redeem(
             issue_coupons(&txn, &order, &item, now).await?;
         }
         progress::record(&txn, settings, member_id, &Event::Redeemed, now).await?;
+        let kind = kind.as_str();
+        crate::metrics::on_commit(move || {
+            metrics::counter!(crate::metrics::names::REDEMPTIONS, "kind" => kind).increment(1);
+        });
         let stored = OrderRow { order_id: order.id };
         Ok((txn, order, stored))
     };
-    idempotency::run_once(db, &request, now, work, |stored| order_by_id(db, stored)).await
+    let outcome =
+        idempotency::run_once(db, &request, now, work, |stored| order_by_id(db, stored)).await;
+    count_sold_out(&outcome);
+    outcome
+}
+
+/// Counts a redemption refused because the item was sold out.
+fn count_sold_out<T>(outcome: &AppResult<T>) {
+    if let Err(AppError::OutOfStock) = outcome {
+        metrics::counter!(crate::metrics::names::SOLD_OUT).increment(1);
+    }
 }
 
 /// Coupons of a paid COUPON order, one per unit.

@@ -13,4 +13,4 @@ mod service;
 pub use graphql::{PointsAdminMutation, PointsAdminQuery, PointsMutation, PointsQuery};
 pub use ledger::{Expiry, Movement, credit, debit, entry, find_by_key};
 pub use rules::LedgerKind;
-pub use service::{EXPIRING_SOON_DAYS, expire_due, expiring_soon};
+pub use service::{EXPIRING_SOON_DAYS, audit, expire_due, expiring_soon};
