@@ -405,6 +405,7 @@ fn record_request(
     let seconds = started.elapsed().as_secs_f64();
     let endpoint_label = endpoint.label();
     let op = crate::metrics::operation_label(operation.name.as_deref());
+    tracing::Span::current().record("operation", op.as_str());
     metrics::counter!(names::REQUESTS, "endpoint" => endpoint_label, "operation" => op.clone())
         .increment(1);
     metrics::histogram!(names::REQUEST_SECONDS, "endpoint" => endpoint_label, "operation" => op.clone())

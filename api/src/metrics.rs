@@ -49,6 +49,39 @@ pub mod names {
     pub const CACHE_INVALIDATIONS: &str = "loyalty_cache_invalidations_total";
     pub const BUILD_INFO: &str = "loyalty_build_info";
     pub const START_TIME: &str = "loyalty_start_time_seconds";
+
+    pub const ALL: &[&str] = &[
+        REQUESTS,
+        REQUEST_SECONDS,
+        ERRORS,
+        ROOT_FIELDS,
+        ROOT_FIELD_ERRORS,
+        ROOT_FIELD_SECONDS,
+        GATE,
+        POINTS,
+        REDEMPTIONS,
+        SOLD_OUT,
+        DRAWS,
+        CHECKINS,
+        JOB_RUNS,
+        JOB_SECONDS,
+        JOB_ROWS,
+        JOB_LAST_RUN,
+        JOB_INTERVAL,
+        LEASE_TAKEOVERS,
+        LEDGER_AUDIT_OK,
+        LEDGER_AUDIT_VIOLATIONS,
+        LEDGER_AUDIT_LAST_RUN,
+        DB_POOL,
+        DB_QUERY_SECONDS,
+        DB_QUERY_ERRORS,
+        REDIS_SECONDS,
+        REDIS_ERRORS,
+        CACHE_LOOKUPS,
+        CACHE_INVALIDATIONS,
+        BUILD_INFO,
+        START_TIME,
+    ];
 }
 
 /// Latency buckets (seconds) for requests, queries and Redis commands.

@@ -461,3 +461,41 @@ async fn traces_go_to_the_otlp_collector_with_the_request_id() {
         "the service name is not in the trace"
     );
 }
+
+/// The dashboard and the alert rules name only metrics the server exports (a renamed metric
+/// would leave a panel empty and an alert silent). `ops/check.sh` checks their PromQL.
+#[test]
+fn the_dashboard_and_the_alerts_name_only_exported_metrics() {
+    let ops = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ops");
+    let mut used = HashSet::new();
+    for file in ["grafana/loyalty.json", "prometheus/alerts.yml"] {
+        let text = std::fs::read_to_string(ops.join(file)).unwrap();
+        for (i, _) in text.match_indices("loyalty_") {
+            let name: String = text[i..]
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                .collect();
+            let base = ["_bucket", "_count", "_sum"]
+                .iter()
+                .find_map(|suffix| name.strip_suffix(suffix))
+                .unwrap_or(&name)
+                .to_string();
+            used.insert((file, base));
+        }
+    }
+    let unknown: Vec<_> = used
+        .iter()
+        .filter(|(_, name)| !api::metrics::names::ALL.contains(&name.as_str()))
+        .collect();
+    assert!(unknown.is_empty(), "not exported: {unknown:?}");
+    let dashboard: HashSet<&String> = used
+        .iter()
+        .filter(|(file, _)| file.starts_with("grafana"))
+        .map(|(_, name)| name)
+        .collect();
+    assert!(
+        dashboard.len() >= 25,
+        "the dashboard shows {} metrics",
+        dashboard.len()
+    );
+}
