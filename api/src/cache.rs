@@ -82,6 +82,7 @@ impl<T> Cached<T> {
 /// dropped as new ones come in.
 pub struct Keyed<T> {
     name: &'static str,
+    ttl: Duration,
     entries: std::sync::Mutex<std::collections::HashMap<String, (Instant, Arc<T>)>>,
 }
 
@@ -93,8 +94,14 @@ impl<T> Default for Keyed<T> {
 
 impl<T> Keyed<T> {
     pub fn named(name: &'static str) -> Self {
+        Keyed::with_ttl(name, TTL)
+    }
+
+    /// Entries kept for `ttl` instead of `TTL`.
+    pub fn with_ttl(name: &'static str, ttl: Duration) -> Self {
         Keyed {
             name,
+            ttl,
             entries: std::sync::Mutex::new(std::collections::HashMap::new()),
         }
     }
@@ -106,7 +113,7 @@ impl<T> Keyed<T> {
     {
         let cached = self.entries.lock().ok().and_then(|e| e.get(key).cloned());
         if let Some((at, value)) = cached
-            && at.elapsed() < TTL
+            && at.elapsed() < self.ttl
         {
             count_lookup(self.name, true);
             return Ok(value);
@@ -114,7 +121,8 @@ impl<T> Keyed<T> {
         count_lookup(self.name, false);
         let value = Arc::new(load().await?);
         if let Ok(mut entries) = self.entries.lock() {
-            entries.retain(|_, (at, _)| at.elapsed() < TTL);
+            let ttl = self.ttl;
+            entries.retain(|_, (at, _)| at.elapsed() < ttl);
             entries.insert(key.to_string(), (Instant::now(), value.clone()));
         }
         Ok(value)

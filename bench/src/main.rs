@@ -259,6 +259,7 @@ async fn run_database(db: &str, options: &Options) -> Result<DbReport, String> {
         .join(format!("bench-server-{db}.log"));
     eprintln!("server log: {}", log.display());
     let ours = server::start_ours(&scratch.env, &log).await?;
+    let metrics_url = ours.url.replace("/graphql", "/metrics");
     let client = driver::client(
         options
             .flash
@@ -301,6 +302,7 @@ async fn run_database(db: &str, options: &Options) -> Result<DbReport, String> {
         }
         for &clients in &options.clients {
             let mut runs = Vec::new();
+            let statements_before = statements_run(&client, &metrics_url).await;
             for _ in 0..options.repeat {
                 let calls =
                     scenarios::calls(&world, scenario, cursor.run, cursor.member, cursor.day);
@@ -308,7 +310,14 @@ async fn run_database(db: &str, options: &Options) -> Result<DbReport, String> {
                 cursor.after(&stats, scenario.walks_days(), options.members);
                 runs.push(stats);
             }
-            let cell = Cell::median(scenario.name(), clients, runs);
+            let requests: u64 = runs.iter().map(|r| r.requests).sum();
+            let statements = statements_per_request(
+                statements_before,
+                statements_run(&client, &metrics_url).await,
+                requests,
+            );
+            let mut cell = Cell::median(scenario.name(), clients, runs);
+            cell.statements_per_request = statements;
             eprintln!("{}", cell.line());
             report.cells.push(cell);
         }
@@ -319,9 +328,16 @@ async fn run_database(db: &str, options: &Options) -> Result<DbReport, String> {
         options.flash, size.flash_stock
     );
     let calls = scenarios::flash_calls(&world, cursor.member, cursor.day);
+    let statements_before = statements_run(&client, &metrics_url).await;
     let stats = driver::burst(&client, options.flash, calls).await;
     cursor.after(&stats, false, options.members);
-    let cell = Cell::median("flash redeem", options.flash, vec![stats]);
+    let statements = statements_per_request(
+        statements_before,
+        statements_run(&client, &metrics_url).await,
+        stats.requests,
+    );
+    let mut cell = Cell::median("flash redeem", options.flash, vec![stats]);
+    cell.statements_per_request = statements;
     eprintln!("{}", cell.line());
     report.cells.push(cell);
 
@@ -405,6 +421,30 @@ async fn compare(
 
 fn num_cores() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+/// Statements the server has run since it started: the count of its statement-latency histogram
+/// in `/metrics`. `None` if it cannot be read (metrics off).
+async fn statements_run(client: &reqwest::Client, metrics_url: &str) -> Option<f64> {
+    let text = client
+        .get(metrics_url)
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    let counts: Vec<f64> = text
+        .lines()
+        .filter(|line| line.starts_with("loyalty_db_query_duration_seconds_count"))
+        .filter_map(|line| line.rsplit_once(' ')?.1.parse().ok())
+        .collect();
+    (!counts.is_empty()).then(|| counts.iter().sum())
+}
+
+fn statements_per_request(before: Option<f64>, after: Option<f64>, requests: u64) -> Option<f64> {
+    let (before, after) = (before?, after?);
+    (requests > 0).then(|| (after - before) / requests as f64)
 }
 
 #[cfg(test)]

@@ -37,6 +37,8 @@ pub struct Cell {
     pub stats: Stats,
     /// Requests/s of every run, the reported one being the median.
     pub runs_rps: Vec<f64>,
+    /// Database statements the server ran per request over all runs (its `/metrics`).
+    pub statements_per_request: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -50,6 +52,10 @@ pub struct PeerCell {
 }
 
 /// The run with the median requests/s (the middle one of an odd count).
+fn statements(per_request: Option<f64>) -> String {
+    per_request.map_or("-".into(), |n| format!("{n:.1}"))
+}
+
 fn median(mut runs: Vec<Stats>) -> (Stats, Vec<f64>) {
     let all: Vec<f64> = runs.iter().map(|r| r.rps).collect();
     runs.sort_by(|a, b| a.rps.total_cmp(&b.rps));
@@ -65,13 +71,14 @@ impl Cell {
             clients,
             stats,
             runs_rps,
+            statements_per_request: None,
         }
     }
 
     pub fn line(&self) -> String {
         let s = &self.stats;
         format!(
-            "{:<18} c={:<4} {:>8.0} req/s ({:>8.0} ok/s)  p50 {:>7.1} ms  p95 {:>7.1} ms  p99 {:>7.1} ms  {}",
+            "{:<18} c={:<4} {:>8.0} req/s ({:>8.0} ok/s)  p50 {:>7.1} ms  p95 {:>7.1} ms  p99 {:>7.1} ms  stmts/req {}  {}",
             self.scenario,
             self.clients,
             s.rps,
@@ -79,6 +86,7 @@ impl Cell {
             s.p50_ms,
             s.p95_ms,
             s.p99_ms,
+            statements(self.statements_per_request),
             errors(s)
         )
     }
@@ -175,9 +183,9 @@ impl Report {
             );
             let _ = writeln!(
                 md,
-                "| scenario | clients | req/s | ok/s | x bare | p50 ms | p95 ms | p99 ms | not ok, by code |"
+                "| scenario | clients | req/s | ok/s | x bare | p50 ms | p95 ms | p99 ms | statements/req | not ok, by code |"
             );
-            let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|---:|---|");
+            let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|");
             for c in &db.cells {
                 let s = &c.stats;
                 // Writes as a share of the bare check-in transaction's rate at the same clients.
@@ -195,7 +203,7 @@ impl Report {
                 };
                 let _ = writeln!(
                     md,
-                    "| {} | {} | {:.0} | {:.0} | {} | {:.1} | {:.1} | {:.1} | {} |",
+                    "| {} | {} | {:.0} | {:.0} | {} | {:.1} | {:.1} | {:.1} | {} | {} |",
                     c.scenario,
                     c.clients,
                     s.rps,
@@ -204,6 +212,7 @@ impl Report {
                     s.p50_ms,
                     s.p95_ms,
                     s.p99_ms,
+                    statements(c.statements_per_request),
                     errors(s)
                 );
             }

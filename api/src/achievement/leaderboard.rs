@@ -2,6 +2,7 @@
 //! sorted sets or, without Redis, from the database, kept as long as Redis would keep them.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use entity::member;
@@ -85,83 +86,147 @@ async fn ranked_scores(
     Ok(scores)
 }
 
-/// The top of a board and the member's rank, from a Redis sorted set built from the database
-/// when missing. Writes never touch Redis, so a rolled-back event never shows on a board; a board
-/// is at most `BOARD_TTL_SECONDS` behind.
-async fn redis_board(
+/// Builds a board's sorted set from the database (when it is missing: the first read after
+/// `BOARD_TTL_SECONDS`). Writes never touch Redis, so a rolled-back event never shows on a board.
+async fn build_redis_board(
     db: &DatabaseConnection,
-    redis: &crate::redis_conn::RedisConnection,
+    con: &mut crate::redis_conn::RedisConnection,
     key: &str,
     kind: LeaderboardKind,
     period: &str,
-    first: u64,
-    mine: Option<&Score>,
-) -> AppResult<(Vec<(i64, i64)>, Option<i64>)> {
-    let mut con = redis.clone();
-    let exists: bool = redis::cmd("EXISTS").arg(key).query_async(&mut con).await?;
-    if !exists {
-        let scores = ranked_scores(db, kind, period).await?;
-        if !scores.is_empty() {
-            let mut pipe = redis::pipe();
-            pipe.atomic().cmd("DEL").arg(key).ignore();
-            for chunk in scores.chunks(500) {
-                let mut zadd = redis::cmd("ZADD");
-                zadd.arg(key);
-                for s in chunk {
-                    zadd.arg(packed_score(s)).arg(entry_name(s));
-                }
-                pipe.add_command(zadd).ignore();
-            }
-            pipe.cmd("EXPIRE").arg(key).arg(BOARD_TTL_SECONDS).ignore();
-            pipe.query_async::<()>(&mut con).await?;
-        }
+) -> AppResult<()> {
+    let scores = ranked_scores(db, kind, period).await?;
+    if scores.is_empty() {
+        return Ok(());
     }
-    let top: Vec<(String, f64)> = redis::cmd("ZREVRANGE")
+    let mut pipe = redis::pipe();
+    pipe.atomic().cmd("DEL").arg(key).ignore();
+    for chunk in scores.chunks(500) {
+        let mut zadd = redis::cmd("ZADD");
+        zadd.arg(key);
+        for s in chunk {
+            zadd.arg(packed_score(s)).arg(entry_name(s));
+        }
+        pipe.add_command(zadd).ignore();
+    }
+    pipe.cmd("EXPIRE").arg(key).arg(BOARD_TTL_SECONDS).ignore();
+    pipe.query_async::<()>(con).await?;
+    Ok(())
+}
+
+/// The top `first` of a board's sorted set, in one round trip; `None` if the set is missing.
+async fn redis_top(
+    con: &mut crate::redis_conn::RedisConnection,
+    key: &str,
+    first: u64,
+) -> AppResult<Option<Vec<(i64, i64)>>> {
+    let (exists, top): (bool, Vec<(String, f64)>) = redis::pipe()
+        .cmd("EXISTS")
+        .arg(key)
+        .cmd("ZREVRANGE")
         .arg(key)
         .arg(0)
         .arg(first as i64 - 1)
         .arg("WITHSCORES")
-        .query_async(&mut con)
+        .query_async(con)
         .await?;
-    let rank = match mine {
-        Some(mine) => Some(redis_rank(&mut con, key, mine).await?),
-        None => None,
-    };
-    let top = top
-        .into_iter()
-        .filter_map(|(name, score)| Some((member_of(&name)?, unpacked_value(score))))
-        .collect();
-    Ok((top, rank))
+    Ok(exists.then(|| {
+        top.into_iter()
+            .filter_map(|(name, score)| Some((member_of(&name)?, unpacked_value(score))))
+            .collect()
+    }))
 }
 
-/// The rank the member's current score takes on the sorted set, which may be older than it:
-/// those with a higher packed score, plus those with the same score that order before it, plus
-/// one. Metric values only grow, so the member's own older entry never scores higher than the
-/// current one; among equal scores it is skipped by id.
+/// The rank the member's current score takes on the sorted set, in one round trip; `None` if
+/// the set is missing. The set may be older than the score: those with a higher packed score,
+/// plus those with the same score that order before it, plus one. Metric values only grow, so
+/// the member's own older entry never scores higher than the current one; among equal scores it
+/// is skipped by id.
 async fn redis_rank(
     con: &mut crate::redis_conn::RedisConnection,
     key: &str,
     mine: &Score,
-) -> AppResult<i64> {
+) -> AppResult<Option<i64>> {
     let score = packed_score(mine);
-    let higher: i64 = redis::cmd("ZCOUNT")
+    let (exists, higher, tied): (bool, i64, Vec<String>) = redis::pipe()
+        .cmd("EXISTS")
+        .arg(key)
+        .cmd("ZCOUNT")
         .arg(key)
         .arg(format!("({score}"))
         .arg("+inf")
-        .query_async(con)
-        .await?;
-    let tied: Vec<String> = redis::cmd("ZRANGEBYSCORE")
+        .cmd("ZRANGEBYSCORE")
         .arg(key)
         .arg(score)
         .arg(score)
         .query_async(con)
         .await?;
+    if !exists {
+        return Ok(None);
+    }
     let name = entry_name(mine);
     let tied_ahead = tied
         .iter()
         .filter(|other| member_of(other) != Some(mine.member_id) && **other > name)
         .count() as i64;
-    Ok(higher + tied_ahead + 1)
+    Ok(Some(higher + tied_ahead + 1))
+}
+
+/// The top of a board and the member's rank from Redis: one round trip for the rank, one for
+/// the top when it is not in `tops`, and a rebuild from the database when the set is missing.
+async fn redis_board(
+    app: &crate::state::AppState,
+    con: &crate::redis_conn::RedisConnection,
+    key: &str,
+    (kind, period): (LeaderboardKind, &str),
+    first: u64,
+    mine: Option<&Score>,
+) -> AppResult<(Arc<Vec<Entry>>, Option<i64>)> {
+    let db = &app.db;
+    let tops = &app.extensions.get::<LeaderboardCache>()?.tops;
+    let mut con = con.clone();
+    let rank = match mine {
+        None => None,
+        Some(mine) => match redis_rank(&mut con, key, mine).await? {
+            Some(rank) => Some(rank),
+            None => {
+                build_redis_board(db, &mut con, key, kind, period).await?;
+                Some(redis_rank(&mut con, key, mine).await?.unwrap_or(1))
+            }
+        },
+    };
+    let top = tops
+        .get(&format!("{key}:{first}"), || async {
+            let mut con = con.clone();
+            let top = match redis_top(&mut con, key, first).await? {
+                Some(top) => top,
+                None => {
+                    build_redis_board(db, &mut con, key, kind, period).await?;
+                    redis_top(&mut con, key, first).await?.unwrap_or_default()
+                }
+            };
+            render(db, top).await
+        })
+        .await?;
+    Ok((top, rank))
+}
+
+/// A board's top with each member's card (rank, member, value); members no longer there are
+/// left out.
+async fn render(db: &DatabaseConnection, top: Vec<(i64, i64)>) -> AppResult<Vec<Entry>> {
+    let ids: Vec<i64> = top.iter().map(|(id, _)| *id).collect();
+    let members: HashMap<i64, member::Model> = member::Entity::find()
+        .filter(member::Column::Id.is_in(ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|m| (m.id, m))
+        .collect();
+    Ok(top
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, (id, value))| members.get(&id).map(|m| (i as i64 + 1, m.clone(), value)))
+        .collect())
 }
 
 /// The member's current score on a board, if they are on it (blacklisted members are not).
@@ -191,12 +256,27 @@ async fn current_score(
     }))
 }
 
-/// Leaderboards ranked in this process (no Redis), kept as long as Redis would keep them.
-pub struct LeaderboardCache(crate::cache::Keyed<Vec<rules::Score>>);
+/// One row of a board: rank, member, value.
+type Entry = (i64, member::Model, i64);
+
+/// How long an instance shows the same rendered top of a board: reading the top's members for
+/// every request was most of a leaderboard's cost. Boards are thus at most this much older than
+/// `BOARD_TTL_SECONDS`; a member's own rank is always fresh.
+const TOP_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
+pub struct LeaderboardCache {
+    /// Boards ranked in this process (no Redis), kept as long as Redis would keep them.
+    scores: crate::cache::Keyed<Vec<rules::Score>>,
+    /// Rendered tops, by board and length.
+    tops: crate::cache::Keyed<Vec<Entry>>,
+}
 
 impl Default for LeaderboardCache {
     fn default() -> Self {
-        LeaderboardCache(crate::cache::Keyed::named("leaderboards"))
+        LeaderboardCache {
+            scores: crate::cache::Keyed::named("leaderboards"),
+            tops: crate::cache::Keyed::with_ttl("leaderboard_tops", TOP_TTL),
+        }
     }
 }
 
@@ -212,19 +292,16 @@ pub async fn leaderboard(
     now: DateTime<Utc>,
 ) -> AppResult<Board> {
     let (db, settings) = (&app.db, app.settings.as_ref());
-    let boards = &app.extensions.get::<LeaderboardCache>()?.0;
-    let redis = app
-        .redis
-        .as_ref()
-        .map(|r| (r, app.settings.redis_key_prefix.as_str()));
+    let cache = app.extensions.get::<LeaderboardCache>()?;
     let period = board_period(kind, settings, now);
     // The member's rank is always that of their current score, however old the board is.
     let mine = current_score(db, kind, &period, member).await?;
-    let from_redis = match redis {
-        Some((con, prefix)) => {
-            // One hash tag per board: its pipeline runs on one cluster slot.
+    let from_redis = match &app.redis {
+        Some(con) => {
+            // One hash tag per board: its pipelines run on one cluster slot.
+            let prefix = &app.settings.redis_key_prefix;
             let key = format!("{prefix}{{lb:{}:{period}}}", kind.metric());
-            match redis_board(db, con, &key, kind, &period, first, mine.as_ref()).await {
+            match redis_board(app, con, &key, (kind, &period), first, mine.as_ref()).await {
                 Ok(board) => Some(board),
                 Err(e) => {
                     tracing::warn!(error = %e, "leaderboard from Redis failed; reading the database");
@@ -241,34 +318,29 @@ pub async fn leaderboard(
             // its sorted set: ranking every member per request took seconds and hundreds of MB
             // under load.
             let key = format!("{}:{period}", kind.metric());
-            let scores = boards
+            let scores = cache
+                .scores
                 .get(&key, || ranked_scores(db, kind, &period))
                 .await?;
             let my_rank = mine.as_ref().map(|mine| rules::rank_among(&scores, mine));
-            (
-                scores
-                    .iter()
-                    .take(first as usize)
-                    .map(|s| (s.member_id, s.value))
-                    .collect(),
-                my_rank,
-            )
+            let top = cache
+                .tops
+                .get(&format!("{key}:{first}"), || {
+                    let top = scores
+                        .iter()
+                        .take(first as usize)
+                        .map(|s| (s.member_id, s.value))
+                        .collect();
+                    render(db, top)
+                })
+                .await?;
+            (top, my_rank)
         }
     };
-    let ids: Vec<i64> = top.iter().map(|(id, _)| *id).collect();
-    let members: HashMap<i64, member::Model> = member::Entity::find()
-        .filter(member::Column::Id.is_in(ids))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|m| (m.id, m))
-        .collect();
-    let entries = top
-        .into_iter()
-        .enumerate()
-        .filter_map(|(i, (id, value))| members.get(&id).map(|m| (i as i64 + 1, m.clone(), value)))
-        .collect();
-    Ok(Board { entries, my_rank })
+    Ok(Board {
+        entries: top.as_ref().clone(),
+        my_rank,
+    })
 }
 
 #[cfg(test)]

@@ -281,6 +281,10 @@ pub async fn redeem(
         availability(&txn, &item, &buyer, r.quantity, now).await?;
         let kind = item.kind;
         let quote = price(pricing, &item, r.quantity, points_to_use, buyer.points)?;
+        // Before the stock: from the stock decrement to the commit every other buyer of the item
+        // waits for its row, so only what needs the order happens after it (in a flash sale this
+        // wait is the queue).
+        progress::record(&txn, settings, member_id, &Event::Redeemed, now).await?;
         if !catalog::take_stock(&txn, item.id, r.quantity).await? {
             return Err(AppError::OutOfStock);
         }
@@ -332,7 +336,6 @@ pub async fn redeem(
         if status != OrderStatus::PendingPayment {
             issue_coupons(&txn, &order, &item, now).await?;
         }
-        progress::record(&txn, settings, member_id, &Event::Redeemed, now).await?;
         let kind = kind.as_str();
         crate::metrics::on_commit(move || {
             metrics::counter!(crate::metrics::names::REDEMPTIONS, "kind" => kind).increment(1);
