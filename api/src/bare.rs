@@ -7,8 +7,10 @@
 use actix_web::{HttpResponse, web};
 use chrono::NaiveDate;
 use entity::{checkin, member, points_ledger};
-use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, TransactionTrait,
+};
 use serde::Deserialize;
 
 use crate::state::AppState;
@@ -66,22 +68,32 @@ async fn run(app: &AppState, member_id: i64, day: NaiveDate) -> Result<bool, sea
             Err(e)
         };
     }
-    points_ledger::ActiveModel {
-        member_id: Set(member_id),
-        delta: Set(POINTS),
-        balance_after: Set(0),
-        kind: Set(points_ledger::LedgerKind::Earn),
-        source: Set("bare".into()),
-        source_id: Set(None),
-        note: Set(None),
-        idempotency_key: Set(None),
-        request_hash: Set(None),
-        expires_at: Set(None),
-        created_at: Set(now),
-        ..Default::default()
-    }
-    .insert(&txn)
-    .await?;
+    // The ledger row carries the balance it leaves (the audit checks it): read in the insert
+    // itself (INSERT ... SELECT), still one round trip.
+    let balance = Query::select()
+        .expr(Expr::val(member_id))
+        .expr(Expr::val(POINTS))
+        .expr(Expr::col(member::Column::Points).add(POINTS))
+        .expr(Expr::val(points_ledger::LedgerKind::Earn.as_str()))
+        .expr(Expr::val("bare"))
+        .expr(Expr::val(now))
+        .from(member::Entity)
+        .and_where(Expr::col(member::Column::Id).eq(member_id))
+        .to_owned();
+    let insert = Query::insert()
+        .into_table(points_ledger::Entity)
+        .columns([
+            points_ledger::Column::MemberId,
+            points_ledger::Column::Delta,
+            points_ledger::Column::BalanceAfter,
+            points_ledger::Column::Kind,
+            points_ledger::Column::Source,
+            points_ledger::Column::CreatedAt,
+        ])
+        .select_from(balance)
+        .map_err(|e| sea_orm::DbErr::Custom(e.to_string()))?
+        .to_owned();
+    txn.execute(&insert).await?;
     member::Entity::update_many()
         .col_expr(
             member::Column::Points,
