@@ -322,7 +322,8 @@ async fn serve<E: Executor + Clone + 'static>(
                 .data(context)
                 .data(slot)
                 .data(crate::loaders::Loaders::new(app.db.clone()));
-            Ok((member, execute_caught(&schema, request).await))
+            let response = crate::metrics::collecting(execute_caught(&schema, request)).await;
+            Ok((member, response))
         }
         .instrument(span),
     );

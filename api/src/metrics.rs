@@ -334,8 +334,8 @@ tokio::task_local! {
     static PENDING: Pending;
 }
 
-/// Counts `record` when the surrounding use case's transaction commits (inside `counted_at_commit`),
-/// or at once outside one.
+/// Counts `record` once the transaction it belongs to commits (`committed`). Outside a
+/// `collecting` scope (a tool, a unit test) it counts at once.
 pub fn on_commit(record: impl FnOnce() + Send + 'static) {
     let mut record = Some(record);
     let _in_scope = PENDING.try_with(|pending| {
@@ -348,19 +348,23 @@ pub fn on_commit(record: impl FnOnce() + Send + 'static) {
     }
 }
 
-/// Runs `attempt` (one try of a use case); what it counted with `on_commit` is recorded only if
-/// it returns `Ok`, that is, after its commit.
-pub async fn counted_at_commit<T, E>(attempt: impl Future<Output = Result<T, E>>) -> Result<T, E> {
-    PENDING
-        .scope(RefCell::new(Vec::new()), async move {
-            let outcome = attempt.await;
-            let records = PENDING.with(|pending| std::mem::take(&mut *pending.borrow_mut()));
-            if outcome.is_ok() {
-                records.into_iter().for_each(|record| record());
-            }
-            outcome
-        })
-        .await
+/// Call right after a commit: counts what the transaction queued.
+pub fn committed() {
+    let records = PENDING
+        .try_with(|pending| std::mem::take(&mut *pending.borrow_mut()))
+        .unwrap_or_default();
+    records.into_iter().for_each(|record| record());
+}
+
+/// Call after a rollback (or before retrying a failed attempt): forgets what it queued.
+pub fn rolled_back() {
+    let _in_scope = PENDING.try_with(|pending| pending.borrow_mut().clear());
+}
+
+/// Runs `work` (a request, a job run) with a queue for `on_commit`; what is still queued when it
+/// ends never committed, and is not counted.
+pub async fn collecting<T>(work: impl Future<Output = T>) -> T {
+    PENDING.scope(RefCell::new(Vec::new()), work).await
 }
 
 #[cfg(test)]
@@ -399,22 +403,20 @@ mod tests {
                 c.fetch_add(1, Ordering::Relaxed);
             }
         };
-        let failed: Result<(), ()> = counted_at_commit(async {
+        collecting(async {
+            // A rolled-back attempt, a committed one, and one left hanging.
             on_commit(count(&counted));
-            Err(())
+            rolled_back();
+            assert_eq!(counted.load(Ordering::Relaxed), 0);
+            on_commit(count(&counted));
+            on_commit(count(&counted));
+            committed();
+            assert_eq!(counted.load(Ordering::Relaxed), 2);
+            on_commit(count(&counted));
         })
         .await;
-        assert!(failed.is_err());
-        assert_eq!(counted.load(Ordering::Relaxed), 0);
-        let ok: Result<(), ()> = counted_at_commit(async {
-            on_commit(count(&counted));
-            on_commit(count(&counted));
-            Ok(())
-        })
-        .await;
-        assert!(ok.is_ok());
         assert_eq!(counted.load(Ordering::Relaxed), 2);
-        // Outside a use case: at once.
+        // Outside a request or a job: at once.
         on_commit(count(&counted));
         assert_eq!(counted.load(Ordering::Relaxed), 3);
     }

@@ -218,6 +218,7 @@ pub async fn backfill(
             .await?
             .len() as u64;
         txn.commit().await?;
+        crate::metrics::committed();
     }
     Ok(unlocked)
 }

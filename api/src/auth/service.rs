@@ -76,6 +76,7 @@ pub async fn login(
     let session_id = rules::new_session_id();
     let refresh_token = open_refresh_token(&txn, app, member.id, &session_id, now).await?;
     txn.commit().await?;
+    crate::metrics::committed();
     member_session(app, member, &session_id, refresh_token, now)
 }
 
@@ -127,6 +128,7 @@ async fn refresh_once(
             other => other?,
         }
         txn.commit().await?;
+        crate::metrics::committed();
         return Err(AppError::unauthenticated(
             "this refresh token was already used; sign in again",
         ));
@@ -164,6 +166,7 @@ async fn refresh_once(
     .insert(&txn)
     .await?;
     txn.commit().await?;
+    crate::metrics::committed();
     member_session(app, member, &current.family_id, successor, spent_at).map(Some)
 }
 
@@ -206,6 +209,7 @@ pub async fn logout(
         let txn = app.db.begin().await?;
         revoke_session(app, &txn, session_id, member_id, now).await?;
         txn.commit().await?;
+        crate::metrics::committed();
     }
     Ok(())
 }

@@ -170,6 +170,7 @@ pub async fn set_client_seed(
         .await?
         .ok_or_else(|| AppError::internal("client seed vanished"))?;
     txn.commit().await?;
+    crate::metrics::committed();
     Ok(saved)
 }
 
@@ -324,6 +325,7 @@ pub async fn upsert(
     let txn = db.begin().await?;
     let saved = upsert_in(&txn, c, now).await?;
     txn.commit().await?;
+    crate::metrics::committed();
     Ok(saved)
 }
 
@@ -439,6 +441,7 @@ pub async fn rotate_seed(
     let current = lock_box(&txn, box_id, now).await?;
     let saved = commit_new_seed(&txn, current, now).await?;
     txn.commit().await?;
+    crate::metrics::committed();
     Ok(saved)
 }
 
@@ -501,6 +504,7 @@ pub async fn rotate_due_seeds(
             rotated += 1;
         }
         txn.commit().await?;
+        crate::metrics::committed();
     }
     Ok(rotated)
 }

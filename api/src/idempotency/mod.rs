@@ -168,7 +168,9 @@ where
     }
     let mut attempt = 1;
     loop {
-        match crate::metrics::counted_at_commit(try_once(db, request, now, &work)).await {
+        // What a failed attempt queued for the metrics never happened.
+        crate::metrics::rolled_back();
+        match try_once(db, request, now, &work).await {
             Ok(Attempt::Ran(answer)) => return Ok(answer),
             Ok(Attempt::AlreadyRan(stored)) => return replay(stored).await,
             Err(e) if e.is_transient() && attempt < rules::MAX_ATTEMPTS => {
@@ -191,7 +193,8 @@ where
 {
     let mut attempt = 1;
     loop {
-        match crate::metrics::counted_at_commit(batch()).await {
+        crate::metrics::rolled_back();
+        match batch().await {
             Err(e) if e.is_transient() && attempt < rules::MAX_ATTEMPTS => {
                 attempt += 1;
                 let wait = rules::backoff_ms(attempt, rand::rng().next_u64());
@@ -250,5 +253,6 @@ where
         }
     }
     txn.commit().await?;
+    crate::metrics::committed();
     Ok(Attempt::Ran(answer))
 }

@@ -151,21 +151,26 @@ async fn run_holding(
 ) -> AppResult<JobReport> {
     let started = std::time::Instant::now();
     let batches = Batches::new(DEFAULT_BATCH_SIZE, app.shutdown.clone());
-    let outcome = match name {
-        JobName::ExpirePoints => points::expire_due(&app.db, now, &batches).await,
-        JobName::EvaluateTiers => member::evaluate_tiers(&app.db, now, &batches).await,
-        JobName::BirthdayRewards => {
-            member::give_birthday_gifts(&app.db, &app.settings, now, &batches).await
+    let outcome = crate::metrics::collecting(async {
+        match name {
+            JobName::ExpirePoints => points::expire_due(&app.db, now, &batches).await,
+            JobName::EvaluateTiers => member::evaluate_tiers(&app.db, now, &batches).await,
+            JobName::BirthdayRewards => {
+                member::give_birthday_gifts(&app.db, &app.settings, now, &batches).await
+            }
+            JobName::RefreshRfm => member::refresh_rfm(&app.db, now, &batches).await,
+            JobName::CancelUnpaidOrders => mall::cancel_unpaid_orders(&app.db, now).await,
+            JobName::ExpireCrowdfunds => mall::expire_crowdfunds(&app.db, now).await,
+            JobName::BackfillAchievements => {
+                achievement::backfill(&app.db, &app.settings, now).await
+            }
+            JobName::RotateBlindBoxSeeds => {
+                blindbox::rotate_due_seeds(&app.db, app.settings.blindbox.seed_rotation, now).await
+            }
+            JobName::AuditLedger => audit_ledger(app, now).await,
         }
-        JobName::RefreshRfm => member::refresh_rfm(&app.db, now, &batches).await,
-        JobName::CancelUnpaidOrders => mall::cancel_unpaid_orders(&app.db, now).await,
-        JobName::ExpireCrowdfunds => mall::expire_crowdfunds(&app.db, now).await,
-        JobName::BackfillAchievements => achievement::backfill(&app.db, &app.settings, now).await,
-        JobName::RotateBlindBoxSeeds => {
-            blindbox::rotate_due_seeds(&app.db, app.settings.blindbox.seed_rotation, now).await
-        }
-        JobName::AuditLedger => audit_ledger(app, now).await,
-    };
+    })
+    .await;
     // A run cut short by shutdown or an error is not a run: the next tick carries on.
     let completed = outcome.is_ok() && !app.shutdown.is_cancelled();
     if let Err(e) = lease.finish(app, completed.then_some(now)).await {

@@ -106,6 +106,7 @@ pub async fn start(
     .insert(&txn)
     .await?;
     txn.commit().await?;
+    crate::metrics::committed();
     Ok(pool)
 }
 
@@ -297,6 +298,7 @@ pub async fn expire_due(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResul
             .await?;
         if closed.rows_affected != 1 {
             txn.rollback().await?;
+            crate::metrics::rolled_back();
             continue;
         }
         for c in contributions(&txn, pool.id)
@@ -325,6 +327,7 @@ pub async fn expire_due(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResul
                 .await?;
         }
         txn.commit().await?;
+        crate::metrics::committed();
         expired += 1;
     }
     Ok(expired)

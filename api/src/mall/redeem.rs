@@ -538,6 +538,7 @@ pub async fn ship(
         .await?
         .ok_or(AppError::NotFound("order"))?;
     txn.commit().await?;
+    crate::metrics::committed();
     Ok(shipped)
 }
 
@@ -589,6 +590,7 @@ pub async fn confirm_payment(
         .await?
         .ok_or(AppError::NotFound("order"))?;
     txn.commit().await?;
+    crate::metrics::committed();
     Ok(order)
 }
 
@@ -607,10 +609,14 @@ pub async fn cancel_unpaid(db: &DatabaseConnection, now: DateTime<Utc>) -> AppRe
         match cancel_in(&txn, &order, now).await {
             Ok(_) => {
                 txn.commit().await?;
+                crate::metrics::committed();
                 cancelled += 1;
             }
             // Paid or cancelled meanwhile.
-            Err(AppError::NotAvailable(_)) => txn.rollback().await?,
+            Err(AppError::NotAvailable(_)) => {
+                txn.rollback().await?;
+                crate::metrics::rolled_back();
+            }
             Err(e) => return Err(e),
         }
     }

@@ -98,15 +98,18 @@ async fn give_one(
     match points::credit(&txn, &movement, Expiry::After(settings.points.ttl)).await {
         Ok(_) => {
             txn.commit().await?;
+            crate::metrics::committed();
             Ok(true)
         }
         // Another run gave it meanwhile, or the member was blacklisted since.
         Err(AppError::Db(e)) if AppError::is_unique_violation(&e) => {
             txn.rollback().await?;
+            crate::metrics::rolled_back();
             Ok(false)
         }
         Err(AppError::Blacklisted) => {
             txn.rollback().await?;
+            crate::metrics::rolled_back();
             Ok(false)
         }
         Err(e) => Err(e),

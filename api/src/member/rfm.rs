@@ -115,6 +115,7 @@ async fn write_segments(db: &DatabaseConnection, batch: &[(i64, &'static str)]) 
             .await?;
     }
     txn.commit().await?;
+    crate::metrics::committed();
     Ok(())
 }
 

@@ -174,6 +174,7 @@ pub async fn update_profile(
     active.updated_at = Set(now);
     let updated = active.update(&txn).await?;
     txn.commit().await?;
+    crate::metrics::committed();
     Ok(updated)
 }
 

@@ -257,6 +257,7 @@ async fn reevaluate_one(
         .exec(&txn)
         .await?;
     txn.commit().await?;
+    crate::metrics::committed();
     Ok(updated.rows_affected == 1)
 }
 
@@ -385,5 +386,6 @@ pub async fn upsert(
         }
     };
     txn.commit().await?;
+    crate::metrics::committed();
     Tier::from_row(saved)
 }

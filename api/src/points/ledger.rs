@@ -148,13 +148,7 @@ async fn write_row(
     balance_after: i64,
     expires_at: Option<DateTime<Utc>>,
 ) -> AppResult<points_ledger::Model> {
-    let (kind, direction) = (m.kind.as_str(), if delta > 0 { "in" } else { "out" });
-    let amount = delta.unsigned_abs();
-    crate::metrics::on_commit(move || {
-        metrics::counter!(crate::metrics::names::POINTS, "kind" => kind, "direction" => direction)
-            .increment(amount);
-    });
-    Ok(points_ledger::ActiveModel {
+    let row = points_ledger::ActiveModel {
         member_id: Set(m.member_id),
         delta: Set(delta),
         balance_after: Set(balance_after),
@@ -169,7 +163,15 @@ async fn write_row(
         ..Default::default()
     }
     .insert(db)
-    .await?)
+    .await?;
+    // Counted when the transaction commits (see `metrics::on_commit`).
+    let (kind, direction) = (m.kind.as_str(), if delta > 0 { "in" } else { "out" });
+    let amount = delta.unsigned_abs();
+    crate::metrics::on_commit(move || {
+        metrics::counter!(crate::metrics::names::POINTS, "kind" => kind, "direction" => direction)
+            .increment(amount);
+    });
+    Ok(row)
 }
 
 /// Adds points. A blacklisted member receives nothing (BLACKLISTED).

@@ -503,14 +503,17 @@ async fn expire_one(
     match ledger::expire_lot(&txn, lot, now).await {
         Ok(Some(_)) => {
             txn.commit().await?;
+            crate::metrics::committed();
             Ok(true)
         }
         Ok(None) | Err(AppError::Conflict(_)) => {
             txn.rollback().await?;
+            crate::metrics::rolled_back();
             Ok(false)
         }
         Err(AppError::Db(e)) if AppError::is_unique_violation(&e) => {
             txn.rollback().await?;
+            crate::metrics::rolled_back();
             Ok(false)
         }
         Err(e) => Err(e),
