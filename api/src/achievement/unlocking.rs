@@ -167,9 +167,10 @@ impl ProgressHandler for AchievementUnlocker {
         txn: &DatabaseTransaction,
         p: &Progress<'_>,
     ) -> AppResult<Vec<Unlocked>> {
-        if let Event::Granted(Grant::Title { code }) = p.event {
-            grant_title(txn, MemberId::new(p.member_id), code, p.now).await?;
-            return Ok(Vec::new());
+        for event in p.events {
+            if let Event::Granted(Grant::Title { code }) = event {
+                grant_title(txn, MemberId::new(p.member_id), code, p.now).await?;
+            }
         }
         let all_time: Vec<(String, i64)> = p
             .changed

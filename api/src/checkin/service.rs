@@ -180,14 +180,14 @@ async fn credit_and_record(
         .source_id(day)
         .once(format!("checkin:{day}"));
     points::credit(txn, &earn, Expiry::After(settings.points.ttl)).await?;
-    let mut unlocked =
-        progress::record(txn, settings, member_id, &Event::CheckedIn { streak }, now).await?;
-    let earned = Event::PointsEarned {
-        amount: points,
-        interaction: true,
-    };
-    unlocked.extend(progress::record(txn, settings, member_id, &earned, now).await?);
-    Ok(unlocked)
+    let events = [
+        Event::CheckedIn { streak },
+        Event::PointsEarned {
+            amount: points,
+            interaction: true,
+        },
+    ];
+    progress::record_all(txn, settings, member_id, &events, now).await
 }
 
 /// A missed day of this month, before today, for `makeUpCost` points: it earns the base points

@@ -22,18 +22,22 @@ impl ProgressHandler for MallPrizes {
         p: &Progress<'_>,
     ) -> AppResult<Vec<Unlocked>> {
         let member = MemberId::new(p.member_id);
-        match p.event {
-            Event::Granted(Grant::MallItem {
-                item_id,
-                source_key,
-            }) => grant_item(txn, member, *item_id, source_key, p.now).await?,
-            Event::Granted(Grant::Coupon {
-                name,
-                value_fen,
-                valid_days,
-                source,
-            }) => grant_coupon(txn, member, name, *value_fen, *valid_days, source, p.now).await?,
-            _ => {}
+        for event in p.events {
+            match event {
+                Event::Granted(Grant::MallItem {
+                    item_id,
+                    source_key,
+                }) => grant_item(txn, member, *item_id, source_key, p.now).await?,
+                Event::Granted(Grant::Coupon {
+                    name,
+                    value_fen,
+                    valid_days,
+                    source,
+                }) => {
+                    grant_coupon(txn, member, name, *value_fen, *valid_days, source, p.now).await?
+                }
+                _ => {}
+            }
         }
         Ok(Vec::new())
     }

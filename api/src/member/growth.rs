@@ -20,12 +20,19 @@ impl ProgressHandler for GrowthFromInteraction {
         txn: &DatabaseTransaction,
         p: &Progress<'_>,
     ) -> AppResult<Vec<Unlocked>> {
-        if let Event::PointsEarned {
-            amount,
-            interaction: true,
-        } = p.event
-        {
-            let growth = (Decimal::from(*amount) * p.settings.member.growth_interaction_weight)
+        let earned: i64 = p
+            .events
+            .iter()
+            .map(|event| match event {
+                Event::PointsEarned {
+                    amount,
+                    interaction: true,
+                } => *amount,
+                _ => 0,
+            })
+            .sum();
+        if earned > 0 {
+            let growth = (Decimal::from(earned) * p.settings.member.growth_interaction_weight)
                 .floor()
                 .to_i64()
                 .unwrap_or(0);

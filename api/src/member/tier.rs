@@ -132,25 +132,34 @@ pub async fn add_growth(
     // Lifetime growth never shows below zero, even after refunds of old purchases.
     let grown = Expr::col(member::Column::GrowthValue).add(delta);
     let clamped = Expr::case(grown.clone().lt(0i64), 0i64).finally(grown);
-    member::Entity::update_many()
+    let update = member::Entity::update_many()
         .col_expr(member::Column::GrowthValue, clamped.into())
-        .filter(member::Column::Id.eq(member_id))
-        .exec(db)
-        .await?;
+        .filter(member::Column::Id.eq(member_id));
+    // The upgrade check needs the member: PostgreSQL and SQLite return it from the update.
+    let updated = if db.support_returning() {
+        update.exec_with_returning(db).await?.into_iter().next()
+    } else {
+        update.exec(db).await?;
+        None
+    };
     if delta > 0 {
-        upgrade_if_earned(db, member_id, now).await?;
+        let member = match updated {
+            Some(member) => member,
+            None => crate::member::require(db, crate::member::MemberId::new(member_id)).await?,
+        };
+        upgrade_if_earned(db, &member, now).await?;
     }
     Ok(())
 }
 
 async fn upgrade_if_earned(
     db: &impl ConnectionTrait,
-    member_id: i64,
+    member: &member::Model,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
-    let member = crate::member::require(db, crate::member::MemberId::new(member_id)).await?;
+    let member_id = member.id;
     let tiers = all(db).await?;
-    let current_rank = current(&member, &tiers)?.rank;
+    let current_rank = current(member, &tiers)?.rank;
     let growth = growth_last_12_months(db, member_id, now).await?;
     if let Some(up) = rules::upgrade(current_rank, growth, &rules_of(&tiers)) {
         member::Entity::update_many()

@@ -13,7 +13,9 @@ use std::sync::OnceLock;
 use chrono::{DateTime, Utc};
 use entity::member_metric;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
-use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter, Set,
+};
 
 use rules::Update;
 pub use rules::{Event, Grant, Period};
@@ -37,11 +39,12 @@ pub enum Unlocked {
     Achievement(AchievementView),
 }
 
-/// What a handler is told about one event.
+/// What a handler is told about the events of one use case.
 pub struct Progress<'a> {
     pub member_id: i64,
-    pub event: &'a Event,
-    /// The metrics the event moved, with their new values.
+    /// What happened, in order (usually one event; a check-in is the check-in and its points).
+    pub events: &'a [Event],
+    /// The metrics the events moved, with their new values.
     pub changed: &'a [MetricValue],
     pub now: DateTime<Utc>,
     pub settings: &'a Settings,
@@ -116,24 +119,29 @@ pub async fn record(
     event: &Event,
     now: DateTime<Utc>,
 ) -> AppResult<Vec<Unlocked>> {
+    record_all(txn, settings, member_id, std::slice::from_ref(event), now).await
+}
+
+/// Records several events of one use case at once: their counters in one statement per kind of
+/// update, and each handler asked once about all of them, so a check-in and the points it earns
+/// cost one round of progress, not two.
+pub async fn record_all(
+    txn: &DatabaseTransaction,
+    settings: &Settings,
+    member_id: i64,
+    events: &[Event],
+    now: DateTime<Utc>,
+) -> AppResult<Vec<Unlocked>> {
     let day = business_date(now, settings.timezone);
-    let mut changed = Vec::new();
-    for (metric, update, periods) in rules::changes_for(event) {
-        let keys: Vec<String> = periods
-            .iter()
-            .map(|&period| rules::period_key(period, day))
-            .collect();
-        for (period, value) in apply_periods(txn, member_id, &metric, keys, update, now).await? {
-            changed.push(MetricValue {
-                metric: metric.clone(),
-                period,
-                value,
-            });
-        }
-    }
+    let updates = rules::merged_updates(events, day);
+    let (adds, maxes): (Vec<_>, Vec<_>) = updates
+        .into_iter()
+        .partition(|u| matches!(u.update, Update::Add(_)));
+    let mut changed = apply_all(txn, member_id, adds, UpdateKind::Add, now).await?;
+    changed.extend(apply_all(txn, member_id, maxes, UpdateKind::Max, now).await?);
     let progress = Progress {
         member_id,
-        event,
+        events,
         changed: &changed,
         now,
         settings,
@@ -233,49 +241,93 @@ async fn find(
         .await?)
 }
 
-/// Updates one metric in several periods (all time, this week, this month) with one statement
-/// where the database returns the new values; returns (period, value) in the order given.
-async fn apply_periods(
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum UpdateKind {
+    Add,
+    Max,
+}
+
+/// Writes counters of one kind of update (all added to, or all records) in one statement: an
+/// insert of each counter's initial value that, on the (member, metric, period) key, updates the
+/// row with the inserted value instead. PostgreSQL and SQLite return the new values from it;
+/// MySQL reads them after, in one more statement.
+async fn apply_all(
     txn: &DatabaseTransaction,
     member_id: i64,
-    metric: &str,
-    periods: Vec<String>,
-    update: Update,
+    updates: Vec<rules::KeyedUpdate>,
+    kind: UpdateKind,
     now: DateTime<Utc>,
-) -> AppResult<Vec<(String, i64)>> {
-    if periods.len() < 2 || !txn.support_returning() {
-        let mut values = Vec::with_capacity(periods.len());
-        for period in periods {
-            let value = apply(txn, member_id, metric, &period, update, now).await?;
-            values.push((period, value));
-        }
-        return Ok(values);
+) -> AppResult<Vec<MetricValue>> {
+    if updates.is_empty() {
+        return Ok(Vec::new());
     }
-    let rows = periods.iter().map(|period| member_metric::ActiveModel {
+    let rows = updates.iter().map(|u| member_metric::ActiveModel {
         member_id: Set(member_id),
-        metric: Set(metric.to_string()),
-        period: Set(period.clone()),
-        value: Set(update.initial()),
+        metric: Set(u.metric.clone()),
+        period: Set(u.period.clone()),
+        value: Set(u.update.initial()),
         updated_at: Set(now),
         ..Default::default()
     });
-    let saved = member_metric::Entity::insert_many(rows)
-        .on_conflict(upsert_metric(update, now))
-        .exec_with_returning(txn)
-        .await?;
-    periods
+    let upsert = member_metric::Entity::insert_many(rows).on_conflict(upsert_with_inserted(
+        txn.get_database_backend(),
+        kind,
+        now,
+    ));
+    let saved = if txn.support_returning() {
+        upsert.exec_with_returning(txn).await?
+    } else {
+        upsert.exec_without_returning(txn).await?;
+        let metrics: Vec<&str> = updates.iter().map(|u| u.metric.as_str()).collect();
+        let periods: Vec<&str> = updates.iter().map(|u| u.period.as_str()).collect();
+        member_metric::Entity::find()
+            .filter(member_metric::Column::MemberId.eq(member_id))
+            .filter(member_metric::Column::Metric.is_in(metrics))
+            .filter(member_metric::Column::Period.is_in(periods))
+            .all(txn)
+            .await?
+    };
+    updates
         .into_iter()
-        .map(|period| {
+        .map(|u| {
             let value = saved
                 .iter()
-                .find(|row| row.period == period)
+                .find(|row| row.metric == u.metric && row.period == u.period)
                 .map(|row| row.value)
                 .ok_or_else(|| {
-                    AppError::internal(format!("metric {metric} {period} not returned"))
+                    AppError::internal(format!("metric {} {} not returned", u.metric, u.period))
                 })?;
-            Ok((period, value))
+            Ok(MetricValue {
+                metric: u.metric,
+                period: u.period,
+                value,
+            })
         })
         .collect()
+}
+
+/// On the (member, metric, period) key: add the inserted value, or keep the larger of the two.
+/// The inserted row is `excluded` on PostgreSQL and SQLite, `VALUES(...)` on MySQL.
+fn upsert_with_inserted(backend: DbBackend, kind: UpdateKind, now: DateTime<Utc>) -> OnConflict {
+    let current = Expr::col((member_metric::Entity, member_metric::Column::Value));
+    let inserted = match backend {
+        DbBackend::MySql => Expr::cust("VALUES(`value`)"),
+        _ => Expr::cust("\"excluded\".\"value\""),
+    };
+    let updated: Expr = match kind {
+        UpdateKind::Add => current.add(inserted),
+        UpdateKind::Max => Expr::case(current.clone().lt(inserted.clone()), inserted)
+            .finally(current)
+            .into(),
+    };
+    OnConflict::columns([
+        member_metric::Column::MemberId,
+        member_metric::Column::Metric,
+        member_metric::Column::Period,
+    ])
+    .value(member_metric::Column::Value, updated)
+    .value(member_metric::Column::UpdatedAt, Expr::value(now))
+    .to_owned()
 }
 
 /// On the (member, metric, period) key: add to the value, or keep the larger one.

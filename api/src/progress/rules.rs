@@ -117,6 +117,48 @@ pub fn changes_for(event: &Event) -> Vec<(String, Update, &'static [Period])> {
     }
 }
 
+/// One counter an event moves: its (metric, period) key and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyedUpdate {
+    pub metric: String,
+    pub period: String,
+    pub update: Update,
+}
+
+/// Every counter the events move on `day`, one entry per key and kind of update: amounts added
+/// to the same key are summed, records on the same key keep the highest, so one statement can
+/// write them all (a database refuses to update one row twice in one statement).
+pub fn merged_updates(events: &[Event], day: NaiveDate) -> Vec<KeyedUpdate> {
+    let mut merged: Vec<KeyedUpdate> = Vec::new();
+    for event in events {
+        for (metric, update, periods) in changes_for(event) {
+            for &period in periods {
+                let period = period_key(period, day);
+                let same = merged.iter_mut().find(|u| {
+                    u.metric == metric
+                        && u.period == period
+                        && matches!(
+                            (u.update, update),
+                            (Update::Add(_), Update::Add(_)) | (Update::Max(_), Update::Max(_))
+                        )
+                });
+                match (same, update) {
+                    (Some(u), Update::Add(n)) => u.update = Update::Add(u.update.initial() + n),
+                    (Some(u), Update::Max(n)) => {
+                        u.update = Update::Max(u.update.initial().max(n));
+                    }
+                    (None, update) => merged.push(KeyedUpdate {
+                        metric: metric.clone(),
+                        period,
+                        update,
+                    }),
+                }
+            }
+        }
+    }
+    merged
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,5 +204,63 @@ mod tests {
             kind: "browse_item".into(),
         });
         assert_eq!(changes[0].0, "event.browse_item");
+    }
+
+    #[test]
+    fn a_check_in_and_its_points_merge_into_one_list_of_counters() {
+        let day = day("2026-11-24");
+        let merged = merged_updates(
+            &[
+                Event::CheckedIn { streak: 3 },
+                Event::PointsEarned {
+                    amount: 15,
+                    interaction: true,
+                },
+            ],
+            day,
+        );
+        let keys: Vec<(&str, &str, Update)> = merged
+            .iter()
+            .map(|u| (u.metric.as_str(), u.period.as_str(), u.update))
+            .collect();
+        assert_eq!(
+            keys,
+            vec![
+                ("checkin.total", "all", Update::Add(1)),
+                ("checkin.total", "w:2026-W48", Update::Add(1)),
+                ("checkin.total", "m:2026-11", Update::Add(1)),
+                ("checkin.streak", "all", Update::Max(3)),
+                ("points.earned", "all", Update::Add(15)),
+                ("points.earned", "m:2026-11", Update::Add(15)),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_same_counter_moved_twice_is_summed_and_a_record_keeps_the_highest() {
+        let day = day("2026-11-24");
+        let earned = |amount| Event::PointsEarned {
+            amount,
+            interaction: false,
+        };
+        let merged = merged_updates(
+            &[
+                earned(10),
+                earned(5),
+                Event::CheckedIn { streak: 4 },
+                Event::CheckedIn { streak: 2 },
+            ],
+            day,
+        );
+        let find = |metric: &str, period: &str| {
+            merged
+                .iter()
+                .find(|u| u.metric == metric && u.period == period)
+                .map(|u| u.update)
+        };
+        assert_eq!(find("points.earned", "all"), Some(Update::Add(15)));
+        assert_eq!(find("checkin.total", "all"), Some(Update::Add(2)));
+        assert_eq!(find("checkin.streak", "all"), Some(Update::Max(4)));
+        assert_eq!(merged.len(), 2 + 3 + 1);
     }
 }

@@ -181,31 +181,45 @@ fn sees(v: &Viewer, t: &task::Model, now: DateTime<Utc>) -> bool {
     rules::visible(&task, &who, now)
 }
 
-async fn status_of(
+/// The tasks with the member's progress in each one's current period, read in one query.
+async fn statuses_of(
     db: &impl ConnectionTrait,
     member_id: i64,
-    t: task::Model,
+    tasks: Vec<task::Model>,
     settings: &Settings,
     now: DateTime<Utc>,
-) -> AppResult<TaskStatus> {
+) -> AppResult<Vec<TaskStatus>> {
+    if tasks.is_empty() {
+        return Ok(Vec::new());
+    }
     let today = business_date(now, settings.timezone);
-    let kind = kind_of(&t);
-    let period = rules::period_of(kind, today);
-    let row = task_progress::Entity::find()
+    let periods: Vec<String> = tasks
+        .iter()
+        .map(|t| rules::period_of(kind_of(t), today))
+        .collect();
+    let rows = task_progress::Entity::find()
         .filter(task_progress::Column::MemberId.eq(member_id))
-        .filter(task_progress::Column::TaskId.eq(t.id))
-        .filter(task_progress::Column::Period.eq(period))
-        .one(db)
+        .filter(task_progress::Column::TaskId.is_in(tasks.iter().map(|t| t.id)))
+        .filter(task_progress::Column::Period.is_in(periods.clone()))
+        .all(db)
         .await?;
-    Ok(TaskStatus {
-        progress: row
-            .as_ref()
-            .map_or(0, |r| std::cmp::min(r.progress, t.target)),
-        completed: row.as_ref().is_some_and(|r| r.completed_at.is_some()),
-        claimed: row.as_ref().is_some_and(|r| r.claimed_at.is_some()),
-        period_ends_at: rules::period_end(kind, today, settings.timezone),
-        task: t,
-    })
+    Ok(tasks
+        .into_iter()
+        .zip(periods)
+        .map(|(t, period)| {
+            let kind = kind_of(&t);
+            let row = rows
+                .iter()
+                .find(|r| r.task_id == t.id && r.period == period);
+            TaskStatus {
+                progress: row.map_or(0, |r| std::cmp::min(r.progress, t.target)),
+                completed: row.is_some_and(|r| r.completed_at.is_some()),
+                claimed: row.is_some_and(|r| r.claimed_at.is_some()),
+                period_ends_at: rules::period_end(kind, today, settings.timezone),
+                task: t,
+            }
+        })
+        .collect())
 }
 
 /// The tasks this member sees now, with progress in the current period.
@@ -223,11 +237,8 @@ pub async fn visible_tasks(
         .order_by_asc(task::Column::Id)
         .all(db)
         .await?;
-    let mut out = Vec::new();
-    for t in tasks.into_iter().filter(|t| sees(&v, t, now)) {
-        out.push(status_of(db, member_id, t, settings, now).await?);
-    }
-    Ok(out)
+    let seen = tasks.into_iter().filter(|t| sees(&v, t, now)).collect();
+    statuses_of(db, member_id, seen, settings, now).await
 }
 
 /// Advances every active task that counts this event, in the event's transaction.
@@ -242,21 +253,35 @@ impl ProgressHandler for TaskProgressHandler {
         txn: &DatabaseTransaction,
         p: &Progress<'_>,
     ) -> AppResult<Vec<Unlocked>> {
-        if let Event::Granted(Grant::HiddenTask { code }) = p.event {
-            unlock_hidden(txn, MemberId::new(p.member_id), code, p.now).await?;
+        let day = business_date(p.now, p.settings.timezone);
+        let mut counted: Vec<(String, i64)> = Vec::new();
+        for event in p.events {
+            if let Event::Granted(Grant::HiddenTask { code }) = event {
+                unlock_hidden(txn, MemberId::new(p.member_id), code, p.now).await?;
+            }
+            counted.extend(
+                rules::task_events(event)
+                    .into_iter()
+                    .filter(|(_, amount)| *amount > 0),
+            );
+        }
+        if counted.is_empty() {
             return Ok(Vec::new());
         }
-        let day = business_date(p.now, p.settings.timezone);
-        for (event, amount) in rules::task_events(p.event) {
-            if amount <= 0 {
-                continue;
-            }
-            let tasks = task::Entity::find()
-                .filter(task::Column::Active.eq(true))
-                .filter(task::Column::Event.eq(event))
-                .all(txn)
-                .await?;
-            advance(txn, p.member_id, &tasks, day, amount, p.now).await?;
+        // One read of the tasks every event counts for; then one statement per event.
+        let names: Vec<&str> = counted.iter().map(|(name, _)| name.as_str()).collect();
+        let tasks = task::Entity::find()
+            .filter(task::Column::Active.eq(true))
+            .filter(task::Column::Event.is_in(names))
+            .all(txn)
+            .await?;
+        for (event, amount) in &counted {
+            let counting: Vec<task::Model> = tasks
+                .iter()
+                .filter(|t| &t.event == event)
+                .cloned()
+                .collect();
+            advance(txn, p.member_id, &counting, day, *amount, p.now).await?;
         }
         Ok(Vec::new())
     }
@@ -418,11 +443,8 @@ async fn statuses_for(
         .order_by_asc(task::Column::Id)
         .all(db)
         .await?;
-    let mut out = Vec::new();
-    for t in tasks.into_iter().filter(|t| sees(&v, t, now)) {
-        out.push(status_of(db, member_id, t, settings, now).await?);
-    }
-    Ok(out)
+    let seen = tasks.into_iter().filter(|t| sees(&v, t, now)).collect();
+    statuses_of(db, member_id, seen, settings, now).await
 }
 
 /// Records that something was seen; false when it already was (it then counts no more).
@@ -516,20 +538,19 @@ pub async fn claim(
         if claimed.rows_affected != 1 {
             return Err(AppError::AlreadyDone("this task is already claimed".into()));
         }
-        let mut unlocked = Vec::new();
+        let mut events = Vec::new();
         if t.reward_points > 0 {
             let reward = Movement::new(member_id, t.reward_points, LedgerKind::Earn, "task", now)
                 .source_id(&t.code)
                 .once(format!("task:{}:{period}", t.id));
             points::credit(&txn, &reward, Expiry::After(settings.points.ttl)).await?;
-            let earned = Event::PointsEarned {
+            events.push(Event::PointsEarned {
                 amount: t.reward_points,
                 interaction: true,
-            };
-            unlocked.extend(progress::record(&txn, settings, member_id, &earned, now).await?);
+            });
         }
-        unlocked
-            .extend(progress::record(&txn, settings, member_id, &Event::TaskClaimed, now).await?);
+        events.push(Event::TaskClaimed);
+        let unlocked = progress::record_all(&txn, settings, member_id, &events, now).await?;
         let stored = Claimed {
             task_id: t.id,
             points: t.reward_points,
