@@ -1,13 +1,13 @@
 //! The idempotent use case, written once (zero-to-production's idempotency, inside the use
 //! case's own database transaction). A member's request carries a key; `run_once`:
 //!
-//! 1. answers a retry (same member, scope and key, same input) from the first run's record, and
-//!    another request under the key with CONFLICT;
-//! 2. otherwise opens the transaction and locks the member (and anyone else the request moves
-//!    points for) in id order, so the member's requests run one at a time;
-//! 3. looks again under that lock (a concurrent retry may have just committed), runs the work,
-//!    and writes the record in the same transaction, so the effect and its record commit
-//!    together or not at all;
+//! 1. opens the transaction and locks the member (and anyone else the request moves points for)
+//!    in id order, so the member's requests run one at a time;
+//! 2. under that lock, answers a retry (same member, scope and key, same input) from the first
+//!    run's record, and another request under the key with CONFLICT (looking only under the
+//!    lock costs a retry the lock's wait, and saves every first run a round trip);
+//! 3. otherwise runs the work and writes the record in the same transaction, so the effect and
+//!    its record commit together or not at all;
 //! 4. runs it again, whole, when the database broke a deadlock or a serialization conflict by
 //!    failing this side (bounded, with jitter): such a failure is never answered INTERNAL.
 //!
@@ -163,9 +163,6 @@ where
     P: FnOnce(R) -> ReplayFuture,
     ReplayFuture: Future<Output = AppResult<T>>,
 {
-    if let Some(stored) = recorded(db, request).await? {
-        return replay(stored).await;
-    }
     let mut attempt = 1;
     loop {
         // What a failed attempt queued for the metrics never happened.
