@@ -187,18 +187,49 @@ async fn take_member_nonces(
         blind_box_client_seed::Column::NextNonce,
     ))
     .add(count);
-    blind_box_client_seed::Entity::insert(new_client_seed(member_id, count, now))
+    let upsert = blind_box_client_seed::Entity::insert(new_client_seed(member_id, count, now))
         .on_conflict(
             OnConflict::column(blind_box_client_seed::Column::MemberId)
                 .value(blind_box_client_seed::Column::NextNonce, next)
                 .to_owned(),
-        )
-        .exec_without_returning(txn)
-        .await?;
-    let row = find_client_seed(txn, member_id)
-        .await?
-        .ok_or_else(|| AppError::internal("client seed vanished"))?;
+        );
+    // PostgreSQL and SQLite return the row from the upsert; MySQL reads it after.
+    let row = if txn.support_returning() {
+        upsert.exec_with_returning(txn).await?
+    } else {
+        upsert.exec_without_returning(txn).await?;
+        find_client_seed(txn, member_id)
+            .await?
+            .ok_or_else(|| AppError::internal("client seed vanished"))?
+    };
     Ok((row.client_seed, row.next_nonce - count))
+}
+
+/// Moves the box's nonce counter on by `count` (taking its row lock) and returns the box as it
+/// is now, from the update itself where the database can.
+async fn take_box_nonces(
+    txn: &DatabaseTransaction,
+    box_id: i64,
+    count: i64,
+) -> AppResult<blind_box::Model> {
+    let update = blind_box::Entity::update_many()
+        .col_expr(
+            blind_box::Column::NextNonce,
+            Expr::col(blind_box::Column::NextNonce).add(count),
+        )
+        .filter(blind_box::Column::Id.eq(box_id));
+    if txn.support_returning() {
+        return update
+            .exec_with_returning(txn)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or(AppError::NotFound("blind box"));
+    }
+    update.exec(txn).await?;
+    find(txn, box_id)
+        .await?
+        .ok_or(AppError::NotFound("blind box"))
 }
 
 fn random_hex(bytes: usize) -> String {
@@ -615,17 +646,7 @@ pub async fn draw(
             Movement::new(member_id, price, LedgerKind::Spend, "blindbox", now).source_id(box_id);
         let (spent, _) = points::debit(&txn, &spend).await?;
         // Taking the nonces locks the box: its draws (and their stock) go one transaction at a time.
-        blind_box::Entity::update_many()
-            .col_expr(
-                blind_box::Column::NextNonce,
-                Expr::col(blind_box::Column::NextNonce).add(count),
-            )
-            .filter(blind_box::Column::Id.eq(box_id))
-            .exec(&txn)
-            .await?;
-        let the_box = find(&txn, box_id)
-            .await?
-            .ok_or(AppError::NotFound("blind box"))?;
+        let the_box = take_box_nonces(&txn, box_id, count).await?;
         let first_nonce = the_box.next_nonce - count;
         let mut server_seed = seed(&txn, the_box.seed_id).await?;
         if server_seed.prize_table.is_none() {
@@ -639,7 +660,12 @@ pub async fn draw(
         let mut prizes = prizes(&txn, box_id).await?;
         let mut pity = pity_count(&txn, MemberId::new(member_id), box_id).await?;
         let threshold = the_box.pity_threshold.map(i64::from);
-        let mut draws = Vec::new();
+        // The picks are made in memory (each sees the stock the earlier ones took); their
+        // writes follow in as few statements as the batch allows: one stock update and one
+        // credit per prize won, one insert for all the draw rows.
+        let mut rows = Vec::with_capacity(count as usize);
+        let mut won_by_prize: Vec<(blind_box_prize::Model, i64)> = Vec::new();
+        let mut grants = Vec::new();
         for i in 0..count {
             let member_nonce = first_member_nonce + i;
             let candidates: Vec<Candidate> = prizes.iter().map(candidate).collect();
@@ -659,59 +685,61 @@ pub async fn draw(
                 .find(|p| p.id == won)
                 .ok_or_else(|| AppError::internal("picked prize vanished"))?;
             if let Some(stock) = prize.stock {
-                let taken = blind_box_prize::Entity::update_many()
-                    .col_expr(
-                        blind_box_prize::Column::Stock,
-                        Expr::col(blind_box_prize::Column::Stock).sub(1i64),
-                    )
-                    .filter(blind_box_prize::Column::Id.eq(prize.id))
-                    .filter(blind_box_prize::Column::Stock.gte(1i64))
-                    .exec(&txn)
-                    .await?;
-                if taken.rows_affected != 1 {
-                    return Err(AppError::internal(format!(
-                        "prize {} stock changed under the box lock",
-                        prize.id
-                    )));
-                }
                 prize.stock = Some(stock - 1);
             }
             let prize = prize.clone();
-            grant(
-                &txn,
-                settings,
-                member_id,
-                &prize,
-                &format!("{key}:{i}"),
-                now,
-            )
-            .await?;
+            if prize.kind != PrizeKind::Points {
+                let grant = grant_of(
+                    prize.kind,
+                    &prize.name,
+                    &prize.payload,
+                    &format!("{key}:{i}"),
+                )
+                .ok_or_else(|| {
+                    AppError::internal(format!("prize {} has a bad payload", prize.id))
+                })?;
+                grants.push(grant);
+            }
             let pool_json =
                 serde_json::to_string(&pool).map_err(|e| AppError::internal(e.to_string()))?;
-            draws.push(
-                blind_box_draw::ActiveModel {
-                    box_id: Set(box_id),
-                    member_id: Set(member_id),
-                    prize_id: Set(prize.id),
-                    pity: Set(by_pity),
-                    seed_id: Set(server_seed.id),
-                    nonce: Set(first_nonce + i),
-                    member_nonce: Set(Some(member_nonce)),
-                    client_seed: Set(Some(client_seed.clone())),
-                    pool: Set(pool_json),
-                    batch_key: Set(key.to_string()),
-                    created_at: Set(now),
-                    ..Default::default()
-                }
-                .insert(&txn)
-                .await?,
-            );
+            rows.push(blind_box_draw::ActiveModel {
+                box_id: Set(box_id),
+                member_id: Set(member_id),
+                prize_id: Set(prize.id),
+                pity: Set(by_pity),
+                seed_id: Set(server_seed.id),
+                nonce: Set(first_nonce + i),
+                member_nonce: Set(Some(member_nonce)),
+                client_seed: Set(Some(client_seed.clone())),
+                pool: Set(pool_json),
+                batch_key: Set(key.to_string()),
+                created_at: Set(now),
+                ..Default::default()
+            });
             pity = rules::pity_after(pity, prize.rarity);
             let rarity = prize.rarity.as_str();
             crate::metrics::on_commit(move || {
                 metrics::counter!(crate::metrics::names::DRAWS, "rarity" => rarity).increment(1);
             });
+            match won_by_prize.iter_mut().find(|(p, _)| p.id == prize.id) {
+                Some((_, n)) => *n += 1,
+                None => won_by_prize.push((prize, 1)),
+            }
         }
+        // In prize id order, like every other writer of prize rows.
+        won_by_prize.sort_by_key(|(p, _)| p.id);
+        for (prize, n) in &won_by_prize {
+            if prize.stock.is_some() {
+                take_prize_stock(&txn, prize.id, *n).await?;
+            }
+            if prize.kind == PrizeKind::Points {
+                credit_points_prize(&txn, settings, member_id, prize, *n, now).await?;
+            }
+        }
+        for grant in grants {
+            progress::grant(&txn, settings, member_id, grant, now).await?;
+        }
+        let draws = insert_draws(&txn, member_id, key, rows).await?;
         save_pity(&txn, member_id, box_id, pity).await?;
         let unlocked =
             progress::record(&txn, settings, member_id, &Event::Drew { count }, now).await?;
@@ -795,33 +823,68 @@ fn grant_of(kind: PrizeKind, name: &str, payload: &str, key: &str) -> Option<Gra
     })
 }
 
-async fn grant(
+/// Takes `n` units of a prize's stock; the box's row lock makes this a formality, so a miss is
+/// a bug, not a sold-out prize.
+async fn take_prize_stock(txn: &DatabaseTransaction, prize_id: i64, n: i64) -> AppResult<()> {
+    let taken = blind_box_prize::Entity::update_many()
+        .col_expr(
+            blind_box_prize::Column::Stock,
+            Expr::col(blind_box_prize::Column::Stock).sub(n),
+        )
+        .filter(blind_box_prize::Column::Id.eq(prize_id))
+        .filter(blind_box_prize::Column::Stock.gte(n))
+        .exec(txn)
+        .await?;
+    if taken.rows_affected != 1 {
+        return Err(AppError::internal(format!(
+            "prize {prize_id} stock changed under the box lock"
+        )));
+    }
+    Ok(())
+}
+
+/// Pays a POINTS prize won `n` times in one batch: one ledger row for all of them.
+async fn credit_points_prize(
     txn: &DatabaseTransaction,
     settings: &Settings,
     member_id: i64,
     prize: &blind_box_prize::Model,
-    key: &str,
+    n: i64,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
-    match prize.kind {
-        PrizeKind::Points => {
-            let amount: i64 = prize
-                .payload
-                .parse()
-                .map_err(|_| AppError::internal("bad POINTS payload"))?;
-            let win = Movement::new(member_id, amount, LedgerKind::Earn, "blindbox", now)
-                .source_id(prize.id)
-                .note(prize.name.clone());
-            points::credit(txn, &win, Expiry::After(settings.points.ttl)).await?;
-        }
-        kind => {
-            let grant = grant_of(kind, &prize.name, &prize.payload, key).ok_or_else(|| {
-                AppError::internal(format!("prize {} has a bad payload", prize.id))
-            })?;
-            progress::grant(txn, settings, member_id, grant, now).await?;
-        }
-    }
+    let amount: i64 = prize
+        .payload
+        .parse()
+        .map_err(|_| AppError::internal("bad POINTS payload"))?;
+    let note = if n == 1 {
+        prize.name.clone()
+    } else {
+        format!("{} x{n}", prize.name)
+    };
+    let win = Movement::new(member_id, amount * n, LedgerKind::Earn, "blindbox", now)
+        .source_id(prize.id)
+        .note(note);
+    points::credit(txn, &win, Expiry::After(settings.points.ttl)).await?;
     Ok(())
+}
+
+/// Writes a batch's draw rows in one statement and returns them in draw order. PostgreSQL and
+/// SQLite return the rows from the insert; MySQL reads the batch back.
+async fn insert_draws(
+    txn: &DatabaseTransaction,
+    member_id: i64,
+    key: &str,
+    rows: Vec<blind_box_draw::ActiveModel>,
+) -> AppResult<Vec<blind_box_draw::Model>> {
+    let insert = blind_box_draw::Entity::insert_many(rows);
+    let mut draws = if txn.support_returning() {
+        insert.exec_with_returning(txn).await?
+    } else {
+        insert.exec_without_returning(txn).await?;
+        batch(txn, member_id, key).await?
+    };
+    draws.sort_by_key(|d| d.nonce);
+    Ok(draws)
 }
 
 #[tracing::instrument(skip_all, fields(member = %member))]
