@@ -159,7 +159,7 @@ async fn run_holding(
                 member::give_birthday_gifts(&app.db, &app.settings, now, &batches).await
             }
             JobName::RefreshRfm => member::refresh_rfm(&app.db, now, &batches).await,
-            JobName::CancelUnpaidOrders => mall::cancel_unpaid_orders(&app.db, now).await,
+            JobName::CancelUnpaidOrders => mall::cancel_unpaid_orders(app, now).await,
             JobName::ExpireCrowdfunds => mall::expire_crowdfunds(&app.db, now).await,
             JobName::BackfillAchievements => {
                 achievement::backfill(&app.db, &app.settings, now).await

@@ -146,7 +146,10 @@ impl MallAdminMutation {
             crowdfundable: input.crowdfundable,
             active: input.active,
         };
-        let item = catalog::upsert(&ctx.app()?.db, change, ctx.now()?).await?;
+        let app = ctx.app()?;
+        let item = catalog::upsert(&app.db, change, ctx.now()?).await?;
+        // Its stock or window may have changed: the gate reads it again.
+        super::stock_gate::forget(app, item.id).await;
         Ok(MallItemAdmin {
             id: ID(item.id.to_string()),
             name: item.name,

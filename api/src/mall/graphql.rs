@@ -13,7 +13,7 @@ use sea_orm::DatabaseConnection;
 
 use super::redeem::{self, RedeemRequest};
 use super::rules::{self, CouponStatus};
-use super::{catalog, crowdfund as pools, donation};
+use super::{catalog, crowdfund as pools, donation, stock_gate};
 use crate::anticheat::{self, Action};
 use crate::context::ContextExt;
 use crate::error::{AppError, AppResult};
@@ -462,11 +462,14 @@ impl MallMutation {
             address_id: input.address_id.map(|a| a.0.chars().take(64).collect()),
             idempotency_key: input.idempotency_key,
         };
-        // Nothing can move for a sold-out item, so it is refused before the gate's round trips.
-        redeem::refuse_if_sold_out(&ctx.app()?.db, ctx.member_id()?, &request).await?;
-        let (app, req, member_id) = anticheat::gated(ctx, Action::Spend).await?;
-        let multipliers = catalog::cached_running_multipliers(app, req.now).await?;
-        Ok(Order(
+        // A sold-out item is refused here, before the anti-cheat gate and the database; while
+        // there is stock, at most as many redemptions as units go on (see `stock_gate`).
+        let app = ctx.app()?;
+        let (keyed, _) = redeem::request_of(ctx.member_id()?, &request)?;
+        let admission = stock_gate::admit(app, &keyed, &request).await?;
+        let outcome = async {
+            let (app, req, member_id) = anticheat::gated(ctx, Action::Spend).await?;
+            let multipliers = catalog::cached_running_multipliers(app, req.now).await?;
             redeem::redeem(
                 &app.db,
                 redeem::Pricing {
@@ -477,8 +480,12 @@ impl MallMutation {
                 request,
                 req.now,
             )
-            .await?,
-        ))
+            .await
+        }
+        .await;
+        let sold_now = outcome.as_ref().is_ok_and(|r| r.sold_now);
+        stock_gate::settle(app, admission, &outcome, sold_now).await;
+        Ok(Order(outcome?.order))
     }
 
     /// Cancels the member's own order and gives back its points, stock and unused coupons. A
@@ -491,16 +498,17 @@ impl MallMutation {
         idempotency_key: Option<String>,
     ) -> async_graphql::Result<Order> {
         let (app, req, member_id) = anticheat::gated(ctx, Action::Spend).await?;
-        Ok(Order(
-            redeem::cancel(
-                &app.db,
-                member_id,
-                id_number(&order_id, "orderId")?,
-                idempotency_key.as_deref(),
-                req.now,
-            )
-            .await?,
-        ))
+        let order = redeem::cancel(
+            &app.db,
+            member_id,
+            id_number(&order_id, "orderId")?,
+            idempotency_key.as_deref(),
+            req.now,
+        )
+        .await?;
+        // The stock came back: the gate learns it from the database.
+        stock_gate::forget(app, order.item_id).await;
+        Ok(Order(order))
     }
 
     async fn start_crowdfund(

@@ -14,6 +14,7 @@ mod graphql;
 mod prizes;
 mod redeem;
 pub mod rules;
+mod stock_gate;
 
 pub use admin_graphql::MallAdminMutation;
 pub use catalog::find as find_item;
@@ -22,10 +23,27 @@ pub use crowdfund::expire_due as expire_crowdfunds;
 pub use donation::upsert as upsert_donation_project;
 pub use graphql::{MallMutation, MallQuery};
 pub use prizes::PRIZES;
-pub use redeem::cancel_unpaid as cancel_unpaid_orders;
+pub use stock_gate::SoldOutFlags;
+
+use chrono::{DateTime, Utc};
 
 use crate::config::{ConfigError, Settings};
+use crate::error::AppResult;
 use crate::extensions::Extensions;
+use crate::state::AppState;
+
+/// Job CANCEL_UNPAID_ORDERS (see `redeem::cancel_unpaid`); the stock gate forgets the items
+/// whose stock came back. Returns how many orders were cancelled.
+pub async fn cancel_unpaid_orders(app: &AppState, now: DateTime<Utc>) -> AppResult<u64> {
+    let mut items = redeem::cancel_unpaid(&app.db, now).await?;
+    let cancelled = items.len() as u64;
+    items.sort_unstable();
+    items.dedup();
+    for item_id in items {
+        stock_gate::forget(app, item_id).await;
+    }
+    Ok(cancelled)
+}
 
 /// The mall's settings parser (`DEDUCTION_LADDER`), registered by the composition root
 /// (`startup`).

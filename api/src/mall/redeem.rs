@@ -1,6 +1,8 @@
 //! Redemption: quotes, orders (points-only, or points+cash awaiting the merchant's payment),
 //! cancellation, shipping, payment confirmation and the unpaid-order job; coupons.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use chrono::{DateTime, Duration, Utc};
 use entity::{coupon, crowdfund, mall_item, mall_order, member};
 use rust_decimal::Decimal;
@@ -215,7 +217,7 @@ pub(super) async fn order_by_id(
 }
 
 /// The runner's request for a redemption, with `pointsToUse` checked.
-fn request_of(member: MemberId, r: &RedeemRequest) -> AppResult<(Request, i64)> {
+pub(super) fn request_of(member: MemberId, r: &RedeemRequest) -> AppResult<(Request, i64)> {
     check_quantity(r.quantity)?;
     let points_to_use = check_points_to_use(r.points_to_use)?;
     let request = Request::new(
@@ -231,31 +233,6 @@ fn request_of(member: MemberId, r: &RedeemRequest) -> AppResult<(Request, i64)> 
     Ok((request, points_to_use))
 }
 
-/// OUT_OF_STOCK for a sold-out item, asked before the anti-cheat gate and before any lock: in a
-/// flash sale most attempts end here, and cheaply. A retry of a redemption that went through is
-/// not refused (it replays). Stock only grows back by a cancellation, so the read is at worst a
-/// moment old; while there is stock, the conditional update in `redeem` decides.
-#[tracing::instrument(skip_all, fields(member = %member))]
-pub async fn refuse_if_sold_out(
-    db: &DatabaseConnection,
-    member: MemberId,
-    r: &RedeemRequest,
-) -> AppResult<()> {
-    let (request, _) = request_of(member, r)?;
-    if idempotency::recorded::<OrderRow>(db, &request)
-        .await?
-        .is_some()
-    {
-        return Ok(());
-    }
-    let outcome = match catalog::find(db, r.item_id).await? {
-        Some(item) if item.active && item.stock < r.quantity => Err(AppError::OutOfStock),
-        _ => Ok(()),
-    };
-    count_sold_out(&outcome);
-    outcome
-}
-
 /// `redeem`: in one transaction, the item's window, the member's tier and per-member limit,
 /// a conditional stock decrement, the points debit and the order. Points-only orders are paid at
 /// once; points+cash orders wait for the merchant's payment, holding points and stock.
@@ -266,7 +243,7 @@ pub async fn redeem(
     member: MemberId,
     r: RedeemRequest,
     now: DateTime<Utc>,
-) -> AppResult<mall_order::Model> {
+) -> AppResult<Redeemed> {
     let member_id = member.get();
     let settings = pricing.settings;
     let (request, points_to_use) = request_of(member, &r)?;
@@ -343,10 +320,23 @@ pub async fn redeem(
         let stored = OrderRow { order_id: order.id };
         Ok((txn, order, stored))
     };
-    let outcome =
-        idempotency::run_once(db, &request, now, work, |stored| order_by_id(db, stored)).await;
+    let replayed = AtomicBool::new(false);
+    let replay = |stored| {
+        replayed.store(true, Ordering::Relaxed);
+        order_by_id(db, stored)
+    };
+    let outcome = idempotency::run_once(db, &request, now, work, replay).await;
     count_sold_out(&outcome);
-    outcome
+    outcome.map(|order| Redeemed {
+        order,
+        sold_now: !replayed.load(Ordering::Relaxed),
+    })
+}
+
+/// A redemption's order, and whether this call sold it (not a retry answered from the record).
+pub struct Redeemed {
+    pub order: mall_order::Model,
+    pub sold_now: bool,
 }
 
 /// Counts a redemption refused because the item was sold out.
@@ -595,22 +585,23 @@ pub async fn confirm_payment(
 }
 
 /// Job CANCEL_UNPAID_ORDERS: points+cash orders past their payment window are cancelled and
-/// give back points and stock. One transaction per order.
+/// give back points and stock. One transaction per order. Returns the items of the orders it
+/// cancelled (one entry per order).
 #[tracing::instrument(skip_all)]
-pub async fn cancel_unpaid(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<u64> {
+pub async fn cancel_unpaid(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<Vec<i64>> {
     let due = mall_order::Entity::find()
         .filter(mall_order::Column::Status.eq(OrderStatus::PendingPayment))
         .filter(mall_order::Column::PayBy.lte(now))
         .all(db)
         .await?;
-    let mut cancelled = 0;
+    let mut cancelled = Vec::new();
     for order in due {
         let txn = db.begin().await?;
         match cancel_in(&txn, &order, now).await {
             Ok(_) => {
                 txn.commit().await?;
                 crate::metrics::committed();
-                cancelled += 1;
+                cancelled.push(order.item_id);
             }
             // Paid or cancelled meanwhile.
             Err(AppError::NotAvailable(_)) => {
