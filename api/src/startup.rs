@@ -106,7 +106,7 @@ async fn connect_redis(url: &str, cluster: bool) -> Result<RedisConnection, Star
 fn extensions() -> Extensions {
     Extensions::default()
         .with(achievement::LeaderboardCache::default())
-        .with(mall::SoldOutFlags::default())
+        .with(mall::StockGate::default())
         .with(member::Streaks(Arc::new(checkin::Streaks)))
         .with(member::Titles(Arc::new(achievement::Titles)))
 }

@@ -23,7 +23,7 @@ pub use crowdfund::expire_due as expire_crowdfunds;
 pub use donation::upsert as upsert_donation_project;
 pub use graphql::{MallMutation, MallQuery};
 pub use prizes::PRIZES;
-pub use stock_gate::SoldOutFlags;
+pub use stock_gate::StockGate;
 
 use chrono::{DateTime, Utc};
 

@@ -13,7 +13,7 @@
 //! items found sold out, for as long, so the next refusals cost no round trip.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::catalog;
@@ -43,13 +43,31 @@ end
 return 0
 ";
 
-/// Items the database found sold out, when there is no Redis (one instance).
+/// What one instance keeps for the gate: the items found sold out (used when there is no
+/// Redis), and a lock per item being primed, so that a burst on an item with no count primes it
+/// once, not once per request.
 #[derive(Default)]
-pub struct SoldOutFlags(Mutex<HashMap<i64, Instant>>);
+pub struct StockGate {
+    sold_out: Mutex<HashMap<i64, Instant>>,
+    priming: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
+}
 
-impl SoldOutFlags {
+/// Idle priming locks are dropped once there are more than this many.
+const MAX_IDLE_PRIMING_LOCKS: usize = 256;
+
+impl StockGate {
+    fn priming_lock(&self, item_id: i64) -> Arc<tokio::sync::Mutex<()>> {
+        let Ok(mut locks) = self.priming.lock() else {
+            return Arc::default();
+        };
+        if locks.len() > MAX_IDLE_PRIMING_LOCKS {
+            locks.retain(|_, lock| Arc::strong_count(lock) > 1);
+        }
+        locks.entry(item_id).or_default().clone()
+    }
+
     fn is_sold_out(&self, item_id: i64) -> bool {
-        self.0
+        self.sold_out
             .lock()
             .ok()
             .and_then(|flags| flags.get(&item_id).copied())
@@ -57,14 +75,14 @@ impl SoldOutFlags {
     }
 
     fn mark(&self, item_id: i64) {
-        if let Ok(mut flags) = self.0.lock() {
+        if let Ok(mut flags) = self.sold_out.lock() {
             flags.retain(|_, at| at.elapsed() < COUNT_TTL);
             flags.insert(item_id, Instant::now());
         }
     }
 
     fn clear(&self, item_id: i64) {
-        if let Ok(mut flags) = self.0.lock() {
+        if let Ok(mut flags) = self.sold_out.lock() {
             flags.remove(&item_id);
         }
     }
@@ -83,8 +101,8 @@ fn count_key(app: &AppState, item_id: i64) -> String {
     format!("{}stock:{item_id}", app.settings.redis_key_prefix)
 }
 
-fn flags(app: &AppState) -> AppResult<&SoldOutFlags> {
-    app.extensions.get::<SoldOutFlags>()
+fn flags(app: &AppState) -> AppResult<&StockGate> {
+    app.extensions.get::<StockGate>()
 }
 
 enum Reserve {
@@ -156,12 +174,18 @@ pub async fn admit(app: &AppState, request: &Request, r: &RedeemRequest) -> AppR
     }
     let mut outcome = reserve(app, item_id, quantity).await;
     if let Ok(Reserve::NoCount) = outcome {
-        match prime(app, item_id).await {
-            Ok(true) => outcome = reserve(app, item_id, quantity).await,
-            Ok(false) => return Ok(open),
-            Err(e) => {
-                tracing::warn!(error = %e, item_id, "priming the stock gate failed; the database decides alone");
-                return Ok(open);
+        // One request of this instance primes; the others find the count when they get the lock.
+        let lock = flags(app)?.priming_lock(item_id);
+        let _priming = lock.lock().await;
+        outcome = reserve(app, item_id, quantity).await;
+        if let Ok(Reserve::NoCount) = outcome {
+            match prime(app, item_id).await {
+                Ok(true) => outcome = reserve(app, item_id, quantity).await,
+                Ok(false) => return Ok(open),
+                Err(e) => {
+                    tracing::warn!(error = %e, item_id, "priming the stock gate failed; the database decides alone");
+                    return Ok(open);
+                }
             }
         }
     }
@@ -235,5 +259,36 @@ pub async fn forget(app: &AppState, item_id: i64) {
         .await;
     if let Err(e) = dropped {
         tracing::warn!(error = %e, item_id, "dropping a stock count failed; it expires within its TTL");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sold_out_flag_holds_until_a_write_clears_it() {
+        let gate = StockGate::default();
+        assert!(!gate.is_sold_out(7));
+        gate.mark(7);
+        assert!(gate.is_sold_out(7));
+        assert!(!gate.is_sold_out(8));
+        gate.clear(7);
+        assert!(!gate.is_sold_out(7));
+    }
+
+    #[test]
+    fn requests_for_one_item_share_its_priming_lock_and_idle_locks_are_dropped() {
+        let gate = StockGate::default();
+        let held = gate.priming_lock(1);
+        assert!(Arc::ptr_eq(&held, &gate.priming_lock(1)));
+        assert!(!Arc::ptr_eq(&held, &gate.priming_lock(2)));
+        for item in 3..(MAX_IDLE_PRIMING_LOCKS as i64 + 10) {
+            gate.priming_lock(item);
+        }
+        let locks = gate.priming.lock().unwrap();
+        assert!(locks.len() <= MAX_IDLE_PRIMING_LOCKS + 2, "{}", locks.len());
+        // The lock still held is kept, so its waiters and newcomers stay on one lock.
+        assert!(Arc::ptr_eq(&held, &locks[&1]));
     }
 }
