@@ -645,6 +645,13 @@ pub async fn draw(
         let spend =
             Movement::new(member_id, price, LedgerKind::Spend, "blindbox", now).source_id(box_id);
         let (spent, _) = points::debit(&txn, &spend).await?;
+        // What concerns only the member comes before the box's lock, which every draw of the box
+        // waits for until this transaction commits.
+        let (client_seed, first_member_nonce) =
+            take_member_nonces(&txn, member_id, count, now).await?;
+        let mut pity = pity_count(&txn, MemberId::new(member_id), box_id).await?;
+        let unlocked =
+            progress::record(&txn, settings, member_id, &Event::Drew { count }, now).await?;
         // Taking the nonces locks the box: its draws (and their stock) go one transaction at a time.
         let the_box = take_box_nonces(&txn, box_id, count).await?;
         let first_nonce = the_box.next_nonce - count;
@@ -655,10 +662,7 @@ pub async fn draw(
             let rotated = commit_new_seed(&txn, the_box.clone(), now).await?;
             server_seed = seed(&txn, rotated.seed_id).await?;
         }
-        let (client_seed, first_member_nonce) =
-            take_member_nonces(&txn, member_id, count, now).await?;
         let mut prizes = prizes(&txn, box_id).await?;
-        let mut pity = pity_count(&txn, MemberId::new(member_id), box_id).await?;
         let threshold = the_box.pity_threshold.map(i64::from);
         // The picks are made in memory (each sees the stock the earlier ones took); their
         // writes follow in as few statements as the batch allows: one stock update and one
@@ -741,8 +745,6 @@ pub async fn draw(
         }
         let draws = insert_draws(&txn, member_id, key, rows).await?;
         save_pity(&txn, member_id, box_id, pity).await?;
-        let unlocked =
-            progress::record(&txn, settings, member_id, &Event::Drew { count }, now).await?;
         let outcome = DrawOutcome {
             draws,
             points_spent: price,

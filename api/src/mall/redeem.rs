@@ -9,7 +9,8 @@ use rust_decimal::Decimal;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
-    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    DbBackend, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 
@@ -258,11 +259,15 @@ pub async fn redeem(
         availability(&txn, &item, &buyer, r.quantity, now).await?;
         let kind = item.kind;
         let quote = price(pricing, &item, r.quantity, points_to_use, buyer.points)?;
-        // Before the stock: from the stock decrement to the commit every other buyer of the item
-        // waits for its row, so only what needs the order happens after it (in a flash sale this
-        // wait is the queue).
+        // From the stock decrement to the commit every other buyer of the item waits for its
+        // row (in a flash sale this wait is the queue), so as little as possible comes after it.
+        // On PostgreSQL and SQLite the stock is taken last: the order's foreign key to the item
+        // does not conflict with the decrement there. On MySQL it would (the key check share-locks
+        // the item's row, and two buyers each holding that lock deadlock on the decrement), so
+        // there the stock is taken before the order is written.
         progress::record(&txn, settings, member_id, &Event::Redeemed, now).await?;
-        if !catalog::take_stock(&txn, item.id, r.quantity).await? {
+        let stock_last = txn.get_database_backend() != DbBackend::MySql;
+        if !stock_last && !catalog::take_stock(&txn, item.id, r.quantity).await? {
             return Err(AppError::OutOfStock);
         }
         let status = if quote.cash_due_fen > 0 {
@@ -312,6 +317,9 @@ pub async fn redeem(
         };
         if status != OrderStatus::PendingPayment {
             issue_coupons(&txn, &order, &item, now).await?;
+        }
+        if stock_last && !catalog::take_stock(&txn, item.id, r.quantity).await? {
+            return Err(AppError::OutOfStock);
         }
         let kind = kind.as_str();
         crate::metrics::on_commit(move || {
