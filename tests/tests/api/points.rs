@@ -442,3 +442,28 @@ async fn two_hundred_concurrent_debits_and_transfers_keep_the_ledger_whole() {
     let audit = assert_audit_ok(&admin).await;
     assert_eq!(audit["membersChecked"], 20);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_debit_takes_from_several_lots_in_order_in_one_step_and_the_audit_holds() {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+    let app = spawn_app().await;
+    let admin = app.admin(AdminRole::Operator).await;
+    let alice = app.login("alice").await;
+    for i in 0..4 {
+        adjust(&admin, &alice, 10, &format!("lot{i}")).await.data();
+    }
+    adjust(&admin, &alice, -25, "spend").await.data();
+    assert_eq!(points_of(&alice).await.0, 15);
+    let member_id: i64 = alice.id.parse().unwrap();
+    let remaining: Vec<i64> = entity::points_lot::Entity::find()
+        .filter(entity::points_lot::Column::MemberId.eq(member_id))
+        .order_by_asc(entity::points_lot::Column::Id)
+        .all(&app.state.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|lot| lot.remaining)
+        .collect();
+    assert_eq!(remaining, vec![0, 0, 5, 10]);
+    assert_audit_ok(&admin).await;
+}
