@@ -102,6 +102,11 @@ impl Request {
     fn recorded(&self) -> bool {
         !rules::is_generated(&self.key)
     }
+
+    /// Whether the client gave the key (so a retry may come), not the runner.
+    pub fn client_keyed(&self) -> bool {
+        self.recorded()
+    }
 }
 
 /// What a request's earlier run stored, if it ran: CONFLICT if that run had other input.

@@ -466,9 +466,11 @@ impl MallMutation {
         // there is stock, at most as many redemptions as units go on (see `stock_gate`).
         let app = ctx.app()?;
         let (keyed, _) = redeem::request_of(ctx.member_id()?, &request)?;
+        stock_gate::look(app, &keyed, &request).await?;
+        let (app, req, member_id) = anticheat::gated(ctx, Action::Spend).await?;
+        // Reserved only after the anti-cheat gate, so refused callers never hold a unit.
         let admission = stock_gate::admit(app, &keyed, &request).await?;
         let outcome = async {
-            let (app, req, member_id) = anticheat::gated(ctx, Action::Spend).await?;
             let multipliers = catalog::cached_running_multipliers(app, req.now).await?;
             redeem::redeem(
                 &app.db,

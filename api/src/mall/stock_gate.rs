@@ -1,14 +1,16 @@
 //! The flash-sale gate in front of the stock's conditional update: once an item is sold out,
-//! a redemption is refused without a database round trip, and while it is not, at most as many
-//! redemptions reach the database as there are units left. The conditional update in `redeem`
-//! still decides every sale; the gate only turns away those that could not win.
+//! a redemption is refused before the anti-cheat gate and without touching the stock, and while
+//! it is not, at most as many redemptions as units left go on to the database. The conditional
+//! update in `redeem` still decides every sale; the gate only turns away those that could not win.
 //!
-//! With Redis, every instance shares a count per item (`{prefix}stock:{item}`): a Lua script
-//! reserves units (refusing below the quantity), a redemption that does not go through gives
-//! its reservation back, and the count is primed from the database when missing. It can only
-//! be too high (more requests reach the database, which refuses them) except for a reservation
-//! whose instance died before giving it back: the count lives `COUNT_TTL`, then is primed again,
-//! and any write that puts stock back (an operator's edit, a cancellation) drops it at once.
+//! With Redis, every instance shares a count per item (`{prefix}{stock:<item>}`). `look` refuses
+//! when the count is below the quantity (before the anti-cheat gate); `admit`, after it, reserves
+//! the units with a Lua script; a redemption that does not go through gives them back (`settle`).
+//! A unit held by a request that then fails is thus "sold out" for others only while that request
+//! runs. The count is primed from the database when missing, lives `COUNT_TTL`, and is dropped
+//! at once by any write that puts stock back (an operator's edit, a cancellation). A request
+//! with the client's idempotency key marks itself in flight beside the count, so its retry is let
+//! through to wait for it and replay, never told OUT_OF_STOCK while the first attempt sells.
 //! Without Redis, a redemption reads the item (one read, no lock) and one instance remembers the
 //! items found sold out, for as long, so the next refusals cost no round trip.
 
@@ -25,19 +27,33 @@ use crate::state::AppState;
 /// How long a count (or a sold-out flag) is trusted before it is read from the database again.
 const COUNT_TTL: Duration = Duration::from_secs(10);
 
-/// Reserves ARGV[1] units: 1 when reserved, 0 when fewer are left, -1 when there is no count.
+/// Reserves ARGV[1] units of the count KEYS[1]: 1 when reserved, 0 when fewer are left, -1 when
+/// there is no count, 2 when the same keyed request (marker KEYS[2], if given) is in flight.
+/// A reservation marks its request in flight for ARGV[2] ms.
 const RESERVE_SCRIPT: &str = r"
+if KEYS[2] and redis.call('EXISTS', KEYS[2]) == 1 then return 2 end
 local left = redis.call('GET', KEYS[1])
 if not left then return -1 end
 if tonumber(left) < tonumber(ARGV[1]) then return 0 end
 redis.call('DECRBY', KEYS[1], ARGV[1])
+if KEYS[2] then redis.call('SET', KEYS[2], '1', 'PX', ARGV[2]) end
+return 1
+";
+
+/// Refuses without reserving: 0 when fewer than ARGV[1] units are left and the keyed request
+/// (marker KEYS[2], if given) is not in flight, 1 otherwise (or when there is no count).
+const LOOK_SCRIPT: &str = r"
+if KEYS[2] and redis.call('EXISTS', KEYS[2]) == 1 then return 1 end
+local left = redis.call('GET', KEYS[1])
+if left and tonumber(left) < tonumber(ARGV[1]) then return 0 end
 return 1
 ";
 
 /// Gives ARGV[1] units back to a count that still exists (a new count is primed from the
-/// database, which never saw the reservation).
+/// database, which never saw the reservation), and clears the request's marker KEYS[2].
 const RELEASE_SCRIPT: &str = r"
-if redis.call('EXISTS', KEYS[1]) == 1 then
+if KEYS[2] then redis.call('DEL', KEYS[2]) end
+if tonumber(ARGV[1]) > 0 and redis.call('EXISTS', KEYS[1]) == 1 then
   return redis.call('INCRBY', KEYS[1], ARGV[1])
 end
 return 0
@@ -89,17 +105,37 @@ impl StockGate {
 }
 
 /// What the gate let through.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Admission {
-    /// Units reserved in Redis: given back unless the redemption sells them.
-    Reserved { item_id: i64, quantity: i64 },
+    /// Units reserved in Redis: given back unless the redemption sells them; `marker` is the
+    /// keyed request's in-flight marker, cleared when it ends.
+    Reserved {
+        item_id: i64,
+        quantity: i64,
+        marker: Option<String>,
+    },
     /// Not gated (no count, Redis unavailable, no Redis, or a retry of a sale that went through).
     Open { item_id: i64, quantity: i64 },
 }
 
+/// The count, and beside it (same hash slot) the markers of keyed requests in flight.
 fn count_key(app: &AppState, item_id: i64) -> String {
-    format!("{}stock:{item_id}", app.settings.redis_key_prefix)
+    format!("{}{{stock:{item_id}}}", app.settings.redis_key_prefix)
 }
+
+fn marker_key(app: &AppState, item_id: i64, request: &Request) -> Option<String> {
+    request.client_keyed().then(|| {
+        format!(
+            "{}{{stock:{item_id}}}:inflight:{}:{}",
+            app.settings.redis_key_prefix,
+            request.member(),
+            request.scoped_key()
+        )
+    })
+}
+
+/// How long a marker outlives a request that never cleared it (a crashed instance).
+const MARKER_TTL: Duration = Duration::from_secs(60);
 
 fn flags(app: &AppState) -> AppResult<&StockGate> {
     app.extensions.get::<StockGate>()
@@ -109,21 +145,45 @@ enum Reserve {
     Reserved,
     Short,
     NoCount,
+    InFlight,
 }
 
-async fn reserve(app: &AppState, item_id: i64, quantity: i64) -> redis::RedisResult<Reserve> {
+/// Runs `script` on the count key and, when given, the request's marker key.
+async fn run_script(
+    app: &AppState,
+    script: &str,
+    count: String,
+    marker: Option<&String>,
+    args: &[u64],
+) -> redis::RedisResult<i64> {
     let Some(redis) = &app.redis else {
-        return Ok(Reserve::NoCount);
+        return Ok(-1);
     };
     let mut con = redis.clone();
-    let outcome: i64 = redis::Script::new(RESERVE_SCRIPT)
-        .key(count_key(app, item_id))
-        .arg(quantity)
-        .invoke_async(&mut con)
-        .await?;
+    let script = redis::Script::new(script);
+    let mut invocation = script.prepare_invoke();
+    invocation.key(count);
+    if let Some(marker) = marker {
+        invocation.key(marker.clone());
+    }
+    for arg in args {
+        invocation.arg(*arg);
+    }
+    invocation.invoke_async(&mut con).await
+}
+
+async fn reserve(
+    app: &AppState,
+    item_id: i64,
+    quantity: i64,
+    marker: Option<&String>,
+) -> redis::RedisResult<Reserve> {
+    let args = [quantity.max(0) as u64, MARKER_TTL.as_millis() as u64];
+    let outcome = run_script(app, RESERVE_SCRIPT, count_key(app, item_id), marker, &args).await?;
     Ok(match outcome {
         1 => Reserve::Reserved,
         0 => Reserve::Short,
+        2 => Reserve::InFlight,
         _ => Reserve::NoCount,
     })
 }
@@ -151,15 +211,14 @@ async fn prime(app: &AppState, item_id: i64) -> AppResult<bool> {
     Ok(true)
 }
 
-/// Asks the gate for a redemption: OUT_OF_STOCK when the item is sold out (a retry of a sale that
-/// went through is let through, to replay), otherwise what it reserved.
-pub async fn admit(app: &AppState, request: &Request, r: &RedeemRequest) -> AppResult<Admission> {
+/// Before the anti-cheat gate: OUT_OF_STOCK when the item is sold out (a retry of a sale that
+/// went through, or of one still running, is let through to replay), without reserving.
+pub async fn look(app: &AppState, request: &Request, r: &RedeemRequest) -> AppResult<()> {
     let (item_id, quantity) = (r.item_id, r.quantity);
-    let open = Admission::Open { item_id, quantity };
     if app.redis.is_none() {
         let flags = flags(app)?;
         if flags.is_sold_out(item_id) {
-            return refuse(app, request, open).await;
+            return refuse(app, request).await;
         }
         // One read of the item, no lock: stock only grows back by a write that clears the flag.
         return match catalog::find(&app.db, item_id).await? {
@@ -167,20 +226,49 @@ pub async fn admit(app: &AppState, request: &Request, r: &RedeemRequest) -> AppR
                 if item.stock <= 0 {
                     flags.mark(item_id);
                 }
-                refuse(app, request, open).await
+                refuse(app, request).await
             }
-            _ => Ok(open),
+            _ => Ok(()),
         };
     }
-    let mut outcome = reserve(app, item_id, quantity).await;
+    let marker = marker_key(app, item_id, request);
+    let args = [quantity.max(0) as u64];
+    match run_script(
+        app,
+        LOOK_SCRIPT,
+        count_key(app, item_id),
+        marker.as_ref(),
+        &args,
+    )
+    .await
+    {
+        Ok(0) => refuse(app, request).await,
+        Ok(_) => Ok(()),
+        Err(e) => {
+            tracing::warn!(error = %e, item_id, "the stock gate is unavailable; the database decides alone");
+            Ok(())
+        }
+    }
+}
+
+/// After the anti-cheat gate: reserves the units (OUT_OF_STOCK when fewer are left), so that at
+/// most as many redemptions as units go on to the database.
+pub async fn admit(app: &AppState, request: &Request, r: &RedeemRequest) -> AppResult<Admission> {
+    let (item_id, quantity) = (r.item_id, r.quantity);
+    let open = Admission::Open { item_id, quantity };
+    if app.redis.is_none() {
+        return Ok(open);
+    }
+    let marker = marker_key(app, item_id, request);
+    let mut outcome = reserve(app, item_id, quantity, marker.as_ref()).await;
     if let Ok(Reserve::NoCount) = outcome {
         // One request of this instance primes; the others find the count when they get the lock.
         let lock = flags(app)?.priming_lock(item_id);
         let _priming = lock.lock().await;
-        outcome = reserve(app, item_id, quantity).await;
+        outcome = reserve(app, item_id, quantity, marker.as_ref()).await;
         if let Ok(Reserve::NoCount) = outcome {
             match prime(app, item_id).await {
-                Ok(true) => outcome = reserve(app, item_id, quantity).await,
+                Ok(true) => outcome = reserve(app, item_id, quantity, marker.as_ref()).await,
                 Ok(false) => return Ok(open),
                 Err(e) => {
                     tracing::warn!(error = %e, item_id, "priming the stock gate failed; the database decides alone");
@@ -190,9 +278,14 @@ pub async fn admit(app: &AppState, request: &Request, r: &RedeemRequest) -> AppR
         }
     }
     match outcome {
-        Ok(Reserve::Reserved) => Ok(Admission::Reserved { item_id, quantity }),
-        Ok(Reserve::Short) => refuse(app, request, open).await,
-        Ok(Reserve::NoCount) => Ok(open),
+        Ok(Reserve::Reserved) => Ok(Admission::Reserved {
+            item_id,
+            quantity,
+            marker,
+        }),
+        Ok(Reserve::Short) => refuse(app, request).await.map(|()| open),
+        // The same request is running: this retry waits for it under the member's lock.
+        Ok(Reserve::InFlight | Reserve::NoCount) => Ok(open),
         Err(e) => {
             tracing::warn!(error = %e, item_id, "the stock gate is unavailable; the database decides alone");
             Ok(open)
@@ -201,12 +294,12 @@ pub async fn admit(app: &AppState, request: &Request, r: &RedeemRequest) -> AppR
 }
 
 /// OUT_OF_STOCK, unless the request is a retry of a redemption that went through.
-async fn refuse(app: &AppState, request: &Request, open: Admission) -> AppResult<Admission> {
+async fn refuse(app: &AppState, request: &Request) -> AppResult<()> {
     if idempotency::recorded::<OrderRow>(&app.db, request)
         .await?
         .is_some()
     {
-        return Ok(open);
+        return Ok(());
     }
     metrics::counter!(crate::metrics::names::SOLD_OUT).increment(1);
     Err(AppError::OutOfStock)
@@ -218,18 +311,26 @@ async fn refuse(app: &AppState, request: &Request, open: Admission) -> AppResult
 pub async fn settle<T>(app: &AppState, admission: Admission, outcome: &AppResult<T>, sold: bool) {
     let out_of_stock = matches!(outcome, Err(AppError::OutOfStock));
     match admission {
-        Admission::Reserved { .. } if sold && outcome.is_ok() => {}
-        Admission::Reserved { item_id, .. } if out_of_stock => forget(app, item_id).await,
-        Admission::Reserved { item_id, quantity } => {
-            let Some(redis) = &app.redis else { return };
-            let mut con = redis.clone();
-            let released: redis::RedisResult<i64> = redis::Script::new(RELEASE_SCRIPT)
-                .key(count_key(app, item_id))
-                .arg(quantity)
-                .invoke_async(&mut con)
-                .await;
+        Admission::Reserved {
+            item_id,
+            quantity,
+            marker,
+        } => {
+            let give_back = if sold && outcome.is_ok() { 0 } else { quantity };
+            let released = run_script(
+                app,
+                RELEASE_SCRIPT,
+                count_key(app, item_id),
+                marker.as_ref(),
+                &[give_back.max(0) as u64],
+            )
+            .await;
             if let Err(e) = released {
                 tracing::warn!(error = %e, item_id, "giving back a stock reservation failed; the count is primed again within its TTL");
+            }
+            if out_of_stock {
+                // The database had less than the count said: read it again.
+                forget(app, item_id).await;
             }
         }
         // A single unit refused means none is left.

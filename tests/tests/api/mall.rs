@@ -846,3 +846,78 @@ async fn a_redemption_that_fails_after_the_gate_gives_its_unit_back() {
     assert_eq!(stock(&rich, &id).await, 0);
     assert_eq!(points_of(&rich).await.0, 50);
 }
+
+/// Statements of the test database waiting for a row lock (PostgreSQL, MySQL); none on SQLite.
+async fn lock_waiters(db: &sea_orm::DatabaseConnection) -> i64 {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    let sql = match db.get_database_backend() {
+        DbBackend::Postgres => {
+            "SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        }
+        DbBackend::MySql => {
+            // MariaDB does not list a statement waiting for a row lock in innodb_trx; the
+            // process list shows the runner's member lock (an UPDATE of `member`) waiting.
+            "SELECT count(*) AS n FROM information_schema.processlist WHERE db = DATABASE() AND info LIKE 'UPDATE `member`%'"
+        }
+        _ => return 0,
+    };
+    let row = db
+        .query_one_raw(Statement::from_string(db.get_database_backend(), sql))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get::<i64>("", "n").unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_while_the_first_attempt_still_runs_gets_its_order_not_out_of_stock() {
+    // The first attempt holds the last unit and waits for the member's lock (held here); its
+    // retry, under the same key, must wait for it and replay, not be told the item is sold out.
+    use sea_orm::{DbBackend, EntityTrait, QuerySelect, TransactionTrait};
+    let app = spawn_app().await;
+    let admin = app.admin(AdminRole::Operator).await;
+    let id = item(&admin, json!({ "stock": 1 })).await;
+    let alice = app.login("alice").await;
+    adjust(&admin, &alice, 100, "fund").await.data();
+    let db = &app.state.db;
+    let lock = db.begin().await.unwrap();
+    let locking = db.get_database_backend() != DbBackend::Sqlite;
+    if locking {
+        entity::member::Entity::find_by_id(alice.id.parse::<i64>().unwrap())
+            .lock_exclusive()
+            .one(&lock)
+            .await
+            .unwrap();
+    }
+    let first = redeem(&alice, &id, 1, None, "same");
+    let retry = redeem(&alice, &id, 1, None, "same");
+    tokio::pin!(first, retry);
+    let (mut first_answer, mut retry_answer) = (None, None);
+    // Until both wait for the lock, or one has answered (which a correct gate never lets happen).
+    while locking && first_answer.is_none() && retry_answer.is_none() {
+        tokio::select! {
+            answer = &mut first => first_answer = Some(answer),
+            answer = &mut retry => retry_answer = Some(answer),
+            _ = tokio::time::sleep(std::time::Duration::from_millis(5)) => {
+                if lock_waiters(db).await >= 2 {
+                    break;
+                }
+            }
+        }
+    }
+    lock.commit().await.unwrap();
+    let first_answer = match first_answer {
+        Some(answer) => answer,
+        None => first.await,
+    };
+    let retry_answer = match retry_answer {
+        Some(answer) => answer,
+        None => retry.await,
+    };
+    assert_eq!(
+        first_answer.data()["redeem"]["id"],
+        retry_answer.data()["redeem"]["id"]
+    );
+    assert_eq!(points_of(&alice).await.0, 90);
+    assert_eq!(stock(&alice, &id).await, 0);
+}
