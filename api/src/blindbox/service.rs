@@ -193,7 +193,7 @@ async fn take_member_nonces(
                 .value(blind_box_client_seed::Column::NextNonce, next)
                 .to_owned(),
         );
-    // PostgreSQL and SQLite return the row from the upsert; MySQL reads it after.
+    // Where the database returns rows (PostgreSQL), the upsert gives the row back; else it is read.
     let row = if txn.support_returning() {
         upsert.exec_with_returning(txn).await?
     } else {
@@ -645,13 +645,12 @@ pub async fn draw(
         let spend =
             Movement::new(member_id, price, LedgerKind::Spend, "blindbox", now).source_id(box_id);
         let (spent, _) = points::debit(&txn, &spend).await?;
-        // What concerns only the member comes before the box's lock, which every draw of the box
-        // waits for until this transaction commits.
+        // The member's own rows come before the box's lock, which every draw of the box waits for
+        // until this transaction commits. Progress stays after it: achievements it unlocks lock
+        // their shared holder counts, which must not be held while queueing for the box.
         let (client_seed, first_member_nonce) =
             take_member_nonces(&txn, member_id, count, now).await?;
         let mut pity = pity_count(&txn, MemberId::new(member_id), box_id).await?;
-        let unlocked =
-            progress::record(&txn, settings, member_id, &Event::Drew { count }, now).await?;
         // Taking the nonces locks the box: its draws (and their stock) go one transaction at a time.
         let the_box = take_box_nonces(&txn, box_id, count).await?;
         let first_nonce = the_box.next_nonce - count;
@@ -745,6 +744,8 @@ pub async fn draw(
         }
         let draws = insert_draws(&txn, member_id, key, rows).await?;
         save_pity(&txn, member_id, box_id, pity).await?;
+        let unlocked =
+            progress::record(&txn, settings, member_id, &Event::Drew { count }, now).await?;
         let outcome = DrawOutcome {
             draws,
             points_spent: price,
@@ -870,8 +871,8 @@ async fn credit_points_prize(
     Ok(())
 }
 
-/// Writes a batch's draw rows in one statement and returns them in draw order. PostgreSQL and
-/// SQLite return the rows from the insert; MySQL reads the batch back.
+/// Writes a batch's draw rows in one statement and returns them in draw order: where the database
+/// returns rows (PostgreSQL) the insert gives them back, else the batch is read back.
 async fn insert_draws(
     txn: &DatabaseTransaction,
     member_id: i64,

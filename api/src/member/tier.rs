@@ -135,7 +135,8 @@ pub async fn add_growth(
     let update = member::Entity::update_many()
         .col_expr(member::Column::GrowthValue, clamped.into())
         .filter(member::Column::Id.eq(member_id));
-    // The upgrade check needs the member: PostgreSQL and SQLite return it from the update.
+    // The upgrade check needs the member: where the database returns rows (PostgreSQL), the
+    // update gives it back.
     let updated = if db.support_returning() {
         update.exec_with_returning(db).await?.into_iter().next()
     } else {

@@ -249,8 +249,8 @@ enum UpdateKind {
 
 /// Writes counters of one kind of update (all added to, or all records) in one statement: an
 /// insert of each counter's initial value that, on the (member, metric, period) key, updates the
-/// row with the inserted value instead. PostgreSQL and SQLite return the new values from it;
-/// MySQL reads them after, in one more statement.
+/// row with the inserted value instead. Where the database returns rows (PostgreSQL) it gives
+/// back the new values; elsewhere they are read after, in one more statement.
 async fn apply_all(
     txn: &DatabaseTransaction,
     member_id: i64,
