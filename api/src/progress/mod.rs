@@ -247,6 +247,15 @@ enum UpdateKind {
     Max,
 }
 
+impl UpdateKind {
+    fn of(update: Update) -> Self {
+        match update {
+            Update::Add(_) => UpdateKind::Add,
+            Update::Max(_) => UpdateKind::Max,
+        }
+    }
+}
+
 /// Writes counters of one kind of update (all added to, or all records) in one statement: an
 /// insert of each counter's initial value that, on the (member, metric, period) key, updates the
 /// row with the inserted value instead. Where the database returns rows (PostgreSQL) it gives
@@ -307,7 +316,8 @@ async fn apply_all(
 }
 
 /// On the (member, metric, period) key: add the inserted value, or keep the larger of the two.
-/// The inserted row is `excluded` on PostgreSQL and SQLite, `VALUES(...)` on MySQL.
+/// The inserted row is `excluded` on PostgreSQL and SQLite, `VALUES(...)` on MySQL. Used for one
+/// counter (`apply`) and for many (`apply_all`).
 fn upsert_with_inserted(backend: DbBackend, kind: UpdateKind, now: DateTime<Utc>) -> OnConflict {
     let current = Expr::col((member_metric::Entity, member_metric::Column::Value));
     let inserted = match backend {
@@ -319,23 +329,6 @@ fn upsert_with_inserted(backend: DbBackend, kind: UpdateKind, now: DateTime<Utc>
         UpdateKind::Max => Expr::case(current.clone().lt(inserted.clone()), inserted)
             .finally(current)
             .into(),
-    };
-    OnConflict::columns([
-        member_metric::Column::MemberId,
-        member_metric::Column::Metric,
-        member_metric::Column::Period,
-    ])
-    .value(member_metric::Column::Value, updated)
-    .value(member_metric::Column::UpdatedAt, Expr::value(now))
-    .to_owned()
-}
-
-/// On the (member, metric, period) key: add to the value, or keep the larger one.
-fn upsert_metric(update: Update, now: DateTime<Utc>) -> OnConflict {
-    let current = Expr::col((member_metric::Entity, member_metric::Column::Value));
-    let updated: Expr = match update {
-        Update::Add(n) => current.add(n),
-        Update::Max(n) => Expr::case(current.clone().lt(n), n).finally(current).into(),
     };
     OnConflict::columns([
         member_metric::Column::MemberId,
@@ -366,7 +359,11 @@ async fn apply(
         updated_at: Set(now),
         ..Default::default()
     })
-    .on_conflict(upsert_metric(update, now));
+    .on_conflict(upsert_with_inserted(
+        txn.get_database_backend(),
+        UpdateKind::of(update),
+        now,
+    ));
     // PostgreSQL and SQLite hand the new value back in the same round trip; MySQL reads it after.
     if txn.support_returning() {
         return Ok(upsert.exec_with_returning(txn).await?.value);
